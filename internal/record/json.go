@@ -1,0 +1,174 @@
+package record
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Kubernetes is the pod identity that the Downward API gives a sidecar.
+type Kubernetes struct {
+	Pod       string `json:"pod,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	PodUID    string `json:"pod_uid,omitempty"`
+	Node      string `json:"node,omitempty"`
+}
+
+func (k Kubernetes) empty() bool { return k == Kubernetes{} }
+
+// Encoder renders records as skiff's JSON form:
+//
+//	{"id":…,"time":…,"path":…,"offset":…,"message":…,"kubernetes":{…},"fields":{…}}
+//
+// The parts that are the same for every record are rendered once by
+// NewEncoder. An Encoder is safe for concurrent use.
+type Encoder struct {
+	instance string // prefix of every record ID
+	tail     []byte // `,"kubernetes":…,"fields":…}` pre-rendered
+}
+
+// NewEncoder returns an Encoder for records of one skiff instance. instance
+// makes IDs unique across pods (the pod UID, or the random instance ID kept
+// in the data dir); kube and fields are added to every record.
+func NewEncoder(instance string, kube Kubernetes, fields map[string]string) *Encoder {
+	e := &Encoder{instance: instance}
+	if !kube.empty() {
+		b, _ := json.Marshal(kube) // a struct of strings cannot fail
+		e.tail = append(e.tail, `,"kubernetes":`...)
+		e.tail = append(e.tail, b...)
+	}
+	if len(fields) > 0 {
+		keys := make([]string, 0, len(fields))
+		for k := range fields {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		e.tail = append(e.tail, `,"fields":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				e.tail = append(e.tail, ',')
+			}
+			e.tail = appendString(e.tail, []byte(k))
+			e.tail = append(e.tail, ':')
+			e.tail = appendString(e.tail, []byte(fields[k]))
+		}
+		e.tail = append(e.tail, '}')
+	}
+	e.tail = append(e.tail, '}')
+	return e
+}
+
+// AppendID appends r's stable ID: the same every time this line is
+// delivered, and distinct across instances, files and offsets.
+func (e *Encoder) AppendID(dst []byte, r *Record) []byte {
+	dst = append(dst, e.instance...)
+	dst = append(dst, '-')
+	dst = appendHex16(dst, r.Source)
+	dst = append(dst, '-')
+	return strconv.AppendInt(dst, r.Offset, 10)
+}
+
+// ID returns r's stable ID as a string.
+func (e *Encoder) ID(r *Record) string { return string(e.AppendID(nil, r)) }
+
+// AppendJSON appends r's JSON form (without a trailing newline) to dst.
+// It allocates only when dst has no room.
+func (e *Encoder) AppendJSON(dst []byte, r *Record) []byte {
+	dst = append(dst, `{"id":"`...)
+	dst = e.AppendID(dst, r)
+	dst = append(dst, `","time":"`...)
+	dst = AppendTime(dst, r.Time())
+	dst = append(dst, `","path":`...)
+	dst = appendString(dst, r.Path)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendInt(dst, r.Offset, 10)
+	if r.Flags&FlagJSON != 0 {
+		dst = append(dst, `,"json":`...)
+		dst = append(dst, r.Message...)
+	} else {
+		dst = append(dst, `,"message":`...)
+		dst = appendString(dst, r.Message)
+		if !utf8.Valid(r.Message) {
+			dst = append(dst, `,"message_base64":"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, r.Message)
+			dst = append(dst, '"')
+		}
+	}
+	if r.Flags&FlagPartial != 0 {
+		dst = append(dst, `,"partial":true`...)
+	}
+	return append(dst, e.tail...)
+}
+
+// timeLayout is RFC 3339 with all nine fractional digits, so that records
+// sort as strings and the precision is visible.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// AppendTime appends t in UTC as RFC 3339 with nanoseconds.
+func AppendTime(dst []byte, t time.Time) []byte {
+	return t.UTC().AppendFormat(dst, timeLayout)
+}
+
+func appendHex16(dst []byte, v uint64) []byte {
+	const digits = "0123456789abcdef"
+	for shift := 60; shift >= 0; shift -= 4 {
+		dst = append(dst, digits[(v>>uint(shift))&0xf])
+	}
+	return dst
+}
+
+// appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD
+// (the exact bytes travel in message_base64). It escapes <, > and & only
+// as much as JSON requires: not at all.
+func appendString(dst, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				dst = append(dst, '\\', c)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, "\ufffd"...)
+			i++
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 are valid JSON but break JavaScript consumers.
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,11 @@
+// Package sinks delivers buffered records to their destinations: stdout,
+// Kafka and HTTP.
+//
+// Each configured sink has one delivery Loop that reads from its own buffer
+// cursor, sends batches (several in flight when the sink allows it), retries
+// failures with capped exponential backoff and full jitter behind a circuit
+// breaker, and commits the cursor in order, only past records the
+// destination acknowledged or that were dead-lettered. Delivery is
+// at-least-once: records in flight at a crash are sent again, and every
+// record carries a stable ID for deduplication.
+package sinks
