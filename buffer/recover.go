@@ -356,4 +356,3 @@ func (l *Log) recoverCursors(positions map[string]Pos, damaged []string) error {
 	}
 	return nil
 }
-
