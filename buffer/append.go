@@ -55,7 +55,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 		haveQuarantine := len(l.quarantined) > 0
 		l.mu.Unlock()
 
-		if rollNext && size > segmentHeaderSize {
+		if rollNext {
 			if !rollFits(free) {
 				if err := l.full(ctx, spaceCh, haveQuarantine); err != nil {
 					return err
@@ -105,7 +105,15 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 // returns when it is worth planning again, or with ctx's error.
 func (l *Log) full(ctx context.Context, spaceCh <-chan struct{}, haveQuarantine bool) error {
 	if haveQuarantine {
-		return l.deleteQuarantined()
+		if err := l.deleteQuarantined(); err != nil {
+			backoff := retryMin
+			return l.waitRetry(ctx, err, &backoff)
+		}
+		return nil
+	}
+	// Segments nobody needs (say, with no cursors at all) go first.
+	if err := l.gc(); err != nil {
+		l.log.Warn("delete consumed segments", "err", err)
 	}
 	if l.o.WhenFull == WhenFullDropOldest {
 		ok, err := l.dropOldest()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 )
 
 // readChunk is how much a resynchronising scan reads at a time.
@@ -278,15 +279,43 @@ func (c *Cursor) Committed() Pos {
 }
 
 // writeCursorFile atomically replaces the named cursor file: temp file,
-// fsync, rename, directory fsync.
+// fsync, rename, directory fsync. When the volume is full that needs a new
+// block the disk may not have, and a cursor that cannot move would keep GC
+// from freeing space, so it falls back to overwriting the existing file in
+// place: 36 bytes within one sector, which disks write atomically; if one
+// were torn anyway its CRC fails and the sink restarts at the oldest
+// record (duplicates, never loss).
 func (l *Log) writeCursorFile(name string, p Pos) error {
 	final := l.path(name + cursorSuffix)
 	tmp := final + tmpSuffix
+	err := l.replaceFile(tmp, final, encodeCursor(p))
+	if err == nil || !isNoSpace(err) {
+		return err
+	}
+	_ = l.fs.Remove(tmp) // best effort: frees what the attempt took
+	f, oerr := l.fs.OpenFile(final, os.O_WRONLY, 0)
+	if oerr != nil {
+		return err
+	}
+	if _, werr := f.WriteAt(encodeCursor(p), 0); werr != nil {
+		_ = f.Close() // the write error is what matters
+		return werr
+	}
+	if serr := f.Sync(); serr != nil {
+		_ = f.Close() // the sync error is what matters
+		return serr
+	}
+	return f.Close()
+}
+
+// replaceFile writes b to tmp, fsyncs it, renames it to final and fsyncs
+// the directory.
+func (l *Log) replaceFile(tmp, final string, b []byte) error {
 	f, err := l.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.WriteAt(encodeCursor(p), 0); err != nil {
+	if _, err := f.WriteAt(b, 0); err != nil {
 		_ = f.Close() // the write error is what matters
 		return err
 	}
@@ -301,6 +330,11 @@ func (l *Log) writeCursorFile(name string, p Pos) error {
 		return err
 	}
 	return l.fs.SyncDir(l.o.Dir)
+}
+
+// isNoSpace reports whether err means the volume or quota is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // corrupt counts and logs (once per region) a corrupt region skipped by c.

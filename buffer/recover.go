@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // recover builds the in-memory state from the directory, repairing what a
@@ -181,6 +182,13 @@ func (l *Log) quarantine(id uint64, size int64, cause error) error {
 func (l *Log) openTail(id uint64) error {
 	name := segmentName(id)
 	f, err := l.fs.OpenFile(l.path(name), os.O_RDWR, 0)
+	readOnly := false
+	if errors.Is(err, syscall.EROFS) {
+		// A read-only volume: what is buffered stays readable, appends
+		// wait (the roll to a new segment retries) until it is writable.
+		readOnly = true
+		f, err = l.fs.OpenFile(l.path(name), os.O_RDONLY, 0)
+	}
 	if err != nil {
 		return fmt.Errorf("open segment %d: %w", id, err)
 	}
@@ -213,7 +221,11 @@ func (l *Log) openTail(id uint64) error {
 		_ = f.Close() // the read error is what matters
 		return fmt.Errorf("scan segment %d: %w", id, err)
 	}
-	if end < info.Size() {
+	if readOnly {
+		l.rollNext = true
+		l.diskErr = fmt.Errorf("open segment %d for writing: %w", id, syscall.EROFS)
+		l.log.Error("buffer volume is read-only; appends wait until it is writable", "segment", id)
+	} else if end < info.Size() {
 		cut := info.Size() - end
 		if err := f.Truncate(end); err != nil {
 			_ = f.Close()
@@ -322,6 +334,13 @@ func (l *Log) recoverCursors(positions map[string]Pos, damaged []string) error {
 		}
 		c.committed, c.next, c.readPos = p, p, p
 		l.cursors[name] = c
+		if pf, ok := positions[name]; !ok || pf != p {
+			// Written now so that a file always exists to overwrite in
+			// place should the volume be full at the first commit.
+			if err := l.writeCursorFile(name, p); err != nil {
+				l.log.Warn("write cursor file", "sink", name, "err", err)
+			}
+		}
 	}
 	removed := false
 	for name, p := range positions {

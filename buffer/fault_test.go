@@ -1,0 +1,65 @@
+package buffer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// faultFS is the real file system with injectable failures, in the manner
+// of a failing disk: writes to segment files can fail after writing half
+// their bytes, and fsyncs can fail.
+type faultFS struct {
+	osFS
+	mu        sync.Mutex
+	writeErr  error // segment writes fail with it (after a short write)
+	syncErr   error // segment fsyncs fail with it
+	syncFails int   // how many more fsyncs fail (with syncErr); <0 means all
+	writes    int   // segment writes attempted
+}
+
+func (f *faultFS) set(fn func(*faultFS)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (file, error) {
+	inner, err := f.osFS.OpenFile(name, flag, perm)
+	if err != nil || !strings.HasSuffix(filepath.Base(name), segmentSuffix) {
+		return inner, err
+	}
+	return &faultFile{file: inner, fs: f}, nil
+}
+
+type faultFile struct {
+	file
+	fs *faultFS
+}
+
+func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
+	f.fs.mu.Lock()
+	f.fs.writes++
+	err := f.fs.writeErr
+	f.fs.mu.Unlock()
+	if err != nil {
+		n, _ := f.file.WriteAt(b[:len(b)/2], off)
+		return n, err
+	}
+	return f.file.WriteAt(b, off)
+}
+
+func (f *faultFile) Sync() error {
+	f.fs.mu.Lock()
+	fail := f.fs.syncFails != 0
+	if f.fs.syncFails > 0 {
+		f.fs.syncFails--
+	}
+	err := f.fs.syncErr
+	f.fs.mu.Unlock()
+	if fail && err != nil {
+		return err
+	}
+	return f.file.Sync()
+}
