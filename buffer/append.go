@@ -126,7 +126,11 @@ func (l *Log) full(ctx context.Context, spaceCh <-chan struct{}, haveQuarantine 
 		}
 	}
 	start := time.Now()
-	defer func() { l.m.blocked.WithLabelValues("full").Add(time.Since(start).Seconds()) }()
+	l.setBlocked(true)
+	defer func() {
+		l.setBlocked(false)
+		l.m.blocked.WithLabelValues("full").Add(time.Since(start).Seconds())
+	}()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
@@ -354,4 +358,10 @@ func (l *Log) deleteQuarantined() error {
 	l.used -= diskSize(size)
 	l.mu.Unlock()
 	return l.fs.SyncDir(l.o.Dir)
+}
+
+func (l *Log) setBlocked(b bool) {
+	l.mu.Lock()
+	l.blocked = b
+	l.mu.Unlock()
 }

@@ -63,6 +63,7 @@ type Log struct {
 	dataCh      chan struct{} // closed and replaced when records are published
 	spaceCh     chan struct{} // closed and replaced when segments are deleted
 	diskErr     error         // last write or sync failure, nil once a write succeeds
+	blocked     bool          // an Append waits for space
 	closed      bool
 	closedCh    chan struct{}
 	reported    map[Pos]bool // corrupt regions already logged
@@ -75,6 +76,8 @@ type Stats struct {
 	Records    int64   // records retained
 	Segments   int     // segment files
 	UsageRatio float64 // Bytes / MaxBytes
+	// Blocked is true while an Append waits for space (WhenFullBlock).
+	Blocked bool
 }
 
 // Open opens (creating if needed) the buffer in o.Dir, repairing whatever a
@@ -225,7 +228,7 @@ func (l *Log) Err() error {
 func (l *Log) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Stats{Bytes: l.used, MaxBytes: l.o.MaxBytes, Segments: len(l.segs)}
+	s := Stats{Bytes: l.used, MaxBytes: l.o.MaxBytes, Segments: len(l.segs), Blocked: l.blocked}
 	if len(l.segs) > 0 {
 		s.Records = int64(l.pubSeq - l.segs[0].firstSeq)
 	}

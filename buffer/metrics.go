@@ -38,6 +38,7 @@ var (
 	descSegments = prometheus.NewDesc("skiff_buffer_segments", "Segment files in the buffer.", nil, nil)
 	descUsage    = prometheus.NewDesc("skiff_buffer_usage_ratio", "skiff_buffer_bytes divided by the bound.", nil, nil)
 	descDiskErr  = prometheus.NewDesc("skiff_buffer_disk_error", "1 while writes fail (disk full, read-only volume, I/O error) and appends wait.", nil, nil)
+	descBlocked  = prometheus.NewDesc("skiff_buffer_append_blocked", "1 while an append waits for space under when_full=block.", nil, nil)
 	descLagRecs  = prometheus.NewDesc("skiff_buffer_cursor_lag_records", "Records between a sink's committed cursor and the end of the buffer.", []string{"sink"}, nil)
 	descLagBytes = prometheus.NewDesc("skiff_buffer_cursor_lag_bytes", "Bytes between a sink's committed cursor and the end of the buffer.", []string{"sink"}, nil)
 )
@@ -123,7 +124,7 @@ func (m *metrics) unregister() {
 type stateCollector struct{ l *Log }
 
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descMax, descRecords, descSegments, descUsage, descDiskErr, descLagRecs, descLagBytes} {
+	for _, d := range []*prometheus.Desc{descBytes, descMax, descRecords, descSegments, descUsage, descDiskErr, descBlocked, descLagRecs, descLagBytes} {
 		ch <- d
 	}
 }
@@ -143,6 +144,11 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		diskErr = 1
 	}
 	g(descDiskErr, diskErr)
+	blocked := 0.0
+	if s.Blocked {
+		blocked = 1
+	}
+	g(descBlocked, blocked)
 	for _, cu := range c.l.cursorList() {
 		r, b := cu.Lag()
 		g(descLagRecs, float64(r), cu.name)
