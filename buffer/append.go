@@ -51,6 +51,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 		size := l.segs[len(l.segs)-1].size
 		free := l.o.MaxBytes - l.used
 		spaceCh := l.spaceCh
+		l.spaceWaited = true // conservatively: full() may wait on it
 		rollNext := l.rollNext
 		haveQuarantine := len(l.quarantined) > 0
 		l.mu.Unlock()

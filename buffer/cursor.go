@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -74,7 +75,11 @@ func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, 
 			limit = l.pubEnd
 		}
 		c.next, c.readPos = p, p
-		wait := l.dataCh
+		var wait chan struct{}
+		if p.Offset >= limit {
+			wait = l.dataCh
+			l.dataWaited = true
+		}
 		l.mu.Unlock()
 		if p.Offset < limit {
 			recs, err := c.read(limit, maxRecords, maxBytes)
@@ -108,6 +113,9 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 		return nil, fmt.Errorf("read segment %d: %w", p.Segment, err)
 	}
 	var recs []Record
+	if n := countFrames(buf, maxRecords); n > 0 {
+		recs = make([]Record, 0, n) // one allocation per batch, not per record
+	}
 	var pos int64
 	for len(recs) < maxRecords && pos < int64(len(buf)) {
 		payload, size, err := decodeFrame(buf[pos:], limit-p.Offset-frameHeaderSize)
@@ -115,9 +123,6 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 			pos += size
 			p.Offset += size
 			p.Seq++
-			if recs == nil {
-				recs = make([]Record, 0, min(maxRecords, len(buf)/(frameHeaderSize+16)+1))
-			}
 			recs = append(recs, Record{Pos: p, Data: payload})
 			continue
 		}
@@ -152,6 +157,21 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 	}
 	c.setNext(p)
 	return recs, nil
+}
+
+// countFrames counts the whole frames at the start of b by their length
+// fields alone, up to max: the capacity for the records of one read.
+func countFrames(b []byte, most int) int {
+	n := 0
+	for n < most && len(b) >= frameHeaderSize {
+		size := frameHeaderSize + int64(binary.LittleEndian.Uint32(b[0:4]))
+		if size > int64(len(b)) {
+			break
+		}
+		b = b[size:]
+		n++
+	}
+	return n
 }
 
 func (c *Cursor) setNext(p Pos) {

@@ -31,11 +31,20 @@ func frameSize(n int) int64 { return frameHeaderSize + int64(n) }
 func appendFrame(dst, payload []byte) []byte {
 	var h [frameHeaderSize]byte
 	binary.LittleEndian.PutUint32(h[0:4], uint32(len(payload)))
-	crc := crc32.Update(0, castagnoli, h[0:4])
-	crc = crc32.Update(crc, castagnoli, payload)
-	binary.LittleEndian.PutUint32(h[4:8], crc)
+	binary.LittleEndian.PutUint32(h[4:8], frameCRC(uint32(len(payload)), payload))
 	dst = append(dst, h[:]...)
 	return append(dst, payload...)
+}
+
+// frameCRC is the CRC-32C of the little-endian length n followed by
+// payload. The four length bytes go through the table inline: a call to
+// crc32.Update for them costs as much as the CRC of a short record.
+func frameCRC(n uint32, payload []byte) uint32 {
+	crc := ^uint32(0)
+	for i := 0; i < 4; i++ {
+		crc = castagnoli[byte(crc)^byte(n>>(8*i))] ^ (crc >> 8)
+	}
+	return crc32.Update(^crc, castagnoli, payload)
 }
 
 // frameLen reads the payload length from a frame header. It reports
@@ -68,9 +77,7 @@ func decodeFrame(b []byte, maxLen int64) (payload []byte, size int64, err error)
 	if int64(len(b)) < size {
 		return nil, 0, errShortFrame
 	}
-	crc := crc32.Update(0, castagnoli, b[0:4])
-	crc = crc32.Update(crc, castagnoli, b[frameHeaderSize:size])
-	if crc != binary.LittleEndian.Uint32(b[4:8]) {
+	if frameCRC(uint32(n), b[frameHeaderSize:size]) != binary.LittleEndian.Uint32(b[4:8]) {
 		return nil, 0, errBadFrame
 	}
 	return b[frameHeaderSize:size:size], size, nil

@@ -83,3 +83,16 @@ func FuzzDecodeSegmentHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestFrameCRC: the inline length CRC equals crc32 over the bytes.
+func TestFrameCRC(t *testing.T) {
+	for _, n := range []uint32{0, 1, 200, 1 << 20, 0xdeadbeef} {
+		var l [4]byte
+		binary.LittleEndian.PutUint32(l[:], n)
+		payload := []byte("some payload")
+		want := crc32.Checksum(append(l[:], payload...), castagnoli)
+		if got := frameCRC(n, payload); got != want {
+			t.Fatalf("n=%d: %08x, want %08x", n, got, want)
+		}
+	}
+}

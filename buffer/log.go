@@ -61,7 +61,9 @@ type Log struct {
 	qsizes      []int64
 	cursors     map[string]*Cursor
 	dataCh      chan struct{} // closed and replaced when records are published
+	dataWaited  bool          // a reader holds dataCh
 	spaceCh     chan struct{} // closed and replaced when segments are deleted
+	spaceWaited bool          // an append holds spaceCh
 	diskErr     error         // last write or sync failure, nil once a write succeeds
 	blocked     bool          // an Append waits for space
 	closed      bool
@@ -304,14 +306,22 @@ func (l *Log) Cursor(name string) (*Cursor, error) {
 
 // publishLocked makes records up to end (sequence seq) of the active
 // segment readable and wakes waiting readers. l.mu must be held.
+// The channel is replaced only if a reader took it, so that appends
+// allocate nothing when no reader waits.
 func (l *Log) publishLocked(end int64, seq uint64) {
 	l.pubEnd, l.pubSeq = end, seq
-	close(l.dataCh)
-	l.dataCh = make(chan struct{})
+	if l.dataWaited {
+		close(l.dataCh)
+		l.dataCh = make(chan struct{})
+		l.dataWaited = false
+	}
 }
 
 // freedLocked wakes appends waiting for space. l.mu must be held.
 func (l *Log) freedLocked() {
-	close(l.spaceCh)
-	l.spaceCh = make(chan struct{})
+	if l.spaceWaited {
+		close(l.spaceCh)
+		l.spaceCh = make(chan struct{})
+		l.spaceWaited = false
+	}
 }

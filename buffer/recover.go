@@ -231,13 +231,17 @@ func (l *Log) openTail(id uint64) error {
 			_ = f.Close()
 			return fmt.Errorf("truncate segment %d: %w", id, err)
 		}
+		l.m.truncated.Add(float64(cut))
+		l.m.recovery.WithLabelValues("torn_tail").Inc()
+		l.log.Warn("torn tail cut off the last segment", "segment", id, "offset", end, "bytes", cut)
+	}
+	if !readOnly {
+		// Whatever a crashed process left in the page cache becomes
+		// durable before anything new is built on it.
 		if err := f.Sync(); err != nil {
 			_ = f.Close()
 			return fmt.Errorf("sync segment %d: %w", id, err)
 		}
-		l.m.truncated.Add(float64(cut))
-		l.m.recovery.WithLabelValues("torn_tail").Inc()
-		l.log.Warn("torn tail cut off the last segment", "segment", id, "offset", end, "bytes", cut)
 	}
 	l.w = f
 	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: end})

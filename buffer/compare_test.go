@@ -1,0 +1,164 @@
+package buffer
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// The Compare benchmarks interleave the buffer and the plain baseline step
+// by step, so that the noise of a shared machine hits both alike, and
+// report both throughputs and their ratio (buffer/plain).
+
+func reportCompare(b *testing.B, bytes int64, buf, plain time.Duration) {
+	b.ReportMetric(float64(bytes)/buf.Seconds()/1e6, "buffer-MB/s")
+	b.ReportMetric(float64(bytes)/plain.Seconds()/1e6, "plain-MB/s")
+	b.ReportMetric(plain.Seconds()/buf.Seconds(), "ratio")
+}
+
+// BenchmarkCompareBatchFsync: 1 MiB Append under FsyncBatch against
+// write+fdatasync of 1 MiB. Target ratio >= 0.8.
+func BenchmarkCompareBatchFsync(b *testing.B) {
+	l := benchOpen(b, FsyncBatch)
+	defer l.Close()
+	p := &plainWriter{dir: b.TempDir()}
+	defer p.close()
+	recs := benchBatch(batch1MiB)
+	raw := make([]byte, int64(batch1MiB)*frameSize(benchRec))
+	var tb, tp time.Duration
+	var bytes int64
+	for b.Loop() {
+		t0 := time.Now()
+		if err := l.Append(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := p.write(raw, true); err != nil {
+			b.Fatal(err)
+		}
+		tb, tp = tb+t1.Sub(t0), tp+time.Since(t1)
+		bytes += int64(len(raw))
+	}
+	reportCompare(b, bytes, tb, tp)
+}
+
+// BenchmarkCompareInterval: 1 GiB per iteration in 1 MiB Appends under
+// FsyncInterval (Run fsyncing every second) against plain 1 MiB writes
+// without fsync, interleaved. Target ratio >= 0.7.
+func BenchmarkCompareInterval(b *testing.B) {
+	recs := benchBatch(batch1MiB)
+	raw := make([]byte, int64(batch1MiB)*frameSize(benchRec))
+	var tb, tp time.Duration
+	var bytes int64
+	for b.Loop() {
+		l := testOpen(b, Options{Dir: b.TempDir(), MaxBytes: 2 * benchTotal})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- l.Run(ctx) }()
+		p := &plainWriter{dir: b.TempDir()}
+		var files []string
+		for written := int64(0); written+int64(len(raw)) <= benchTotal; written += int64(len(raw)) {
+			t0 := time.Now()
+			if err := l.Append(ctx, recs); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if p.f == nil || p.size+int64(len(raw)) > maxSegmentBytes {
+				// Keep the plain files, like the buffer keeps segments.
+				if p.f != nil {
+					files = append(files, p.f.Name())
+					_ = p.f.Close()
+				}
+				p.n++
+				f, err := os.Create(filepath.Join(p.dir, "plain"+string(rune('a'+p.n%26))+time.Now().Format("150405.000000000")))
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.f, p.size = f, 0
+			}
+			if _, err := p.f.Write(raw); err != nil {
+				b.Fatal(err)
+			}
+			p.size += int64(len(raw))
+			tb, tp = tb+t1.Sub(t0), tp+time.Since(t1)
+			bytes += int64(len(raw))
+		}
+		b.StopTimer()
+		cancel()
+		<-done
+		_ = p.close()
+		if err := l.Close(); err != nil {
+			b.Fatal(err)
+		}
+		_ = os.RemoveAll(l.o.Dir)
+		_ = os.RemoveAll(p.dir)
+		b.StartTimer()
+	}
+	reportCompare(b, bytes, tb, tp)
+}
+
+// BenchmarkCompareRead: a cursor reading 256 MiB of 200-byte records in
+// 1 MiB batches against sequential 1 MiB reads of the same segment files,
+// alternating whole passes, both from the page cache. Target ratio >= 0.7.
+func BenchmarkCompareRead(b *testing.B) {
+	const total = 256 << 20
+	dir := b.TempDir()
+	o := Options{Dir: dir, MaxBytes: 2 * total, Fsync: FsyncNever, Cursors: []string{"r"}}
+	l := testOpen(b, o)
+	recs := benchBatch(batch1MiB)
+	batchBytes := int64(batch1MiB) * frameSize(benchRec)
+	for written := int64(0); written+batchBytes <= total; written += batchBytes {
+		if err := l.Append(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var fileBytes int64
+	segs := segFiles(b, dir)
+	for _, s := range segs {
+		info, _ := os.Stat(s)
+		fileBytes += info.Size()
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel() // Next returns what is readable, then ctx.Err()
+	buf := make([]byte, 1<<20)
+	var tb, tp time.Duration
+	var bytes int64
+	for b.Loop() {
+		b.StopTimer()
+		_ = os.Remove(filepath.Join(dir, "r"+cursorSuffix))
+		l := testOpen(b, o)
+		c, _ := l.Cursor("r")
+		b.StartTimer()
+		t0 := time.Now()
+		for {
+			if _, err := c.Next(done, 1<<20, 1<<20); err != nil {
+				break
+			}
+		}
+		t1 := time.Now()
+		for _, s := range segs {
+			f, err := os.Open(s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				n, err := f.Read(buf)
+				if n == 0 || err != nil {
+					break
+				}
+			}
+			_ = f.Close()
+		}
+		tb, tp = tb+t1.Sub(t0), tp+time.Since(t1)
+		bytes += fileBytes
+		b.StopTimer()
+		_ = l.Close()
+		b.StartTimer()
+	}
+	reportCompare(b, bytes, tb, tp)
+}
