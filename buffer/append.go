@@ -15,6 +15,9 @@ const (
 	retryMax = 5 * time.Second
 )
 
+// writebackBytes is how much is written between two writeback hints.
+const writebackBytes = 8 << 20
+
 // Append appends recs, in order, as one group commit: one write (two when
 // the batch crosses a segment boundary) and, under FsyncBatch, one fsync.
 // When it returns nil every record is accepted under the fsync policy:
@@ -212,6 +215,12 @@ func (l *Log) write(recs [][]byte, nbytes int64) error {
 		l.diskErr = nil
 	}
 	l.mu.Unlock()
+	if l.o.Fsync != FsyncBatch && end-l.kicked >= writebackBytes {
+		// Errors are ignored: it is a hint, and a real failure shows at
+		// the next fsync.
+		_ = l.w.Writeback(l.kicked, end-l.kicked)
+		l.kicked = end
+	}
 	l.m.appended.Add(float64(len(recs)))
 	l.m.appendedBytes.Add(float64(len(buf)))
 	if cap(l.wbuf) > 4*maxSegmentBytes {
@@ -253,6 +262,7 @@ func (l *Log) roll() error {
 		l.log.Warn("close sealed segment", "segment", act.id, "err", err)
 	}
 	l.w = f
+	l.kicked = segmentHeaderSize
 	l.mu.Lock()
 	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: segmentHeaderSize})
 	l.used += diskSize(segmentHeaderSize)

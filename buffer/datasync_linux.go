@@ -3,6 +3,8 @@ package buffer
 import (
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // datasync flushes f's data and the metadata needed to read it back (the
@@ -17,4 +19,9 @@ func datasync(f *os.File) error {
 			return nil
 		}
 	}
+}
+
+// writeback starts writeback of the range without waiting for it.
+func writeback(f *os.File, off, n int64) error {
+	return unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
 }

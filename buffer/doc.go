@@ -1,6 +1,83 @@
-// Package buffer is skiff's bounded, crash-safe, on-disk log: records
-// appended by the tailer are kept in segment files until every sink's
-// cursor has durably moved past them.
+// Package buffer is skiff's bounded, crash-safe, on-disk log. The tailer
+// appends records to it; each sink reads them through its own Cursor at its
+// own pace; a segment file is deleted once every cursor has durably moved
+// past it. The on-disk format is described in FORMAT.md.
 //
-// (Full guarantees and concurrency contract: see the end of this work.)
+// # Guarantees
+//
+//   - Framing: every record is framed with its length and a CRC-32C over
+//     length and payload. A reader never hands out a record whose CRC fails.
+//   - Group commit: an Append batch is one write (two if it crosses a
+//     segment boundary) and, under Fsync "batch", one fdatasync. A failed
+//     fsync is never retried: the batch is cut off the segment, the segment
+//     is sealed, and the batch is written again to a new segment.
+//   - Acknowledgement: when Append returns nil its records are readable by
+//     cursors and in the page cache, so a process crash (SIGKILL, OOM kill)
+//     loses none of them under any policy. Only power or kernel loss can lose
+//     acknowledged records, and only those not yet covered by an fsync: under
+//     "batch" none; under "interval" at most FsyncInterval's worth; under
+//     "never" whatever the kernel had not written back. Sync fsyncs what was
+//     appended before it (except under "never"); the tailer writes its
+//     checkpoints only after a Sync, so a power loss means re-reading lines
+//     (duplicates), never losing them. Sealing a segment always fsyncs it, so
+//     only the last segment can ever be torn.
+//   - File system order: a new segment's header is fsynced and then its
+//     directory; every rename and delete is followed by a directory fsync.
+//   - Cursors: Commit writes a small checksummed file (temp file, fsync,
+//     rename, directory fsync) and returns only once it is durable. When the
+//     volume is full it overwrites the existing file in place instead (one
+//     sector; a torn write fails the CRC). Delivery is at-least-once: a sink
+//     that commits after its destination acknowledged sees each record at
+//     least once, duplicates only after a crash or a damaged cursor.
+//   - GC: a segment is deleted only after every cursor's durable position is
+//     past it. Cursors of sinks no longer configured are dropped at Open; the
+//     backlog they leave is logged and counted
+//     (skiff_buffer_abandoned_records_total). A new cursor starts at the
+//     oldest retained record.
+//   - Bound: segment files never take more than MaxBytes on disk, counted in
+//     whole 4 KiB blocks (cursor files, a few dozen bytes each, are not
+//     counted). When an Append would exceed it, WhenFull decides: "block"
+//     waits (the log files being tailed are the backlog; nothing is lost);
+//     "drop_oldest" moves lagging cursors past the oldest segment and deletes
+//     it, counting each record a sink skips in
+//     skiff_buffer_dropped_records_total{reason="buffer_full"}; "drop_newest"
+//     refuses the records that do not fit, counted the same way for every
+//     sink. Until the bound is reached no sink waits for another.
+//   - Disk errors: a write that fails (ENOSPC, EROFS, EIO) is cut back and
+//     retried with backoff; Append waits, Err reports the condition (for
+//     readiness and skiff_buffer_disk_error), and it clears by itself once a
+//     write succeeds. Nothing already buffered is lost.
+//   - Recovery (Open) never refuses to start over damaged data: temp files
+//     are removed; a torn tail of the last segment is cut off at the first
+//     frame that is short or fails its CRC; a segment whose header is damaged
+//     is renamed *.corrupt (kept, charged to the bound, deleted first when
+//     space is short); a corrupt frame inside a sealed segment is skipped by
+//     readers, which resynchronise on the next valid frame, count it
+//     (skiff_buffer_corrupt_regions_total, dropped{reason="corrupt"}) and log
+//     it once; a damaged cursor file restarts its sink at the oldest retained
+//     record (duplicates, not loss); a cursor past the durable end (after a
+//     power loss) is moved to the end. Open fails only on I/O errors and on
+//     files of a newer format version (*VersionError), which it leaves
+//     untouched so that rolling the binary forward again loses nothing.
+//   - Memory: readers stream from disk; a Next call holds at most maxBytes
+//     plus one record. Open reads the headers of sealed segments and scans
+//     only the last segment, in 1 MiB chunks.
+//
+// # Concurrency
+//
+// Open and the constructors start no goroutine. Run (one call, owned by the
+// caller) fsyncs under "interval" and returns when its ctx is done. Append,
+// Sync, Stats, Err and Cursor are safe for concurrent use; Appends are
+// serialised (single writer) and Sync does not block them. Each Cursor
+// belongs to one consumer: Next must not be called concurrently with itself,
+// but Commit and Lag may be called from other goroutines (for example by a
+// delivery loop with several batches in flight that commits in order).
+// Records returned by Next stay valid after later calls. Close wakes blocked
+// Append and Next calls with ErrClosed; no method may be used after it
+// except Close, which then returns ErrClosed.
+//
+// Cancelling the ctx of Append while it waits makes it return ctx.Err();
+// a prefix of the batch may have been appended, so the caller treats the
+// batch as failed and may append duplicates. Cancelling the ctx of Next
+// loses nothing: nothing was consumed until Commit.
 package buffer

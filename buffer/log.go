@@ -32,6 +32,9 @@ type Log struct {
 	w file
 	// wbuf holds one write's frames; reused, guarded by writeMu.
 	wbuf []byte
+	// kicked is the offset in the active segment up to which writeback
+	// was started; guarded by writeMu.
+	kicked int64
 	// rollNext is set when the active segment cannot be trusted for more
 	// writes (an fsync of it failed): the next Append seals it first.
 	rollNext bool

@@ -243,7 +243,7 @@ func (l *Log) openTail(id uint64) error {
 			return fmt.Errorf("sync segment %d: %w", id, err)
 		}
 	}
-	l.w = f
+	l.w, l.kicked = f, end
 	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: end})
 	l.used += diskSize(end)
 	l.pubEnd, l.pubSeq = end, seq
