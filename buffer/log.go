@@ -18,10 +18,11 @@ const slowFsync = time.Second
 // Log is a bounded, segmented, append-only log on disk with one Cursor per
 // consumer. See the package documentation for its guarantees.
 type Log struct {
-	o   Options
-	fs  fileSystem
-	log *slog.Logger
-	m   *metrics
+	o    Options
+	fs   fileSystem
+	lock *os.File // the directory lock, held until Close
+	log  *slog.Logger
+	m    *metrics
 
 	// writeMu makes Append (and what it does: write, roll, drop) single
 	// writer. Lock order: writeMu, then Cursor.commitMu, then gcMu, then
@@ -112,21 +113,37 @@ func open(o Options, fs fileSystem) (*Log, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
-	if err := l.recover(); err != nil {
-		if l.w != nil {
-			_ = l.w.Close() // the recovery error is what matters
-		}
+	lock, err := lockDir(o.Dir)
+	if err != nil {
 		return nil, fmt.Errorf("open buffer %s: %w", o.Dir, err)
+	}
+	l.lock = lock
+	fail := func(err error) (*Log, error) {
+		if l.w != nil {
+			_ = l.w.Close() // err is what matters
+		}
+		l.unlock()
+		return nil, err
+	}
+	if err := l.recover(); err != nil {
+		return fail(fmt.Errorf("open buffer %s: %w", o.Dir, err))
 	}
 	if err := l.gc(); err != nil {
 		// Not fatal: the segments are retried at the next commit.
 		l.log.Warn("delete consumed segments at open", "err", err)
 	}
 	if err := l.m.register(stateCollector{l}); err != nil {
-		_ = l.w.Close() // the registration error is what matters
-		return nil, fmt.Errorf("open buffer: register metrics: %w", err)
+		return fail(fmt.Errorf("open buffer: register metrics: %w", err))
 	}
 	return l, nil
+}
+
+// unlock releases the directory lock.
+func (l *Log) unlock() {
+	if l.lock != nil {
+		_ = l.lock.Close() // closing releases the flock; nothing written
+		l.lock = nil
+	}
 }
 
 func (l *Log) path(name string) string { return filepath.Join(l.o.Dir, name) }
@@ -273,6 +290,7 @@ func (l *Log) Close() error {
 		c.readMu.Unlock()
 	}
 	l.m.unregister()
+	l.unlock()
 	return errors.Join(errs...)
 }
 

@@ -210,3 +210,20 @@ func TestTempFilesRemovedAtOpen(t *testing.T) {
 		t.Fatalf("temp file still there: %v", err)
 	}
 }
+
+// TestSecondOpenRefused: two processes (or two Opens) never write one
+// buffer; the lock goes with Close.
+func TestSecondOpenRefused(t *testing.T) {
+	dir := t.TempDir()
+	l := testOpen(t, Options{Dir: dir})
+	if _, err := Open(Options{Dir: dir}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open: %v, want ErrLocked", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = testOpen(t, Options{Dir: dir})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
