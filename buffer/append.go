@@ -84,6 +84,15 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 		}
 		if n == 0 {
 			if l.o.WhenFull == WhenFullDropNewest && !haveQuarantine {
+				// Segments nobody needs go before any record is refused.
+				if freed, err := l.gc(); err != nil || freed > 0 {
+					if err != nil {
+						l.log.Warn("delete consumed segments", "err", err)
+					}
+					if freed > 0 {
+						continue
+					}
+				}
 				l.dropNewest(len(recs))
 				return nil
 			}
@@ -116,7 +125,7 @@ func (l *Log) full(ctx context.Context, spaceCh <-chan struct{}, haveQuarantine 
 		return nil
 	}
 	// Segments nobody needs (say, with no cursors at all) go first.
-	if err := l.gc(); err != nil {
+	if _, err := l.gc(); err != nil {
 		l.log.Warn("delete consumed segments", "err", err)
 	}
 	if l.o.WhenFull == WhenFullDropOldest {
@@ -153,6 +162,8 @@ func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration
 		l.log.Error("buffer write failed; appends wait and retry", "err", cause)
 	}
 	l.diskErr = cause
+	spaceCh := l.spaceCh // deleted segments may be what was missing
+	l.spaceWaited = true
 	l.mu.Unlock()
 	start := time.Now()
 	defer func() { l.m.blocked.WithLabelValues("disk_error").Add(time.Since(start).Seconds()) }()
@@ -165,6 +176,8 @@ func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration
 	case <-l.closedCh:
 		return ErrClosed
 	case <-t.C:
+		return nil
+	case <-spaceCh:
 		return nil
 	}
 }
@@ -345,7 +358,7 @@ func (l *Log) dropOldest() (bool, error) {
 				"sink", mv.c.name, "segment", segs[0].id, "records", mv.skip)
 		}
 	}
-	if err := l.gc(); err != nil {
+	if _, err := l.gc(); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -102,15 +103,29 @@ func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, 
 func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 	p := c.next
 	if err := c.openSegment(p.Segment); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil // dropped meanwhile; normalize moves on
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
 		}
-		return nil, err
+		if c.l.listed(p.Segment) {
+			// Removed behind our back: its records are gone.
+			c.skip(p, limit, err)
+		}
+		return nil, nil // else dropped meanwhile; normalize moves on
 	}
 	avail := limit - p.Offset
-	buf := make([]byte, min(avail, int64(maxBytes)))
-	if _, err := c.f.ReadAt(buf, p.Offset); err != nil {
-		return nil, fmt.Errorf("read segment %d: %w", p.Segment, err)
+	// At least a frame header, so that a record larger than maxBytes is
+	// recognised as such.
+	buf := make([]byte, min(avail, int64(max(maxBytes, frameHeaderSize))))
+	if n, err := c.f.ReadAt(buf, p.Offset); err != nil {
+		if !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("read segment %d: %w", p.Segment, err)
+		}
+		// The file is shorter than it was: treat the rest as corrupt.
+		buf, avail, limit = buf[:n], int64(n), p.Offset+int64(n)
+		if n == 0 {
+			c.skip(p, c.l.segmentEnd(p.Segment, limit), err)
+			return nil, nil
+		}
 	}
 	var recs []Record
 	if n := countFrames(buf, maxRecords); n > 0 {
@@ -150,9 +165,7 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.l.corrupt(c, p.Segment, p.Offset, to-p.Offset)
-		p.Offset = to
-		c.setNext(p)
+		c.skip(p, to, errBadFrame)
 		return nil, nil
 	}
 	c.setNext(p)
@@ -172,6 +185,14 @@ func countFrames(b []byte, most int) int {
 		n++
 	}
 	return n
+}
+
+// skip moves past a region of p's segment that cannot be read, up to to,
+// counting and logging it as corrupt.
+func (c *Cursor) skip(p Pos, to int64, cause error) {
+	c.l.corruptErr(c, p.Segment, p.Offset, to-p.Offset, cause)
+	p.Offset = to
+	c.setNext(p)
 }
 
 func (c *Cursor) setNext(p Pos) {
@@ -259,7 +280,8 @@ func (c *Cursor) Commit(p Pos) error {
 	if err := c.advance(p); err != nil {
 		return err
 	}
-	return l.gc()
+	_, err := l.gc()
+	return err
 }
 
 // advance durably moves the committed position forward to p.
@@ -357,8 +379,32 @@ func isNoSpace(err error) bool {
 	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
-// corrupt counts and logs (once per region) a corrupt region skipped by c.
-func (l *Log) corrupt(c *Cursor, seg uint64, off, skipped int64) {
+// listed reports whether segment id is in the log.
+func (l *Log) listed(id uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := segIndex(l.segs, id)
+	return i < len(l.segs) && l.segs[i].id == id
+}
+
+// segmentEnd returns the readable end of segment id, or def if it is gone.
+func (l *Log) segmentEnd(id uint64, def int64) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := segIndex(l.segs, id)
+	switch {
+	case i >= len(l.segs) || l.segs[i].id != id:
+		return def
+	case i == len(l.segs)-1:
+		return l.pubEnd
+	default:
+		return l.segs[i].size
+	}
+}
+
+// corruptErr counts and logs (once per region) a corrupt region skipped
+// by c.
+func (l *Log) corruptErr(c *Cursor, seg uint64, off, skipped int64, cause error) {
 	l.m.dropped.WithLabelValues(c.name, reasonCorrupt).Inc()
 	key := Pos{Segment: seg, Offset: off}
 	l.mu.Lock()
@@ -369,12 +415,13 @@ func (l *Log) corrupt(c *Cursor, seg uint64, off, skipped int64) {
 		l.m.corrupt.Inc()
 		l.m.corruptBytes.Add(float64(skipped))
 		l.log.Error("corrupt region in buffer skipped", "err",
-			&CorruptionError{Segment: seg, Offset: off, Skipped: skipped, Err: errBadFrame})
+			&CorruptionError{Segment: seg, Offset: off, Skipped: skipped, Err: cause})
 	}
 }
 
-// gc deletes the segments that every cursor has durably committed past.
-func (l *Log) gc() error {
+// gc deletes the segments that every cursor has durably committed past
+// and returns how many it deleted.
+func (l *Log) gc() (int, error) {
 	l.gcMu.Lock()
 	defer l.gcMu.Unlock()
 	l.mu.Lock()
@@ -392,9 +439,10 @@ func (l *Log) gc() error {
 	}
 	l.mu.Unlock()
 	if len(victims) == 0 {
-		return nil
+		return 0, nil
 	}
 	var errs []error
+	freed := 0
 	for _, v := range victims {
 		err := l.fs.Remove(l.path(segmentName(v.id)))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -402,6 +450,7 @@ func (l *Log) gc() error {
 			errs = append(errs, fmt.Errorf("delete segment %d: %w", v.id, err))
 			continue
 		}
+		freed++
 		l.mu.Lock()
 		l.used -= diskSize(v.size)
 		l.mu.Unlock()
@@ -412,5 +461,5 @@ func (l *Log) gc() error {
 	l.mu.Lock()
 	l.freedLocked()
 	l.mu.Unlock()
-	return errors.Join(errs...)
+	return freed, errors.Join(errs...)
 }

@@ -128,7 +128,7 @@ func open(o Options, fs fileSystem) (*Log, error) {
 	if err := l.recover(); err != nil {
 		return fail(fmt.Errorf("open buffer %s: %w", o.Dir, err))
 	}
-	if err := l.gc(); err != nil {
+	if _, err := l.gc(); err != nil {
 		// Not fatal: the segments are retried at the next commit.
 		l.log.Warn("delete consumed segments at open", "err", err)
 	}
