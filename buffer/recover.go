@@ -27,8 +27,10 @@ func (l *Log) recover() error {
 		name := e.Name()
 		switch {
 		case strings.HasSuffix(name, tmpSuffix):
+			// Repairs that fail (a read-only volume) are logged, not
+			// fatal: the buffer still starts and serves what it holds.
 			if err := l.fs.Remove(l.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove %s: %w", name, err)
+				l.log.Warn("remove temp file", "file", name, "err", err)
 			}
 			l.m.recovery.WithLabelValues("removed_temp").Inc()
 		case strings.HasSuffix(name, segmentSuffix):
@@ -163,10 +165,12 @@ func (l *Log) quarantine(id uint64, size int64, cause error) error {
 	from := segmentName(id)
 	to := from + corruptSuffix
 	if err := l.fs.Rename(l.path(from), l.path(to)); err != nil {
-		return fmt.Errorf("quarantine segment %d: %w", id, err)
-	}
-	if err := l.fs.SyncDir(l.o.Dir); err != nil {
-		return fmt.Errorf("quarantine segment %d: %w", id, err)
+		// Cannot rename (read-only volume): leave it under its name,
+		// out of the log, still charged and deleted first for room.
+		l.log.Warn("rename quarantined segment", "segment", id, "err", err)
+		to = from
+	} else if err := l.fs.SyncDir(l.o.Dir); err != nil {
+		l.log.Warn("sync buffer dir", "err", err)
 	}
 	l.quarantined = append(l.quarantined, to)
 	l.qsizes = append(l.qsizes, size)
@@ -353,7 +357,7 @@ func (l *Log) recoverCursors(positions map[string]Pos, damaged []string) error {
 		}
 		recs, bytes := lag(l.segs, l.pubEnd, l.pubSeq, p)
 		if err := l.fs.Remove(l.path(name + cursorSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove cursor %s: %w", name, err)
+			l.log.Warn("remove cursor file", "sink", name, "err", err)
 		}
 		removed = true
 		l.m.abandoned.Add(float64(recs))
@@ -366,7 +370,7 @@ func (l *Log) recoverCursors(positions map[string]Pos, damaged []string) error {
 			continue
 		}
 		if err := l.fs.Remove(l.path(name + cursorSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove cursor %s: %w", name, err)
+			l.log.Warn("remove cursor file", "sink", name, "err", err)
 		}
 		removed = true
 		l.m.recovery.WithLabelValues("cursor_removed").Inc()
@@ -374,7 +378,7 @@ func (l *Log) recoverCursors(positions map[string]Pos, damaged []string) error {
 	}
 	if removed {
 		if err := l.fs.SyncDir(l.o.Dir); err != nil {
-			return fmt.Errorf("sync buffer dir: %w", err)
+			l.log.Warn("sync buffer dir", "err", err)
 		}
 	}
 	return nil
