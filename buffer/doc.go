@@ -53,7 +53,7 @@
 //     is renamed *.corrupt (kept, charged to the bound, deleted first when
 //     space is short); a corrupt frame inside a sealed segment is skipped by
 //     readers, which resynchronise on the next valid frame, count it
-//     (skiff_buffer_corrupt_regions_total, dropped{reason="corrupt"}) and log
+//     (skiff_buffer_corrupt_records_total, dropped{reason="corrupt"}) and log
 //     it once; a damaged cursor file restarts its sink at the oldest retained
 //     record (duplicates, not loss); a cursor past the durable end (after a
 //     power loss) is moved to the end. Open fails only on I/O errors and on

@@ -51,8 +51,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Records a sink will never receive, by reason (buffer_full: when_full dropped them; corrupt: skipped a corrupt region, counted once per region).",
 		}, []string{"sink", "reason"}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "skiff_buffer_corrupt_regions_total",
-			Help: "Corrupt regions found in sealed segments and skipped by resynchronising on the next valid frame.",
+			Name: "skiff_buffer_corrupt_records_total",
+			Help: "Corrupt regions found in segments and skipped by resynchronising on the next valid frame; each holds at least one record (how many cannot be known).",
 		}),
 		corruptBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "skiff_buffer_corrupt_bytes_total",
