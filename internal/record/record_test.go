@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func sample() Record {
@@ -111,7 +112,7 @@ func TestJSONObjectMessage(t *testing.T) {
 // against the standard library on awkward input.
 func TestJSONMatchesEncodingJSON(t *testing.T) {
 	for _, s := range []string{"", "plain", "quote\" back\\slash", "\t\r\n\x01\x1f\x7f", "héllo wörld ✓", "<html>&amp;"} {
-		got := appendString(nil, []byte(s))
+		got, _ := appendString(nil, []byte(s))
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil || back != s {
 			t.Errorf("appendString(%q) = %s, decodes to %q (%v)", s, got, back, err)
@@ -155,4 +156,37 @@ func BenchmarkAppendJSON(b *testing.B) {
 	for b.Loop() {
 		buf = enc.AppendJSON(buf[:0], &r)
 	}
+}
+
+func TestAppendTimeMatchesLayout(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Date(2026, 11, 27, 9, 0, 0, 123456789, time.UTC),
+		time.Date(1999, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)),
+		time.Unix(0, 1),
+		time.Date(12345, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		want := tm.UTC().Format("2006-01-02T15:04:05.000000000Z07:00")
+		if got := string(AppendTime(nil, tm)); got != want {
+			t.Errorf("AppendTime(%v) = %s, want %s", tm, got, want)
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "abcdefgh\"ijklmnop", "\\\\\\\\\\\\\\\\", "\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x1f", "é\xffabcdefghij"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, s []byte) {
+		out, valid := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("appendString(%q) = %s: invalid JSON: %v", s, out, err)
+		}
+		if valid != utf8.Valid(s) {
+			t.Fatalf("valid = %v for %q", valid, s)
+		}
+		if valid && back != string(s) {
+			t.Fatalf("appendString(%q) decodes to %q", s, back)
+		}
+	})
 }
