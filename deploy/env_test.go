@@ -62,15 +62,30 @@ func tolerated(name string) bool {
 
 var unknownVar = regexp.MustCompile(`^(SKIFF_[A-Z0-9_]+) is not a skiff variable`)
 
-// checkSkiffEnv loads env (a container's environment, fully resolved) into
-// the process environment and runs skiff's own configuration loader on it.
-// SKIFF_DATA_DIR is pointed at a temporary directory (the loader proves it
-// writable) and every *_FILE variable at a temporary file standing in for
-// the mounted secret; SKIFF_PATHS and everything else are kept as written.
-// Every problem the loader reports fails the test, except unknown contract
-// variables whose sink is not merged yet: those skip, naming them.
+// checkSkiffEnv runs skiff's own configuration loader on env (a
+// container's environment, fully resolved; see envProblems) and fails the
+// test on every problem it reports, except unknown contract variables
+// whose sink is not merged yet: those skip the test, naming them.
 // Not parallel: it owns the process environment.
 func checkSkiffEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	ps, pending := envProblems(t, env)
+	for _, p := range ps {
+		t.Errorf("skiff rejects this environment: %s", p)
+	}
+	if len(pending) > 0 && !t.Failed() {
+		t.Skipf("every other SKIFF_* variable is valid; not yet known on this branch (their sink settings are on another branch, "+
+			"merge it and this check becomes strict): %s", strings.Join(pending, ", "))
+	}
+}
+
+// envProblems loads env into the process environment (and nothing else of
+// skiff's or the pod's) and runs config.Load on it. SKIFF_DATA_DIR is
+// pointed at a temporary directory (the loader proves it writable) and
+// every *_FILE variable at a temporary file standing in for the mounted
+// secret; SKIFF_PATHS and everything else are kept as written. pending
+// lists the unknown contract variables that tolerated accepts.
+func envProblems(t *testing.T, env map[string]string) (ps, pending []string) {
 	t.Helper()
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
@@ -95,23 +110,19 @@ func checkSkiffEnv(t *testing.T, env map[string]string) {
 	}
 	_, err := config.Load()
 	if err == nil {
-		return
+		return nil, nil
 	}
-	var ps config.Problems
-	if !errors.As(err, &ps) {
-		t.Fatalf("config.Load: %v", err)
+	var cps config.Problems
+	if !errors.As(err, &cps) {
+		return []string{err.Error()}, nil
 	}
-	var pending []string
-	for _, p := range ps {
+	for _, p := range cps {
 		if m := unknownVar.FindStringSubmatch(p.Error()); m != nil && tolerated(m[1]) {
 			pending = append(pending, m[1])
 			continue
 		}
-		t.Errorf("skiff rejects this environment: %v", p)
+		ps = append(ps, p.Error())
 	}
-	if len(pending) > 0 && !t.Failed() {
-		sort.Strings(pending)
-		t.Skipf("every other SKIFF_* variable is valid; not yet known on this branch (their sink settings are on another branch, "+
-			"merge it and this check becomes strict): %s", strings.Join(pending, ", "))
-	}
+	sort.Strings(pending)
+	return ps, pending
 }

@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path"
@@ -144,52 +146,74 @@ func TestKubernetesVariants(t *testing.T) {
 			if len(o.deployments) != 1 {
 				t.Fatalf("%d Deployments, want 1", len(o.deployments))
 			}
-			checkPod(t, v, &o.deployments[0].Spec.Template.Spec, o.configMaps)
+			pod := &o.deployments[0].Spec.Template.Spec
+			for _, p := range podProblems(v, pod, o.configMaps) {
+				t.Error(p)
+			}
+			skiff, _, err := findSkiff(pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env, _, err := resolveEnv(skiff, o.configMaps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Run("skiff accepts its environment", func(t *testing.T) { checkSkiffEnv(t, env) })
 		})
 	}
 }
 
-// findSkiff returns the skiff container and whether it is a native
-// sidecar (an init container with restartPolicy Always).
-func findSkiff(t *testing.T, pod *corev1.PodSpec) (*corev1.Container, bool) {
-	t.Helper()
+// problems collects what a check found wrong.
+type problems []string
+
+func (r *problems) add(format string, args ...any) { *r = append(*r, fmt.Sprintf(format, args...)) }
+
+func isSkiffImage(image string) bool {
+	name, _, _ := strings.Cut(image, "@")
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		name = name[:i]
+	}
+	return path.Base(name) == "skiff"
+}
+
+// findSkiff returns the skiff container (the one running the skiff image)
+// and whether it is a native sidecar (an init container with
+// restartPolicy Always).
+func findSkiff(pod *corev1.PodSpec) (*corev1.Container, bool, error) {
 	var found *corev1.Container
 	native := false
 	for i := range pod.InitContainers {
-		c := &pod.InitContainers[i]
-		if strings.Contains(c.Image, "/skiff:") || strings.HasSuffix(c.Image, "/skiff") {
+		if c := &pod.InitContainers[i]; isSkiffImage(c.Image) {
 			found = c
 			native = c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
 		}
 	}
 	for i := range pod.Containers {
-		c := &pod.Containers[i]
-		if strings.Contains(c.Image, "/skiff:") || strings.HasSuffix(c.Image, "/skiff") {
+		if c := &pod.Containers[i]; isSkiffImage(c.Image) {
 			if found != nil {
-				t.Fatal("two skiff containers")
+				return nil, false, errors.New("two skiff containers")
 			}
 			found = c
 		}
 	}
 	if found == nil {
-		t.Fatal("no skiff container (image .../skiff)")
+		return nil, false, errors.New("no skiff container (image .../skiff)")
 	}
-	return found, native
+	return found, native, nil
 }
 
 // resolveEnv returns c's environment as the kubelet builds it: envFrom
 // ConfigMaps first, then env literals; valueFrom entries are returned
 // separately.
-func resolveEnv(t *testing.T, c *corev1.Container, cms map[string]*corev1.ConfigMap) (map[string]string, map[string]*corev1.EnvVarSource) {
-	t.Helper()
+func resolveEnv(c *corev1.Container, cms map[string]*corev1.ConfigMap) (map[string]string, map[string]*corev1.EnvVarSource, error) {
 	env, from := map[string]string{}, map[string]*corev1.EnvVarSource{}
 	for _, ef := range c.EnvFrom {
 		if ef.ConfigMapRef == nil {
-			t.Fatalf("envFrom other than a ConfigMap: %+v (secrets belong in files)", ef)
+			return nil, nil, fmt.Errorf("envFrom other than a ConfigMap: %+v (secrets belong in files)", ef)
 		}
 		cm := cms[ef.ConfigMapRef.Name]
 		if cm == nil {
-			t.Fatalf("envFrom ConfigMap %q is not in the manifests", ef.ConfigMapRef.Name)
+			return nil, nil, fmt.Errorf("envFrom ConfigMap %q is not in the manifests", ef.ConfigMapRef.Name)
 		}
 		for k, v := range cm.Data {
 			env[ef.Prefix+k] = v
@@ -203,7 +227,7 @@ func resolveEnv(t *testing.T, c *corev1.Container, cms map[string]*corev1.Config
 		}
 		env[e.Name] = e.Value
 	}
-	return env, from
+	return env, from, nil
 }
 
 func mountOf(c *corev1.Container, p string) (corev1.VolumeMount, bool) {
@@ -232,13 +256,20 @@ func globBase(g string) string {
 	return base
 }
 
-func checkPod(t *testing.T, v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMap) {
-	skiff, native := findSkiff(t, pod)
+// podProblems lists what is wrong with a rendered pod for variant v, every
+// problem a reviewer would flag, short of skiff's own configuration check
+// (checkSkiffEnv), which needs the process environment.
+func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMap) (r problems) {
+	skiff, native, err := findSkiff(pod)
+	if err != nil {
+		r.add("%v", err)
+		return r
+	}
 	if v.native && !native {
-		t.Error("skiff is not a native sidecar: want an init container with restartPolicy: Always")
+		r.add("skiff is not a native sidecar: want an init container with restartPolicy: Always")
 	}
 	if !v.native && native {
-		t.Error("legacy variant uses a native sidecar")
+		r.add("legacy variant uses a native sidecar")
 	}
 	var apps []*corev1.Container
 	for i := range pod.Containers {
@@ -247,114 +278,122 @@ func checkPod(t *testing.T, v variant, pod *corev1.PodSpec, cms map[string]*core
 		}
 	}
 	if len(apps) == 0 {
-		t.Fatal("no application container")
+		r.add("no application container")
+		return r
 	}
-	env, from := resolveEnv(t, skiff, cms)
+	env, from, err := resolveEnv(skiff, cms)
+	if err != nil {
+		r.add("%v", err)
+		return r
+	}
 
-	t.Run("skiff accepts its environment", func(t *testing.T) {
-		checkSkiffEnv(t, env)
-	})
-
-	t.Run("downward API identity", func(t *testing.T) {
+	// downward API identity
+	func() {
 		want := map[string]string{"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_UID": "metadata.uid", "NODE_NAME": "spec.nodeName"}
 		for name, field := range want {
 			src := from[name]
 			if src == nil || src.FieldRef == nil || src.FieldRef.FieldPath != field {
-				t.Errorf("%s: want valueFrom.fieldRef.fieldPath %s, have %+v", name, field, src)
+				r.add("%s: want valueFrom.fieldRef.fieldPath %s, have %+v", name, field, src)
 			}
 		}
 		for name := range from {
 			if _, ok := want[name]; !ok {
-				t.Errorf("unexpected valueFrom variable %s", name)
+				r.add("unexpected valueFrom variable %s", name)
 			}
 		}
 		if fields := keyValues(env["SKIFF_FIELDS"]); fields["container"] != apps[0].Name {
-			t.Errorf("SKIFF_FIELDS=%q: want container=%s (the application container's name)", env["SKIFF_FIELDS"], apps[0].Name)
+			r.add("SKIFF_FIELDS=%q: want container=%s (the application container's name)", env["SKIFF_FIELDS"], apps[0].Name)
 		}
-	})
+	}()
 
-	t.Run("shared log volume", func(t *testing.T) {
+	// shared log volume
+	func() {
 		globs := strings.Split(env["SKIFF_PATHS"], ",")
 		if len(globs) == 0 || globs[0] == "" {
-			t.Fatal("SKIFF_PATHS is not set")
+			r.add("SKIFF_PATHS is not set")
+			return
 		}
 		for _, g := range globs {
 			g = strings.TrimSpace(g)
 			sm, ok := mountOf(skiff, globBase(g))
 			if !ok {
-				t.Errorf("SKIFF_PATHS %q: skiff mounts nothing at %s", g, globBase(g))
+				r.add("SKIFF_PATHS %q: skiff mounts nothing at %s", g, globBase(g))
 				continue
 			}
 			if !sm.ReadOnly {
-				t.Errorf("skiff should mount the application's logs read-only")
+				r.add("skiff should mount the application's logs read-only")
 			}
 			vol := volume(pod, sm.Name)
 			if vol == nil || vol.EmptyDir == nil || vol.EmptyDir.SizeLimit == nil || vol.EmptyDir.SizeLimit.IsZero() {
-				t.Errorf("volume %q: want an emptyDir with a sizeLimit, have %+v", sm.Name, vol)
+				r.add("volume %q: want an emptyDir with a sizeLimit, have %+v", sm.Name, vol)
 			}
 			for _, app := range apps {
 				am, ok := appMount(app, sm.Name)
 				if !ok {
-					t.Errorf("container %s does not mount volume %q that SKIFF_PATHS %q reads", app.Name, sm.Name, g)
+					r.add("container %s does not mount volume %q that SKIFF_PATHS %q reads", app.Name, sm.Name, g)
 					continue
 				}
 				if am.ReadOnly {
-					t.Errorf("container %s mounts %q read-only: it cannot write its logs", app.Name, sm.Name)
+					r.add("container %s mounts %q read-only: it cannot write its logs", app.Name, sm.Name)
 				}
 				// Where the application writes (loggen -out), seen from
 				// skiff's side of the volume, must match the glob.
 				if out := flagValue(app.Args, "-out"); out != "" {
 					rel, err := filepath.Rel(am.MountPath, out)
 					if err != nil || strings.HasPrefix(rel, "..") {
-						t.Errorf("container %s writes %s, outside its mount %s", app.Name, out, am.MountPath)
+						r.add("container %s writes %s, outside its mount %s", app.Name, out, am.MountPath)
 						continue
 					}
 					seen := path.Join(sm.MountPath, rel)
 					if ok, _ := doublestar.Match(g, seen); !ok {
-						t.Errorf("container %s writes %s (%s for skiff), which SKIFF_PATHS %q does not match", app.Name, out, seen, g)
+						r.add("container %s writes %s (%s for skiff), which SKIFF_PATHS %q does not match", app.Name, out, seen, g)
 					}
 				}
 			}
 		}
-	})
+	}()
 
-	t.Run("data dir", func(t *testing.T) {
+	// data dir
+	func() {
 		dd := env["SKIFF_DATA_DIR"]
 		m, ok := mountOf(skiff, dd)
 		if !ok || m.ReadOnly {
-			t.Fatalf("SKIFF_DATA_DIR %q is not on a writable volume (the root filesystem is read-only)", dd)
+			r.add("SKIFF_DATA_DIR %q is not on a writable volume (the root filesystem is read-only)", dd)
+			return
 		}
 		vol := volume(pod, m.Name)
 		if vol == nil || vol.EmptyDir == nil || vol.EmptyDir.SizeLimit == nil {
-			t.Fatalf("data volume %q: want an emptyDir with a sizeLimit", m.Name)
+			r.add("data volume %q: want an emptyDir with a sizeLimit", m.Name)
+			return
 		}
 		for _, app := range apps {
 			if _, shared := appMount(app, m.Name); shared {
-				t.Errorf("container %s mounts skiff's data volume", app.Name)
+				r.add("container %s mounts skiff's data volume", app.Name)
 			}
 		}
-		need := size(t, env, "SKIFF_BUFFER_MAX_BYTES", "256MiB") + size(t, env, "SKIFF_DEAD_LETTER_MAX_BYTES", "64MiB")
+		need := size(&r, env, "SKIFF_BUFFER_MAX_BYTES", "256MiB") + size(&r, env, "SKIFF_DEAD_LETTER_MAX_BYTES", "64MiB")
 		// Segments, checkpoints and cursors need a little more; leave 25%.
 		if limit := vol.EmptyDir.SizeLimit.Value(); float64(limit) < 1.25*float64(need) {
-			t.Errorf("data volume sizeLimit %s is too small for buffer + dead letters (%d bytes) plus 25%%: the kubelet would evict the pod", vol.EmptyDir.SizeLimit, need)
+			r.add("data volume sizeLimit %s is too small for buffer + dead letters (%d bytes) plus 25%%: the kubelet would evict the pod", vol.EmptyDir.SizeLimit, need)
 		}
-	})
+	}()
 
-	t.Run("secrets as files", func(t *testing.T) {
+	// secrets as files
+	func() {
 		for _, name := range []string{"SKIFF_KAFKA_SASL_PASSWORD_FILE", "SKIFF_HTTP_TOKEN_FILE"} {
 			p, ok := env[name]
 			if !ok {
-				t.Errorf("%s is not set", name)
+				r.add("%s is not set", name)
 				continue
 			}
 			m, ok := mountOf(skiff, p)
 			if !ok || !m.ReadOnly {
-				t.Errorf("%s=%s: not on a read-only mount", name, p)
+				r.add("%s=%s: not on a read-only mount", name, p)
 				continue
 			}
 			vol := volume(pod, m.Name)
 			if vol == nil || vol.Secret == nil {
-				t.Errorf("%s=%s: volume %q is not a Secret", name, p, m.Name)
+				r.add("%s=%s: volume %q is not a Secret", name, p, m.Name)
 				continue
 			}
 			rel := strings.TrimPrefix(strings.TrimPrefix(p, m.MountPath), "/")
@@ -363,122 +402,131 @@ func checkPod(t *testing.T, v variant, pod *corev1.PodSpec, cms map[string]*core
 				found = found || it.Path == rel
 			}
 			if !found {
-				t.Errorf("%s=%s: Secret %s projects no item to %q", name, p, vol.Secret.SecretName, rel)
+				r.add("%s=%s: Secret %s projects no item to %q", name, p, vol.Secret.SecretName, rel)
 			}
 			if mode := vol.Secret.DefaultMode; mode == nil || *mode&0o007 != 0 {
-				t.Errorf("Secret volume mode %v is readable by others", mode)
+				r.add("Secret volume mode %v is readable by others", mode)
 			}
 		}
 		for k := range env {
 			if strings.Contains(k, "PASSWORD") && !strings.HasSuffix(k, "_FILE") || strings.HasSuffix(k, "_TOKEN") {
-				t.Errorf("%s is set as a plain value: secrets belong in a mounted Secret", k)
+				r.add("%s is set as a plain value: secrets belong in a mounted Secret", k)
 			}
 		}
-	})
+	}()
 
-	t.Run("probes", func(t *testing.T) {
+	// probes
+	func() {
 		_, portStr, err := net.SplitHostPort(cmp(env["SKIFF_METRICS_ADDR"], ":9477"))
 		if err != nil {
-			t.Fatalf("SKIFF_METRICS_ADDR: %v", err)
+			r.add("SKIFF_METRICS_ADDR: %v", err)
+			return
 		}
 		metricsPort, _ := strconv.Atoi(portStr)
 		if metricsPort != 9477 {
-			t.Errorf("metrics port %d, want the documented 9477", metricsPort)
+			r.add("metrics port %d, want the documented 9477", metricsPort)
 		}
 		declared := false
 		for _, p := range skiff.Ports {
 			declared = declared || p.ContainerPort == int32(metricsPort)
 		}
 		if !declared {
-			t.Errorf("container port %d is not declared", metricsPort)
+			r.add("container port %d is not declared", metricsPort)
 		}
 		for name, pr := range map[string]struct {
 			probe *corev1.Probe
 			path  string
 		}{"liveness": {skiff.LivenessProbe, "/healthz"}, "readiness": {skiff.ReadinessProbe, "/readyz"}} {
 			if pr.probe == nil || pr.probe.HTTPGet == nil {
-				t.Errorf("%s probe: want an httpGet probe", name)
+				r.add("%s probe: want an httpGet probe", name)
 				continue
 			}
 			g := pr.probe.HTTPGet
 			if g.Path != pr.path {
-				t.Errorf("%s probe path %q, want %q", name, g.Path, pr.path)
+				r.add("%s probe path %q, want %q", name, g.Path, pr.path)
 			}
 			if port := resolvePort(skiff, g.Port); port != metricsPort {
-				t.Errorf("%s probe port %s resolves to %d, want %d (SKIFF_METRICS_ADDR)", name, g.Port.String(), port, metricsPort)
+				r.add("%s probe port %s resolves to %d, want %d (SKIFF_METRICS_ADDR)", name, g.Port.String(), port, metricsPort)
 			}
 			if g.Scheme != "" && g.Scheme != corev1.URISchemeHTTP {
-				t.Errorf("%s probe scheme %s: skiff serves plain HTTP", name, g.Scheme)
+				r.add("%s probe scheme %s: skiff serves plain HTTP", name, g.Scheme)
 			}
 		}
-	})
+	}()
 
-	t.Run("security", func(t *testing.T) {
+	// security
+	func() {
 		if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
-			t.Error("enableServiceLinks must be false")
+			r.add("enableServiceLinks must be false")
 		}
 		psc := pod.SecurityContext
 		if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
-			t.Error("pod securityContext.runAsNonRoot must be true")
+			r.add("pod securityContext.runAsNonRoot must be true")
 		}
 		if psc == nil || psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
-			t.Error("pod seccompProfile must be RuntimeDefault")
+			r.add("pod seccompProfile must be RuntimeDefault")
 		}
 		if psc != nil && psc.RunAsUser != nil && *psc.RunAsUser == 0 {
-			t.Error("pod runs as uid 0")
+			r.add("pod runs as uid 0")
 		}
 		for _, c := range append([]*corev1.Container{skiff}, apps...) {
 			sc := c.SecurityContext
 			if sc == nil {
-				t.Errorf("%s: no securityContext", c.Name)
+				r.add("%s: no securityContext", c.Name)
 				continue
 			}
 			if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-				t.Errorf("%s: readOnlyRootFilesystem must be true", c.Name)
+				r.add("%s: readOnlyRootFilesystem must be true", c.Name)
 			}
 			if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-				t.Errorf("%s: allowPrivilegeEscalation must be false", c.Name)
+				r.add("%s: allowPrivilegeEscalation must be false", c.Name)
 			}
 			if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) > 0 {
-				t.Errorf("%s: capabilities must drop ALL and add none", c.Name)
+				r.add("%s: capabilities must drop ALL and add none", c.Name)
 			}
 			if sc.Privileged != nil && *sc.Privileged {
-				t.Errorf("%s: privileged", c.Name)
+				r.add("%s: privileged", c.Name)
 			}
 		}
-	})
+	}()
 
-	t.Run("resources", func(t *testing.T) {
-		r := skiff.Resources
-		for _, res := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-			if q, ok := r.Requests[res]; !ok || q.IsZero() {
-				t.Errorf("no %s request", res)
+	// resources
+	func() {
+		rr := skiff.Resources
+		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+			if q, ok := rr.Requests[name]; !ok || q.IsZero() {
+				r.add("no %s request", name)
 			}
 		}
-		mem, ok := r.Limits[corev1.ResourceMemory]
+		mem, ok := rr.Limits[corev1.ResourceMemory]
 		if !ok {
-			t.Fatal("no memory limit")
+			r.add("no memory limit")
+			return
 		}
-		if req := r.Requests[corev1.ResourceMemory]; req.Cmp(mem) > 0 {
-			t.Errorf("memory request %s above limit %s", &req, &mem)
+		if req := rr.Requests[corev1.ResourceMemory]; req.Cmp(mem) > 0 {
+			r.add("memory request %s above limit %s", &req, &mem)
 		}
 		gml, ok := env["GOMEMLIMIT"]
 		if !ok {
-			t.Fatal("GOMEMLIMIT unset: the Go heap would not know the container's memory limit")
+			r.add("GOMEMLIMIT unset: the Go heap would not know the container's memory limit")
+			return
 		}
 		q, err := resource.ParseQuantity(strings.TrimSuffix(gml, "B"))
 		if err != nil {
-			t.Fatalf("GOMEMLIMIT=%q: %v", gml, err)
+			r.add("GOMEMLIMIT=%q: %v", gml, err)
+			return
 		}
 		if q.Cmp(mem) >= 0 || q.Value() < mem.Value()*3/4 {
-			t.Errorf("GOMEMLIMIT %s should be a little under the memory limit %s", gml, &mem)
+			r.add("GOMEMLIMIT %s should be a little under the memory limit %s", gml, &mem)
 		}
-	})
+	}()
 
-	t.Run("termination grace", func(t *testing.T) {
+	// termination grace
+	func() {
 		st, err := time.ParseDuration(cmp(env["SKIFF_SHUTDOWN_TIMEOUT"], "25s"))
 		if err != nil {
-			t.Fatal(err)
+			r.add("SKIFF_SHUTDOWN_TIMEOUT: %v", err)
+			return
 		}
 		grace := time.Duration(30) * time.Second
 		if pod.TerminationGracePeriodSeconds != nil {
@@ -491,9 +539,10 @@ func checkPod(t *testing.T, v variant, pod *corev1.PodSpec, cms map[string]*core
 			margin = 15 * time.Second
 		}
 		if grace < st+margin {
-			t.Errorf("terminationGracePeriodSeconds %v < SKIFF_SHUTDOWN_TIMEOUT %v + %v: the kubelet would SIGKILL skiff mid-drain", grace, st, margin)
+			r.add("terminationGracePeriodSeconds %v < SKIFF_SHUTDOWN_TIMEOUT %v + %v: the kubelet would SIGKILL skiff mid-drain", grace, st, margin)
 		}
-	})
+	}()
+	return r
 }
 
 func appMount(c *corev1.Container, volume string) (corev1.VolumeMount, bool) {
@@ -529,11 +578,10 @@ func resolvePort(c *corev1.Container, p intstr.IntOrString) int {
 	return -1
 }
 
-func size(t *testing.T, env map[string]string, name, def string) int64 {
-	t.Helper()
+func size(r *problems, env map[string]string, name, def string) int64 {
 	s, err := config.ParseSize(cmp(env[name], def))
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		r.add("%s: %v", name, err)
 	}
 	return int64(s)
 }
