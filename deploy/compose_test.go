@@ -3,8 +3,8 @@ package deploy
 import (
 	"context"
 	"net"
-	"os"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -280,7 +280,7 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 			s.StopGracePeriod = &d
 			p.Services["skiff"] = s
 		}, "SIGKILL skiff mid-drain"},
-		"secret not mounted": {func(_ *types.Project, env map[string]string) { env["SKIFF_HTTP_TOKEN_FILE"] = "/run/secrets/other" }, "is not a secret the skiff service mounts"},
+		"secret not mounted":   {func(_ *types.Project, env map[string]string) { env["SKIFF_HTTP_TOKEN_FILE"] = "/run/secrets/other" }, "is not a secret the skiff service mounts"},
 		"broker not a service": {func(_ *types.Project, env map[string]string) { env["SKIFF_KAFKA_BROKERS"] = "kafka.example:9092" }, "is not a service"},
 	}
 	for name, tc := range tests {
@@ -300,8 +300,6 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 		t.Fatalf("unmutated project has problems %q", ps)
 	}
 }
-
-
 
 // TestComposeLoaderIsStrict shows that the loader used above rejects an
 // unknown key (a misspelling would otherwise be silently ignored).

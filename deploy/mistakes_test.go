@@ -48,12 +48,12 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 		"probe port name unknown": {func(p *corev1.PodSpec) { skiffOf(p).ReadinessProbe.HTTPGet.Port = intstr.FromString("http") },
 			"resolves to -1"},
 		"metrics addr moved": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_METRICS_ADDR", ":9000") }, "want 9000"},
-		"service links on": {func(p *corev1.PodSpec) { p.EnableServiceLinks = nil }, "enableServiceLinks must be false"},
+		"service links on":   {func(p *corev1.PodSpec) { p.EnableServiceLinks = nil }, "enableServiceLinks must be false"},
 		"writable root fs": {func(p *corev1.PodSpec) { *skiffOf(p).SecurityContext.ReadOnlyRootFilesystem = false },
 			"skiff: readOnlyRootFilesystem"},
 		"capabilities kept": {func(p *corev1.PodSpec) { p.Containers[0].SecurityContext.Capabilities = nil },
 			"app: capabilities must drop ALL"},
-		"root allowed": {func(p *corev1.PodSpec) { p.SecurityContext.RunAsNonRoot = nil }, "runAsNonRoot must be true"},
+		"root allowed":    {func(p *corev1.PodSpec) { p.SecurityContext.RunAsNonRoot = nil }, "runAsNonRoot must be true"},
 		"no memory limit": {func(p *corev1.PodSpec) { delete(skiffOf(p).Resources.Limits, corev1.ResourceMemory) }, "no memory limit"},
 		"GOMEMLIMIT above the limit": {func(p *corev1.PodSpec) {
 			skiffOf(p).Resources.Limits[corev1.ResourceMemory] = resource.MustParse("48Mi")
@@ -69,7 +69,7 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 			}
 		}, "POD_UID: want valueFrom.fieldRef.fieldPath metadata.uid"},
 		"container field wrong": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_FIELDS", "container=web") }, "want container=app"},
-		"secret as plain env": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_HTTP_TOKEN", "hunter2") }, "set as a plain value"},
+		"secret as plain env":   {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_HTTP_TOKEN", "hunter2") }, "set as a plain value"},
 		"secret file not projected": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_HTTP_TOKEN_FILE", "/etc/skiff/secrets/token") },
 			"projects no item to \"token\""},
 		"secret world-readable": {func(p *corev1.PodSpec) { m := int32(0o644); p.Volumes[2].Secret.DefaultMode = &m }, "readable by others"},
