@@ -21,12 +21,11 @@ import (
 
 // image is what a Dockerfile stage promises about the image it makes.
 type image struct {
-	stage      string
-	binary     string // the binary's path in the image, also the entrypoint
-	pkg        string // the Go package built into it
-	ports      []string
-	wantStamp  bool // -X main.version=
-	baseImages []string
+	stage     string
+	binary    string // the binary's path in the image, also the entrypoint
+	pkg       string // the Go package built into it
+	ports     []string
+	wantStamp bool // -X main.version=
 }
 
 var images = []image{
