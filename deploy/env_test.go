@@ -35,9 +35,13 @@ var pendingVars = map[string]struct {
 	},
 }
 
+// contractVars are the names the brief fixes for the sinks, plus
+// SKIFF_KAFKA_TLS and SKIFF_HTTP_AUTH, read from the kafka and http
+// branches' internal/config (the examples need them: SASL over TLS, and
+// AUTH=bearer to use TOKEN_FILE).
 var contractVars = []string{
-	"SKIFF_KAFKA_SASL_MECHANISM", "SKIFF_KAFKA_SASL_USERNAME", "SKIFF_KAFKA_SASL_PASSWORD_FILE",
-	"SKIFF_HTTP_FORMAT", "SKIFF_HTTP_TOKEN_FILE",
+	"SKIFF_KAFKA_SASL_MECHANISM", "SKIFF_KAFKA_SASL_USERNAME", "SKIFF_KAFKA_SASL_PASSWORD_FILE", "SKIFF_KAFKA_TLS",
+	"SKIFF_HTTP_FORMAT", "SKIFF_HTTP_TOKEN_FILE", "SKIFF_HTTP_AUTH",
 }
 
 // tolerated reports whether name is a contract variable whose sink feature
