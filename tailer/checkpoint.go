@@ -29,11 +29,11 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type ckEntry struct {
 	Dev    uint64 `json:"dev"`
 	Ino    uint64 `json:"ino"`
-	FP     []byte `json:"fp"`               // the first bytes (≤ fpLen) when written
-	Source uint64 `json:"source,omitempty"` // record.Record.Source, once a record was shipped
-	Offset int64  `json:"offset"`           // every line before it is durable in the buffer
+	FP     []byte `json:"fp"`                // the first bytes (≤ fpLen) when written
+	Source uint64 `json:"source,omitempty"`  // record.Record.Source, once a record was shipped
+	Offset int64  `json:"offset"`            // every line before it is durable in the buffer
 	InLong bool   `json:"in_long,omitempty"` // Offset is inside a line being shipped in pieces
-	Path   string `json:"path"`             // last known path; a label, and where to look for a rotated file
+	Path   string `json:"path"`              // last known path; a label, and where to look for a rotated file
 }
 
 type ckBody struct {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +25,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childMain())
 	}
-	goleak.VerifyTestMain(m)
+	var opts []goleak.Option
+	if os.Getenv("SKIFF_EVAL_NXADM") != "" {
+		// nxadm/tail keeps a process-wide inotify goroutine forever.
+		opts = append(opts, goleak.IgnoreTopFunction("github.com/nxadm/tail/watch.(*InotifyTracker).run"),
+			goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+	}
+	goleak.VerifyTestMain(m, opts...)
 }
 
 // memAppender is an Appender that keeps decoded copies of what it got.
@@ -209,15 +216,29 @@ func seqLine(i int, pad int) string {
 
 var padding = string(bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz0123456789"), 64))
 
+// short renders sorted numbers as ranges: "3-9,12 (8 in all)".
 func short(xs []int) string {
-	if len(xs) > 10 {
-		return fmt.Sprint(xs[:10], "… (", len(xs), ")")
+	var b strings.Builder
+	for i := 0; i < len(xs); {
+		j := i
+		for j+1 < len(xs) && xs[j+1] == xs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if b.Len() > 200 {
+			b.WriteString("…")
+			break
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", xs[i], xs[j])
+		} else {
+			fmt.Fprintf(&b, "%d", xs[i])
+		}
+		i = j + 1
 	}
-	return fmt.Sprint(xs)
+	return fmt.Sprintf("%s (%d in all)", b.String(), len(xs))
 }
 
 var errStop = errors.New("stop")
-
-const childEnv = "SKIFF_TAILER_CHILD"
-
-func childMain() int { return 0 }

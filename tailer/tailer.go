@@ -347,6 +347,8 @@ func (t *Tailer) truncated(ctx context.Context, f *follower, size int64, why str
 	t.log.Warn("file truncated; reading it again from the start", "path", f.path, "why", why,
 		"old_offset", f.off, "size", size)
 	t.m.truncations.Inc()
+	t.recoverFromCopy(lostTail{dir: filepath.Dir(f.path), key: f.key, fp: f.fp, off: f.off,
+		source: f.sourceFor(), inLong: f.inLong, pattern: f.pattern})
 	f.setOff(0)
 	f.committed, f.committedInLong, f.inLong = 0, false, false
 	f.seen = 0
@@ -599,14 +601,21 @@ func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
 	f.size = st.Size()
 	if e, ok := t.saved[key]; ok {
 		delete(t.saved, key)
+		lt := lostTail{dir: filepath.Dir(path), key: key, fp: e.FP, off: e.Offset, source: e.Source,
+			inLong: e.InLong, pattern: pattern}
+		if lt.source == 0 {
+			lt.source = sourceID(key, e.FP)
+		}
 		switch {
 		case !fpMatch(e.FP, head):
-			t.log.Info("file replaced while skiff was stopped (inode reused); reading it from the start", "path", path)
+			t.log.Info("file replaced while skiff was stopped (truncated and rewritten, or inode reused); reading it from the start", "path", path)
 			t.m.rotations.WithLabelValues("inode_reuse").Inc()
+			t.recoverFromCopy(lt)
 		case st.Size() < e.Offset:
 			t.log.Warn("file truncated while skiff was stopped; reading it from the start", "path", path,
 				"checkpoint", e.Offset, "size", st.Size())
 			t.m.truncations.Inc()
+			t.recoverFromCopy(lt)
 		default:
 			f.off, f.committed = e.Offset, e.Offset
 			f.inLong, f.committedInLong = e.InLong, e.InLong
