@@ -1,0 +1,300 @@
+package sinks
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/skiff-dev/skiff/internal/record"
+)
+
+// sendAll sends recs in batches of size, as one Send each, and fails the
+// test if any record is not delivered.
+func sendAll(t testing.TB, k *Kafka, recs []record.Record, size int) {
+	t.Helper()
+	for len(recs) > 0 {
+		n := min(size, len(recs))
+		b := &Batch{Records: slices.Clone(recs[:n])}
+		if err := k.Send(context.Background(), b); err != nil {
+			t.Fatalf("Send: %v", err)
+		}
+		recs = recs[n:]
+	}
+}
+
+// checkDelivered checks that got holds each of recs exactly once, with the
+// value, headers and key the sink promises.
+func checkDelivered(t *testing.T, got []*kgo.Record, recs []record.Record, keyIsPath bool) {
+	t.Helper()
+	enc := testEncoder()
+	want := map[string]*record.Record{}
+	for i := range recs {
+		want[enc.ID(&recs[i])] = &recs[i]
+	}
+	seen := map[string]bool{}
+	for _, g := range got {
+		id := header(g, HeaderID)
+		r, ok := want[id]
+		if !ok {
+			t.Fatalf("unexpected message with skiff-id %q", id)
+		}
+		if seen[id] {
+			t.Fatalf("message %s delivered twice", id)
+		}
+		seen[id] = true
+		if v := string(enc.AppendJSON(nil, r)); string(g.Value) != v {
+			t.Fatalf("value of %s:\n got %s\nwant %s", id, g.Value, v)
+		}
+		if p := header(g, HeaderPath); p != string(r.Path) {
+			t.Fatalf("skiff-path of %s = %q, want %q", id, p, r.Path)
+		}
+		if keyIsPath && string(g.Key) != string(r.Path) {
+			t.Fatalf("key of %s = %q, want %q", id, g.Key, r.Path)
+		}
+		if !keyIsPath && g.Key != nil {
+			t.Fatalf("key of %s = %q, want none", id, g.Key)
+		}
+		if !g.Timestamp.Equal(r.Time()) {
+			t.Fatalf("timestamp of %s = %v, want %v", id, g.Timestamp, r.Time())
+		}
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("delivered %d distinct records, want %d", len(seen), len(want))
+	}
+}
+
+func TestKafkaDeliversEveryCodec(t *testing.T) {
+	codecs := map[string]struct {
+		codec uint8 // kgo's compression attribute
+	}{
+		"none": {0}, "gzip": {1}, "snappy": {2}, "lz4": {3}, "zstd": {4},
+	}
+	for name, tc := range codecs {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := startKfake(t, kfake.NumBrokers(1), kfake.SeedTopics(3, "logs"))
+			cfg := kafkaConfig(c.ListenAddrs(), "logs")
+			cfg.Compression, cfg.Key = name, "path"
+			k := newTestKafka(t, cfg, nil)
+			recs := testRecords(0, 300, 200)
+			sendAll(t, k, recs, 100)
+			got := consume(t, c.ListenAddrs(), len(recs), []string{"logs"})
+			checkDelivered(t, got, recs, true)
+			for _, g := range got {
+				if c := g.Attrs.CompressionType(); c != tc.codec {
+					t.Fatalf("compression attribute %d, want %d", c, tc.codec)
+				}
+			}
+		})
+	}
+}
+
+func TestKafkaAcks(t *testing.T) {
+	for name, tc := range map[string]struct {
+		acks string
+		want int16
+	}{
+		"all": {"all", -1}, "one": {"one", 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := startKfake(t, kfake.SeedTopics(1, "logs"))
+			seen := make(chan int16, 100)
+			c.KeepControl()
+			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				seen <- req.(*kmsg.ProduceRequest).Acks
+				return nil, nil, false
+			})
+			cfg := kafkaConfig(c.ListenAddrs(), "logs")
+			cfg.Acks = tc.acks
+			k := newTestKafka(t, cfg, nil)
+			sendAll(t, k, testRecords(0, 10, 100), 10)
+			if got := <-seen; got != tc.want {
+				t.Fatalf("produce request acks = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestKafkaNotAcknowledgedIsNotDelivered: a write the broker does not
+// acknowledge (not enough in-sync replicas for acks=all) leaves the
+// records in the batch, and the next attempt delivers them.
+func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
+	c := startKfake(t, kfake.SeedTopics(1, "logs"))
+	failures := 2
+	c.KeepControl()
+	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		if failures == 0 {
+			return nil, nil, false
+		}
+		failures--
+		preq := req.(*kmsg.ProduceRequest)
+		resp := preq.ResponseKind().(*kmsg.ProduceResponse)
+		for _, rt := range preq.Topics {
+			st := kmsg.NewProduceResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewProduceResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.NotEnoughReplicas.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), nil)
+	recs := testRecords(0, 20, 100)
+	b := &Batch{Records: slices.Clone(recs)}
+	for attempt := 1; ; attempt++ {
+		err := k.Send(context.Background(), b)
+		if err == nil {
+			break
+		}
+		var se *SendError
+		if !errors.As(err, &se) || se.Kind != KindServer {
+			t.Fatalf("attempt %d: %v, want a SendError of kind server", attempt, err)
+		}
+		if len(b.Records) != len(recs) {
+			t.Fatalf("attempt %d left %d records, want all %d", attempt, len(b.Records), len(recs))
+		}
+		if attempt > 3 {
+			t.Fatal("still failing after the injected failures")
+		}
+	}
+	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
+}
+
+// TestKafkaOversizeRecordIsDeadLettered: the broker rejects the batch that
+// holds a record above its message.max.bytes; the sink isolates that record
+// into the dead letters and delivers every other record, including the
+// ones that shared its batch.
+func TestKafkaOversizeRecordIsDeadLettered(t *testing.T) {
+	c := startKfake(t, kfake.SeedTopics(2, "logs"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "30000"}))
+	enc := testEncoder()
+	dl := &fakeDeadLetters{enc: enc}
+	// MESSAGE_MAX_BYTES is left at 1000000: only the broker knows its limit.
+	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), dl)
+	recs := testRecords(0, 120, 150)
+	big := randomRecord(999_000, 40_000)
+	all := slices.Insert(slices.Clone(recs), 57, big)
+	b := &Batch{Records: all}
+	if err := k.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	got := dl.byReason()
+	if want := []string{enc.ID(&big)}; !slices.Equal(got[reasonTooLarge], want) || len(got) != 1 {
+		t.Fatalf("dead letters %v, want %v under %s", got, want, reasonTooLarge)
+	}
+	if n := testutil.ToFloat64(k.m.errors.WithLabelValues("message_size_too_large")); n < 1 {
+		t.Fatalf("broker rejections counted %v, want at least 1: the broker never saw the big record", n)
+	}
+	if n := testutil.ToFloat64(k.m.isolationWrites); n < 1 {
+		t.Fatalf("isolation writes %v, want at least 1", n)
+	}
+	if n := testutil.ToFloat64(k.m.deadLetters.WithLabelValues(reasonTooLarge)); n != 1 {
+		t.Fatalf("dead-lettered records counted %v, want 1", n)
+	}
+	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
+}
+
+// TestKafkaBatchAboveBrokerLimitIsSplit: a batch of small records that is
+// larger than the broker's limit only as a whole is delivered whole, with
+// nothing dead-lettered.
+func TestKafkaBatchAboveBrokerLimitIsSplit(t *testing.T) {
+	c := startKfake(t, kfake.SeedTopics(1, "logs"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "20000"}))
+	dl := &fakeDeadLetters{enc: testEncoder()}
+	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), dl)
+	recs := testRecords(0, 300, 300)
+	sendAll(t, k, recs, 300)
+	if got := dl.byReason(); len(got) != 0 {
+		t.Fatalf("dead letters %v, want none", got)
+	}
+	if n := testutil.ToFloat64(k.m.errors.WithLabelValues("message_size_too_large")); n < 1 {
+		t.Fatalf("broker rejections counted %v, want at least 1: the batch was never too large", n)
+	}
+	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
+}
+
+// TestKafkaRecordAboveConfiguredLimit: a record above MESSAGE_MAX_BYTES is
+// dead-lettered before any request, the rest delivered.
+func TestKafkaRecordAboveConfiguredLimit(t *testing.T) {
+	c := startKfake(t, kfake.SeedTopics(1, "logs"))
+	enc := testEncoder()
+	dl := &fakeDeadLetters{enc: enc}
+	cfg := kafkaConfig(c.ListenAddrs(), "logs")
+	cfg.MessageMaxBytes = 8 << 10
+	k := newTestKafka(t, cfg, dl)
+	recs := testRecords(0, 10, 100)
+	big := testRecords(100, 1, 9<<10)[0]
+	b := &Batch{Records: append(slices.Clone(recs[:5]), append([]record.Record{big}, recs[5:]...)...)}
+	if err := k.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if got := dl.byReason()[reasonTooLarge]; !slices.Equal(got, []string{enc.ID(&big)}) {
+		t.Fatalf("dead letters %v, want %s", got, enc.ID(&big))
+	}
+	if n := testutil.ToFloat64(k.m.isolationWrites); n != 0 {
+		t.Fatalf("isolation writes %v, want 0: the record should never reach the broker", n)
+	}
+	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
+}
+
+// TestKafkaBrokerRestart stops the broker in the middle of a stream and
+// starts it again on the same address with the same data: calling Send
+// again until it succeeds, as the delivery loop does, loses nothing.
+func TestKafkaBrokerRestart(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	opts := []kfake.Opt{kfake.Ports(port), kfake.DataDir(dir), kfake.SeedTopics(2, "logs")}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs := c.ListenAddrs()
+	cfg := kafkaConfig(addrs, "logs")
+	cfg.Timeout = 2 * time.Second
+	k := newTestKafka(t, cfg, nil)
+
+	recs := testRecords(0, 2000, 200)
+	failures := 0
+	for i := 0; i < len(recs); i += 100 {
+		if i == 1000 {
+			c.Close()
+			// The broker is down: attempts fail and keep the records.
+			b := &Batch{Records: slices.Clone(recs[i : i+100])}
+			if err := k.Send(context.Background(), b); err == nil {
+				t.Fatal("Send succeeded with the broker down")
+			} else if len(b.Records) != 100 {
+				t.Fatalf("failed Send left %d records, want 100", len(b.Records))
+			}
+			if c, err = kfake.NewCluster(opts...); err != nil {
+				t.Fatalf("restart: %v", err)
+			}
+		}
+		b := &Batch{Records: slices.Clone(recs[i : i+100])}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			err := k.Send(context.Background(), b)
+			if err == nil {
+				break
+			}
+			failures++
+			if time.Now().After(deadline) {
+				t.Fatalf("batch at %d undelivered: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond) // the loop's backoff
+		}
+	}
+	t.Cleanup(c.Close)
+	t.Logf("attempts failed after the restart: %d", failures)
+	got := consume(t, addrs, len(recs), []string{"logs"})
+	checkDelivered(t, got, recs, false)
+}
