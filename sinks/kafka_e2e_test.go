@@ -298,3 +298,100 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	got := consume(t, addrs, len(recs), []string{"logs"})
 	checkDelivered(t, got, recs, false)
 }
+
+// jsonRecord is a record whose line was parsed as JSON.
+func jsonRecord(offset int64, line string) record.Record {
+	return record.Record{
+		Collected: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC), Source: 3, Offset: offset,
+		Path: []byte("/var/log/app/json.log"), Message: []byte(line), Flags: record.FlagJSON,
+	}
+}
+
+// TestKafkaTopicTemplate: each record goes to the topic its field names;
+// a missing field takes the fallback; a value that is no topic name is
+// dead-lettered at once; a topic that does not exist is retried until
+// UNKNOWN_TOPIC_TIMEOUT, then dead-lettered; the key is a record field.
+func TestKafkaTopicTemplate(t *testing.T) {
+	c := startKfake(t, kfake.SeedTopics(2, "logs-a", "logs-b", "logs-other"))
+	enc := testEncoder()
+	dl := &fakeDeadLetters{enc: enc}
+	cfg := kafkaConfig(c.ListenAddrs(), "logs-{json.app|other}")
+	cfg.Key = "json.user"
+	k := newTestKafka(t, cfg, dl)
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	k.now = func() time.Time { return now }
+
+	recs := []record.Record{
+		jsonRecord(0, `{"app":"a","user":"u1"}`),
+		jsonRecord(1, `{"app":"b","user":"u2"}`),
+		jsonRecord(2, `{"user":"u3"}`),
+		jsonRecord(3, `{"app":"zzz","user":"u4"}`),
+		jsonRecord(4, `{"app":"a/b","user":"u5"}`),
+		jsonRecord(5, `{"app":"a","user":"u6"}`),
+	}
+	b := &Batch{Records: slices.Clone(recs)}
+	err := k.Send(context.Background(), b)
+	var se *SendError
+	if !errors.As(err, &se) || se.Kind != KindAuth {
+		t.Fatalf("first Send: %v, want kind auth for the missing topic", err)
+	}
+	if len(b.Records) != 1 || b.Records[0].Offset != 3 {
+		t.Fatalf("records left %d (first offset %d), want only the one for logs-zzz", len(b.Records), b.Records[0].Offset)
+	}
+	if got := dl.byReason()[reasonInvalidTopic]; !slices.Equal(got, []string{enc.ID(&recs[4])}) {
+		t.Fatalf("invalid_topic dead letters %v, want %s", got, enc.ID(&recs[4]))
+	}
+
+	// Within UNKNOWN_TOPIC_TIMEOUT it is still retried.
+	now = now.Add(59 * time.Second)
+	if err := k.Send(context.Background(), b); err == nil || len(b.Records) != 1 {
+		t.Fatalf("Send before the timeout: %v, %d records left; want an error and 1", err, len(b.Records))
+	}
+	now = now.Add(time.Second)
+	if err := k.Send(context.Background(), b); err != nil {
+		t.Fatalf("Send after the timeout: %v", err)
+	}
+	if got := dl.byReason()[reasonUnknownTopic]; !slices.Equal(got, []string{enc.ID(&recs[3])}) {
+		t.Fatalf("unknown_topic dead letters %v, want %s", got, enc.ID(&recs[3]))
+	}
+
+	got := consume(t, c.ListenAddrs(), 4, []string{"logs-a", "logs-b", "logs-other"})
+	where := map[string]string{}
+	for _, g := range got {
+		where[header(g, HeaderID)] = g.Topic + " " + string(g.Key)
+	}
+	want := map[string]string{
+		enc.ID(&recs[0]): "logs-a u1", enc.ID(&recs[1]): "logs-b u2",
+		enc.ID(&recs[2]): "logs-other u3", enc.ID(&recs[5]): "logs-a u6",
+	}
+	if len(where) != len(want) {
+		t.Fatalf("delivered %v, want %v", where, want)
+	}
+	for id, w := range want {
+		if where[id] != w {
+			t.Fatalf("record %s went to %q, want %q", id, where[id], w)
+		}
+	}
+}
+
+// TestKafkaMissingFixedTopic: a plain TOPIC that does not exist is a
+// configuration error: retried (kind auth) for ever, never dead-lettered.
+func TestKafkaMissingFixedTopic(t *testing.T) {
+	c := startKfake(t, kfake.SeedTopics(1, "logs"))
+	dl := &fakeDeadLetters{enc: testEncoder()}
+	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "nope"), dl)
+	now := time.Now()
+	k.now = func() time.Time { return now }
+	b := &Batch{Records: testRecords(0, 10, 100)}
+	for range 2 {
+		err := k.Send(context.Background(), b)
+		var se *SendError
+		if !errors.As(err, &se) || se.Kind != KindAuth || len(b.Records) != 10 {
+			t.Fatalf("Send: %v with %d records left, want kind auth and 10", err, len(b.Records))
+		}
+		now = now.Add(time.Hour)
+	}
+	if got := dl.byReason(); len(got) != 0 {
+		t.Fatalf("dead letters %v, want none", got)
+	}
+}
