@@ -414,7 +414,11 @@ func poisonReason(e error) string {
 func (k *Kafka) isolate(ctx context.Context, a *kafkaAttempt, idx []int) {
 	k.probeMu.Lock()
 	defer k.probeMu.Unlock()
+	// The shared writer rejected idx together already: split at once.
 	queue := [][]int{idx}
+	if len(idx) > 1 {
+		queue = [][]int{idx[:len(idx)/2], idx[len(idx)/2:]}
+	}
 	for len(queue) > 0 {
 		set := queue[0]
 		queue = queue[1:]
