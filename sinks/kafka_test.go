@@ -328,10 +328,12 @@ func TestNewKafkaRejects(t *testing.T) {
 		deps Deps
 		want string
 	}{
-		"invalid config":         {func(c *kafkaTestConfig) { c.Acks = "most" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_KAFKA_ACKS"},
-		"field no record has":    {func(c *kafkaTestConfig) { c.Topic = "logs-{fields.team}" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_FIELDS"},
-		"no dead-letter store":   {nil, Deps{Encoder: enc}, "dead-letter"},
-		"unreadable SASL secret": {func(c *kafkaTestConfig) { c.SASLMechanism, c.SASLUsername, c.SASLPasswordFile = "plain", "u", "/nonexistent" }, Deps{Encoder: enc, DeadLetters: dl}, "SASL_PASSWORD_FILE"},
+		"invalid config":       {func(c *kafkaTestConfig) { c.Acks = "most" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_KAFKA_ACKS"},
+		"field no record has":  {func(c *kafkaTestConfig) { c.Topic = "logs-{fields.team}" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_FIELDS"},
+		"no dead-letter store": {nil, Deps{Encoder: enc}, "dead-letter"},
+		"unreadable SASL secret": {func(c *kafkaTestConfig) {
+			c.SASLMechanism, c.SASLUsername, c.SASLPasswordFile = "plain", "u", "/nonexistent"
+		}, Deps{Encoder: enc, DeadLetters: dl}, "SASL_PASSWORD_FILE"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := kafkaTestConfig{kafkaConfig([]string{"127.0.0.1:1"}, "logs")}
