@@ -65,6 +65,7 @@ type Kafka struct {
 	topic               *topicTemplate
 	key                 *fieldRef // nil: messages have no key
 	maxMessageBytes     int64     // largest message as kafka-go sizes it (Writer.BatchBytes)
+	recordOverhead      int       // bytes of JSON and ID around a record's line and path
 	timeout             time.Duration
 	unknownTopicTimeout time.Duration
 	now                 func() time.Time
@@ -83,6 +84,9 @@ type Kafka struct {
 	// unknown maps a topic found missing to when it was first found
 	// missing; an entry goes when a write to the topic succeeds.
 	unknown map[string]time.Time
+
+	// attempts recycles the buffers of Sends (*kafkaAttempt).
+	attempts sync.Pool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -116,6 +120,7 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 		log:                 log,
 		topic:               topic,
 		maxMessageBytes:     int64(cfg.MessageMaxBytes) - kafkaBatchOverhead,
+		recordOverhead:      kafkaRecordOverhead(d.Encoder),
 		timeout:             cfg.Timeout,
 		unknownTopicTimeout: cfg.UnknownTopicTimeout,
 		now:                 time.Now,
@@ -194,7 +199,12 @@ func (k *Kafka) Send(ctx context.Context, b *Batch) error {
 	}
 	k.settleMissing(a)
 	k.writeDeadLetters(a)
-	return a.finish(b)
+	err := a.finish(b)
+	if ctx.Err() == nil {
+		// kafka-go returns before a batch completes only on ctx.
+		k.release(a)
+	}
+	return err
 }
 
 // Close waits for produce requests in flight and closes the connections.
@@ -230,26 +240,40 @@ type kafkaAttempt struct {
 	err    []error
 	reason []string
 	bytes  []int64 // message bytes counted when acknowledged
+
+	headers []kafka.Header // two per message
+	arena   []byte         // values, IDs and paths of all messages
 }
 
 // prepare renders every record's message, and marks for the dead letters
 // the records that no broker could take.
 func (k *Kafka) prepare(recs []record.Record) *kafkaAttempt {
 	n := len(recs)
-	a := &kafkaAttempt{
-		recs: recs, msgs: make([]kafka.Message, n), st: make([]recState, n),
-		err: make([]error, n), reason: make([]string, n), bytes: make([]int64, n),
+	a, _ := k.attempts.Get().(*kafkaAttempt)
+	if a == nil {
+		a = &kafkaAttempt{}
 	}
-	headers := make([]kafka.Header, 2*n)
+	a.recs = recs
+	a.msgs = resize(a.msgs, n)
+	a.st = resize(a.st, n)
+	a.err = resize(a.err, n)
+	a.reason = resize(a.reason, n)
+	a.bytes = resize(a.bytes, n)
+	a.headers = resize(a.headers, 2*n)
 	size := 0
 	for i := range recs {
-		size += 2*len(recs[i].Message) + 2*len(recs[i].Path) + 256
+		// JSON escaping rarely grows a line by more than an eighth.
+		size += k.recordOverhead + len(recs[i].Message) + len(recs[i].Message)/8 + 3*len(recs[i].Path)
 	}
-	// One allocation for all values, IDs and paths. It is not reused: after
-	// a cancelled write kafka-go may still read it.
-	arena := make([]byte, 0, size)
+	// One buffer for all values, IDs and paths, recycled only when no
+	// write was abandoned (see release).
+	arena := a.arena[:0]
+	if cap(arena) < size {
+		arena = make([]byte, 0, size)
+	}
 	for i := range recs {
 		r := &recs[i]
+		a.st[i], a.err[i], a.reason[i] = recPending, nil, ""
 		start := len(arena)
 		arena = k.enc.AppendJSON(arena, r)
 		value := arena[start:len(arena):len(arena)]
@@ -270,7 +294,7 @@ func (k *Kafka) prepare(recs []record.Record) *kafkaAttempt {
 				key = []byte(v)
 			}
 		}
-		h := headers[2*i : 2*i+2 : 2*i+2]
+		h := a.headers[2*i : 2*i+2 : 2*i+2]
 		h[0] = kafka.Header{Key: HeaderID, Value: id}
 		h[1] = kafka.Header{Key: HeaderPath, Value: path}
 		a.msgs[i] = kafka.Message{Topic: topic, Key: key, Value: value, Headers: h, Time: r.Time()}
@@ -282,7 +306,34 @@ func (k *Kafka) prepare(recs []record.Record) *kafkaAttempt {
 			a.st[i], a.reason[i] = recDead, reasonTooLarge
 		}
 	}
+	a.arena = arena
 	return a
+}
+
+// release recycles a's buffers. It must be called only when every write
+// of the attempt ran to its end: after a write abandoned on a cancelled
+// ctx, kafka-go may still read the messages.
+func (k *Kafka) release(a *kafkaAttempt) {
+	a.recs = nil
+	if cap(a.arena) > 16<<20 {
+		return // a rare huge batch: let it go rather than pin it
+	}
+	k.attempts.Put(a)
+}
+
+// resize returns s with length n, reusing its array when large enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// kafkaRecordOverhead is what the JSON form and the ID of a record add to
+// its line and path, plus room for a long offset and partial flag.
+func kafkaRecordOverhead(enc *record.Encoder) int {
+	var zero record.Record
+	return len(enc.AppendJSON(nil, &zero)) + len(enc.AppendID(nil, &zero)) + 64
 }
 
 // kafkaMessageSize is kafka-go's estimate of a message's size, which it

@@ -59,7 +59,10 @@ func (rf *recordFields) lookup(path []string) (string, bool) {
 		rf.done = true
 		d := json.NewDecoder(bytes.NewReader(rf.value))
 		d.UseNumber()
-		_ = d.Decode(&rf.decoded) // our own encoder's output; on error nothing resolves
+		// Decoded into a local so that rf itself stays on the stack.
+		var m map[string]any
+		_ = d.Decode(&m) // our own encoder's output; on error nothing resolves
+		rf.decoded = m
 	}
 	var v any = rf.decoded
 	for _, p := range path {
