@@ -137,7 +137,8 @@ func startKfake(t testing.TB, opts ...kfake.Opt) *kfake.Cluster {
 	return c
 }
 
-// consume reads topics from the start until want records arrived, or fails
+// consume reads topics from the start until want distinct records (by
+// skiff-id) arrived, or fails
 // the test after a generous deadline.
 func consume(t testing.TB, addrs []string, want int, topics []string, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
@@ -153,13 +154,17 @@ func consume(t testing.TB, addrs []string, want int, topics []string, opts ...kg
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var got []*kgo.Record
-	for len(got) < want {
+	ids := map[string]bool{}
+	for len(ids) < want {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("consumed %d of %d records before the deadline", len(got), want)
+			t.Fatalf("consumed %d of %d distinct records before the deadline", len(ids), want)
 		}
 		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
-		got = append(got, fs.Records()...)
+		for _, r := range fs.Records() {
+			got = append(got, r)
+			ids[header(r, HeaderID)] = true
+		}
 	}
 	return got
 }
