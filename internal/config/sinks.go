@@ -21,12 +21,3 @@ type Kafka struct {
 
 // Validate reports every problem with k.
 func (k *Kafka) Validate(prefix string) []error { return nil }
-
-// HTTP configures an HTTP sink (SKIFF_<NAME>_*, name defaults to "http").
-type HTTP struct {
-	URL     string        `envconfig:"URL" required:"true" desc:"endpoint records are POSTed to"`
-	Timeout time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one request"`
-}
-
-// Validate reports every problem with h.
-func (h *HTTP) Validate(prefix string) []error { return nil }
