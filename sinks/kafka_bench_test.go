@@ -37,7 +37,7 @@ func BenchmarkKafka(b *testing.B) {
 	// A pool of batches, so that the records differ across batches.
 	batches := make([][]record.Record, 16)
 	for i := range batches {
-		batches[i] = testRecords(i*benchBatch, benchBatch, benchLineSize)
+		batches[i] = kafkaTestRecords(i*benchBatch, benchBatch, benchLineSize)
 	}
 	lineBytes, msgBytes := 0, 0
 	for i := range batches[0] {

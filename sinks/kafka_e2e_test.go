@@ -87,7 +87,7 @@ func TestKafkaDeliversEveryCodec(t *testing.T) {
 			cfg := kafkaConfig(c.ListenAddrs(), "logs")
 			cfg.Compression, cfg.Key = name, "path"
 			k := newTestKafka(t, cfg, nil)
-			recs := testRecords(0, 300, 200)
+			recs := kafkaTestRecords(0, 300, 200)
 			sendAll(t, k, recs, 100)
 			got := consume(t, c.ListenAddrs(), len(recs), []string{"logs"})
 			checkDelivered(t, got, recs, true)
@@ -118,7 +118,7 @@ func TestKafkaAcks(t *testing.T) {
 			cfg := kafkaConfig(c.ListenAddrs(), "logs")
 			cfg.Acks = tc.acks
 			k := newTestKafka(t, cfg, nil)
-			sendAll(t, k, testRecords(0, 10, 100), 10)
+			sendAll(t, k, kafkaTestRecords(0, 10, 100), 10)
 			if got := <-seen; got != tc.want {
 				t.Fatalf("produce request acks = %d, want %d", got, tc.want)
 			}
@@ -154,7 +154,7 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 		return resp, nil, true
 	})
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), nil)
-	recs := testRecords(0, 20, 100)
+	recs := kafkaTestRecords(0, 20, 100)
 	b := &Batch{Records: slices.Clone(recs)}
 	for attempt := 1; ; attempt++ {
 		err := k.Send(context.Background(), b)
@@ -185,7 +185,7 @@ func TestKafkaOversizeRecordIsDeadLettered(t *testing.T) {
 	dl := &fakeDeadLetters{enc: enc}
 	// MESSAGE_MAX_BYTES is left at 1000000: only the broker knows its limit.
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), dl)
-	recs := testRecords(0, 120, 150)
+	recs := kafkaTestRecords(0, 120, 150)
 	big := randomRecord(999_000, 40_000)
 	all := slices.Insert(slices.Clone(recs), 57, big)
 	b := &Batch{Records: all}
@@ -215,7 +215,7 @@ func TestKafkaBatchAboveBrokerLimitIsSplit(t *testing.T) {
 	c := startKfake(t, kfake.SeedTopics(1, "logs"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "20000"}))
 	dl := &fakeDeadLetters{enc: testEncoder()}
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), dl)
-	recs := testRecords(0, 300, 300)
+	recs := kafkaTestRecords(0, 300, 300)
 	sendAll(t, k, recs, 300)
 	if got := dl.byReason(); len(got) != 0 {
 		t.Fatalf("dead letters %v, want none", got)
@@ -235,8 +235,8 @@ func TestKafkaRecordAboveConfiguredLimit(t *testing.T) {
 	cfg := kafkaConfig(c.ListenAddrs(), "logs")
 	cfg.MessageMaxBytes = 8 << 10
 	k := newTestKafka(t, cfg, dl)
-	recs := testRecords(0, 10, 100)
-	big := testRecords(100, 1, 9<<10)[0]
+	recs := kafkaTestRecords(0, 10, 100)
+	big := kafkaTestRecords(100, 1, 9<<10)[0]
 	b := &Batch{Records: append(slices.Clone(recs[:5]), append([]record.Record{big}, recs[5:]...)...)}
 	if err := k.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
@@ -268,7 +268,7 @@ func TestKafkaBrokerRestart(t *testing.T) {
 	k := newTestKafka(t, cfg, nil)
 
 	const batch, inflight = 50, 2
-	recs := testRecords(0, 3000, 200)
+	recs := kafkaTestRecords(0, 3000, 200)
 	var (
 		delivered atomic.Int64 // batches fully delivered
 		failures  atomic.Int64 // failed attempts
@@ -448,7 +448,7 @@ func TestKafkaMissingFixedTopic(t *testing.T) {
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "nope"), dl)
 	now := time.Now()
 	k.now = func() time.Time { return now }
-	b := &Batch{Records: testRecords(0, 10, 100)}
+	b := &Batch{Records: kafkaTestRecords(0, 10, 100)}
 	for range 2 {
 		err := k.Send(context.Background(), b)
 		var se *SendError

@@ -25,7 +25,7 @@ func testEncoder() *record.Encoder {
 
 // testRecords returns n records of about size message bytes from two
 // files, each with a distinct offset; first numbers the first offset.
-func testRecords(first, n, size int) []record.Record {
+func kafkaTestRecords(first, n, size int) []record.Record {
 	recs := make([]record.Record, n)
 	t0 := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
 	for i := range recs {

@@ -48,7 +48,7 @@ func TestKafkaSASL(t *testing.T) {
 			cfg := kafkaConfig(c.ListenAddrs(), "logs")
 			cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPasswordFile = name, "shipper", pwFile
 			k := newTestKafka(t, cfg, nil)
-			recs := testRecords(0, 50, 100)
+			recs := kafkaTestRecords(0, 50, 100)
 			sendAll(t, k, recs, 50)
 			checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}, kgo.SASL(tc.reader)), recs, false)
 
@@ -67,7 +67,7 @@ func TestKafkaSASL(t *testing.T) {
 			bad.SASLMechanism, bad.SASLUsername, bad.SASLPassword = name, "shipper", "wrong"
 			bad.Timeout = 3 * time.Second
 			kb := newTestKafka(t, bad, nil)
-			b := &Batch{Records: testRecords(100, 5, 100)}
+			b := &Batch{Records: kafkaTestRecords(100, 5, 100)}
 			err := kb.Send(context.Background(), b)
 			var se *SendError
 			if !errors.As(err, &se) || se.Kind != KindAuth || len(b.Records) != 5 {
@@ -77,14 +77,14 @@ func TestKafkaSASL(t *testing.T) {
 	}
 }
 
-// testCA is a certificate authority made for one test.
-type testCA struct {
+// kafkaTestCA is a certificate authority made for one test.
+type kafkaTestCA struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	pem  []byte
 }
 
-func newTestCA(t *testing.T) *testCA {
+func newKafkaTestCA(t *testing.T) *kafkaTestCA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -103,12 +103,12 @@ func newTestCA(t *testing.T) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+	return &kafkaTestCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
 }
 
 // issue returns a certificate for the broker (server) or a client, and
 // its PEM files.
-func (ca *testCA) issue(t *testing.T, client bool) (tls.Certificate, string, string) {
+func (ca *kafkaTestCA) issue(t *testing.T, client bool) (tls.Certificate, string, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -149,7 +149,7 @@ func (ca *testCA) issue(t *testing.T, client bool) (tls.Certificate, string, str
 	return pair, certFile, keyFile
 }
 
-func (ca *testCA) file(t *testing.T) string {
+func (ca *kafkaTestCA) file(t *testing.T) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(f, ca.pem, 0o600); err != nil {
@@ -159,7 +159,7 @@ func (ca *testCA) file(t *testing.T) string {
 }
 
 func TestKafkaTLS(t *testing.T) {
-	ca := newTestCA(t)
+	ca := newKafkaTestCA(t)
 	serverCert, _, _ := ca.issue(t, false)
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
@@ -173,14 +173,14 @@ func TestKafkaTLS(t *testing.T) {
 	cfg := kafkaConfig(c.ListenAddrs(), "logs")
 	cfg.TLSCAFile, cfg.TLSCertFile, cfg.TLSKeyFile = ca.file(t), certFile, keyFile
 	k := newTestKafka(t, cfg, nil)
-	recs := testRecords(0, 50, 100)
+	recs := kafkaTestRecords(0, 50, 100)
 	sendAll(t, k, recs, 25)
 	reader := kgo.DialTLSConfig(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{clientCert}, MinVersion: tls.VersionTLS12})
 	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}, reader), recs, false)
 
 	// A broker certificate from another CA is refused: kind auth, nothing lost.
 	other := kafkaConfig(c.ListenAddrs(), "logs")
-	other.TLSCAFile, other.TLSCertFile, other.TLSKeyFile = newTestCA(t).file(t), certFile, keyFile
+	other.TLSCAFile, other.TLSCertFile, other.TLSKeyFile = newKafkaTestCA(t).file(t), certFile, keyFile
 	other.Timeout = 3 * time.Second
 	ko := newTestKafka(t, other, nil)
 	b := &Batch{Records: slices.Clone(recs[:5])}

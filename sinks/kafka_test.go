@@ -69,7 +69,7 @@ func errorsFor(msgs []kafka.Message, bad func(m *kafka.Message) bool, err error)
 	return werr
 }
 
-func offsets(recs []record.Record) []int64 {
+func recordOffsets(recs []record.Record) []int64 {
 	o := make([]int64, len(recs))
 	for i := range recs {
 		o[i] = recs[i].Offset
@@ -94,7 +94,7 @@ func TestKafkaMessages(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := &fakeWriter{}
 			k := fakeKafka(t, w, &fakeWriter{}, nil, func(c *kafkaTestConfig) { c.Topic, c.Key = tc.topic, tc.key })
-			recs := testRecords(0, 5, 50)
+			recs := kafkaTestRecords(0, 5, 50)
 			if err := k.Send(context.Background(), &Batch{Records: slices.Clone(recs)}); err != nil {
 				t.Fatal(err)
 			}
@@ -166,7 +166,7 @@ func TestKafkaIsolatesOnlyTheCulprit(t *testing.T) {
 	}}
 	dl := &fakeDeadLetters{enc: enc}
 	k := fakeKafka(t, main, probe, dl, nil)
-	recs := testRecords(0, 40, 50)
+	recs := kafkaTestRecords(0, 40, 50)
 	b := &Batch{Records: slices.Clone(recs)}
 	if err := k.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestKafkaNeverDeadLettersForANeighbour(t *testing.T) {
 	}}
 	dl := &fakeDeadLetters{enc: testEncoder()}
 	k := fakeKafka(t, main, &fakeWriter{}, dl, nil)
-	b := &Batch{Records: testRecords(0, 1, 50)}
+	b := &Batch{Records: kafkaTestRecords(0, 1, 50)}
 	if err := k.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -209,13 +209,13 @@ func TestKafkaDeadLetterFailure(t *testing.T) {
 	}
 	dl := &fakeDeadLetters{enc: enc, fail: func(string) error { return syscall.ENOSPC }}
 	k := fakeKafka(t, &fakeWriter{write: reject}, &fakeWriter{write: reject}, dl, nil)
-	b := &Batch{Records: testRecords(0, 5, 50)}
+	b := &Batch{Records: kafkaTestRecords(0, 5, 50)}
 	err := k.Send(context.Background(), b)
 	var se *SendError
 	if !errors.As(err, &se) || se.Kind != KindRejected || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Send: %v, want kind rejected wrapping ENOSPC", err)
 	}
-	if got := offsets(b.Records); !slices.Equal(got, []int64{2000}) {
+	if got := recordOffsets(b.Records); !slices.Equal(got, []int64{2000}) {
 		t.Fatalf("records left at offsets %v, want [2000]", got)
 	}
 }
@@ -241,7 +241,7 @@ func TestKafkaErrorKinds(t *testing.T) {
 				return errorsFor(msgs, func(m *kafka.Message) bool { return m.Time.UnixMilli()%2 == 1 }, tc.err)
 			}}
 			k := fakeKafka(t, w, &fakeWriter{}, nil, nil)
-			b := &Batch{Records: testRecords(0, 6, 50)}
+			b := &Batch{Records: kafkaTestRecords(0, 6, 50)}
 			err := k.Send(context.Background(), b)
 			var se *SendError
 			if !errors.As(err, &se) || se.Kind != tc.kind {
@@ -251,7 +251,7 @@ func TestKafkaErrorKinds(t *testing.T) {
 				t.Fatalf("Send: %v does not wrap %v", err, tc.err)
 			}
 			// Only the records that failed are left, in order.
-			if got := offsets(b.Records); !slices.Equal(got, []int64{1000, 3000, 5000}) {
+			if got := recordOffsets(b.Records); !slices.Equal(got, []int64{1000, 3000, 5000}) {
 				t.Fatalf("records left at %v, want [1000 3000 5000]", got)
 			}
 		})
@@ -265,7 +265,7 @@ func TestKafkaWholeCallError(t *testing.T) {
 		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	}}
 	k := fakeKafka(t, w, &fakeWriter{}, nil, nil)
-	b := &Batch{Records: testRecords(0, 4, 50)}
+	b := &Batch{Records: kafkaTestRecords(0, 4, 50)}
 	err := k.Send(context.Background(), b)
 	var se *SendError
 	if !errors.As(err, &se) || se.Kind != KindNetwork || len(b.Records) != 4 {
@@ -283,7 +283,7 @@ func TestKafkaCancelled(t *testing.T) {
 	k := fakeKafka(t, w, &fakeWriter{}, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	b := &Batch{Records: testRecords(0, 4, 50)}
+	b := &Batch{Records: kafkaTestRecords(0, 4, 50)}
 	err := k.Send(ctx, b)
 	var se *SendError
 	if !errors.As(err, &se) || se.Kind != KindTimeout || len(b.Records) != 4 {
@@ -309,7 +309,7 @@ func TestKafkaTopicGroups(t *testing.T) {
 	if !errors.As(err, &se) || se.Kind != KindAuth || !strings.Contains(err.Error(), "logs-missing") {
 		t.Fatalf("Send: %v, want kind auth naming logs-missing", err)
 	}
-	if got := offsets(b.Records); !slices.Equal(got, []int64{1}) {
+	if got := recordOffsets(b.Records); !slices.Equal(got, []int64{1}) {
 		t.Fatalf("records left at %v, want [1]", got)
 	}
 	if len(w.calls) != 2 {
@@ -369,7 +369,7 @@ func TestKafkaMetricsGoWithTheSink(t *testing.T) {
 	}
 	a.w, b.w = &fakeWriter{}, &fakeWriter{}
 	for _, k := range []*Kafka{a, b} {
-		if err := k.Send(context.Background(), &Batch{Records: testRecords(0, 3, 10)}); err != nil {
+		if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(0, 3, 10)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -136,14 +135,6 @@ func (k *Kafka) validateSASL(prefix string) []error {
 		}
 	}
 	return ps
-}
-
-func readable(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // TopicPart is one piece of a parsed TOPIC template: literal text, or a
