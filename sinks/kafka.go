@@ -170,6 +170,26 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	return k, nil
 }
 
+// KafkaLoopOptions are the delivery-loop options cfg sets for sink name;
+// the caller adds StallTimeout, Registerer and Logger.
+func KafkaLoopOptions(name string, cfg config.Kafka) LoopOptions {
+	o := LoopOptions{
+		Name:            name,
+		MaxRecords:      cfg.BatchMaxRecords,
+		MaxBytes:        int(cfg.BatchMaxBytes),
+		Linger:          cfg.Linger,
+		Concurrency:     cfg.Concurrency,
+		BackoffMin:      cfg.BackoffMin,
+		BackoffMax:      cfg.BackoffMax,
+		BreakerFailures: cfg.BreakerFailures,
+		BreakerCooldown: cfg.BreakerCooldown,
+	}
+	if cfg.BreakerFailures == 0 {
+		o.BreakerFailures = -1 // 0 disables it in our configuration
+	}
+	return o
+}
+
 var kafkaAcks = map[string]kafka.RequiredAcks{"all": kafka.RequireAll, "one": kafka.RequireOne, "none": kafka.RequireNone}
 
 var kafkaCompression = map[string]kafka.Compression{

@@ -21,11 +21,16 @@ type Kafka struct {
 	BatchMaxRecords int           `envconfig:"BATCH_MAX_RECORDS" default:"1000" desc:"most records in one batch read from the buffer"`
 	BatchMaxBytes   Size          `envconfig:"BATCH_MAX_BYTES" default:"1MiB" desc:"most buffered bytes in one batch; the sink splits it into requests under MESSAGE_MAX_BYTES"`
 	Linger          time.Duration `envconfig:"LINGER" default:"50ms" desc:"longest wait for a batch to fill before it is sent"`
+	Concurrency     int           `envconfig:"CONCURRENCY" default:"4" desc:"batches in flight; the cursor still advances in order"`
 	MessageMaxBytes Size          `envconfig:"MESSAGE_MAX_BYTES" default:"1000000" desc:"the broker's message.max.bytes (or the topic's max.message.bytes): requests stay under it and a larger record is dead-lettered"`
 
 	Timeout             time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one delivery attempt of a batch"`
 	UnknownTopicTimeout time.Duration `envconfig:"UNKNOWN_TOPIC_TIMEOUT" default:"1m" desc:"with a templated TOPIC, how long records for a topic that does not exist are retried before they are dead-lettered"`
 	ClientID            string        `envconfig:"CLIENT_ID" default:"skiff" desc:"client.id sent to the brokers"`
+	BackoffMin          time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first retry backoff; doubles per attempt, with full jitter"`
+	BackoffMax          time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop"`
+	BreakerFailures     int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed attempts that open the circuit; 0 disables the breaker"`
+	BreakerCooldown     time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"time the circuit stays open before one probe attempt"`
 
 	TLS                   bool   `envconfig:"TLS" default:"false" desc:"connect with TLS; implied by any other TLS_ setting"`
 	TLSCAFile             string `envconfig:"TLS_CA_FILE" desc:"PEM file of the CAs that sign the brokers' certificates; default: the system pool"`
@@ -87,10 +92,22 @@ func (k *Kafka) Validate(prefix string) []error {
 	if k.MessageMaxBytes < 1<<10 || k.MessageMaxBytes > 1<<30 {
 		ps = append(ps, fmt.Errorf("%sMESSAGE_MAX_BYTES: %s is out of range (accepted: 1KiB to 1GiB; the broker's message.max.bytes)", prefix, k.MessageMaxBytes))
 	}
-	for name, d := range map[string]time.Duration{"TIMEOUT": k.Timeout, "UNKNOWN_TOPIC_TIMEOUT": k.UnknownTopicTimeout} {
+	for name, d := range map[string]time.Duration{
+		"TIMEOUT": k.Timeout, "UNKNOWN_TOPIC_TIMEOUT": k.UnknownTopicTimeout,
+		"BACKOFF_MIN": k.BackoffMin, "BREAKER_COOLDOWN": k.BreakerCooldown,
+	} {
 		if d <= 0 {
 			ps = append(ps, fmt.Errorf("%s%s: %s must be positive", prefix, name, d))
 		}
+	}
+	if k.BackoffMax < k.BackoffMin {
+		ps = append(ps, fmt.Errorf("%sBACKOFF_MAX: %s is not accepted (accepted: at least BACKOFF_MIN, %s)", prefix, k.BackoffMax, k.BackoffMin))
+	}
+	if k.Concurrency < 1 || k.Concurrency > 64 {
+		ps = append(ps, fmt.Errorf("%sCONCURRENCY: %d is out of range (accepted: 1 to 64)", prefix, k.Concurrency))
+	}
+	if k.BreakerFailures < 0 {
+		ps = append(ps, fmt.Errorf("%sBREAKER_FAILURES: %d is not accepted (accepted: 0 to disable, or a positive count)", prefix, k.BreakerFailures))
 	}
 	ps = append(ps, k.validateTLS(prefix)...)
 	ps = append(ps, k.validateSASL(prefix)...)

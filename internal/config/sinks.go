@@ -9,4 +9,3 @@ type Stdout struct {
 func (s *Stdout) Validate(prefix string) []error {
 	return oneOf(nil, prefix+"FORMAT", s.Format, "json", "raw")
 }
-
