@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -106,7 +105,7 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	}
 	log := d.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
 	log = log.With("sink", name)
 	topic, err := newTopicTemplate(cfg.Topic, d.Encoder)
@@ -154,8 +153,9 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 			// One attempt: the delivery loop retries with backoff and
 			// jitter, counts the errors and opens its circuit breaker.
 			MaxAttempts: 1,
-			BatchSize:   cfg.BatchMaxRecords,
-			BatchBytes:  k.maxMessageBytes,
+			// kafka-go allocates BatchSize messages per partition batch.
+			BatchSize:  min(cfg.BatchMaxRecords, 10000),
+			BatchBytes: k.maxMessageBytes,
 			// The loop has lingered already: send what one WriteMessages
 			// call brings at once rather than wait kafka-go's default 1s.
 			BatchTimeout: kafkaLingerInWriter,
