@@ -12,10 +12,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
@@ -389,3 +391,51 @@ func TestKafkaMetricsGoWithTheSink(t *testing.T) {
 
 // kafkaTestConfig lets table tests edit a config.Kafka by field.
 type kafkaTestConfig struct{ config.Kafka }
+
+// roundTripFunc is a kafka.RoundTripper made of a function.
+type roundTripFunc func(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error)
+
+func (f roundTripFunc) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
+	return f(ctx, addr, req)
+}
+
+// TestKafkaMetadataLookupsAreShared: the per-message metadata lookup of
+// kafka-go reaches the transport once per topic and second; failures are
+// not remembered.
+func TestKafkaMetadataLookupsAreShared(t *testing.T) {
+	calls := map[string]int{}
+	fail := true
+	next := roundTripFunc(func(_ context.Context, _ net.Addr, req kafka.Request) (kafka.Response, error) {
+		topic := req.(*metadataAPI.Request).TopicNames[0]
+		calls[topic]++
+		if fail {
+			return nil, io.ErrUnexpectedEOF
+		}
+		return &metadataAPI.Response{Topics: []metadataAPI.ResponseTopic{{Name: topic}}}, nil
+	})
+	now := time.Now()
+	mt := &meteredTransport{next: next, m: newKafkaMetrics(nil, "t"), now: func() time.Time { return now }}
+	lookup := func(topic string) error {
+		_, err := mt.RoundTrip(context.Background(), kafka.TCP("x:1"), &metadataAPI.Request{TopicNames: []string{topic}})
+		return err
+	}
+	if lookup("a") == nil || lookup("a") == nil {
+		t.Fatal("failed lookups succeeded")
+	}
+	fail = false
+	for range 100 {
+		if err := lookup("a"); err != nil {
+			t.Fatal(err)
+		}
+		if err := lookup("b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if calls["a"] != 3 || calls["b"] != 1 {
+		t.Fatalf("transport calls %v, want a:3 (two failures, one answer) b:1", calls)
+	}
+	now = now.Add(metadataTTL)
+	if err := lookup("a"); err != nil || calls["a"] != 4 {
+		t.Fatalf("lookup after the TTL: %v, calls %d; want a fresh answer", err, calls["a"])
+	}
+}
