@@ -62,6 +62,7 @@ const (
 // HTTP is safe for concurrent use.
 type HTTP struct {
 	name      string
+	cfg       config.HTTP
 	url       string
 	timeout   time.Duration
 	client    *http.Client
@@ -108,6 +109,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 	}
 	h := &HTTP{
 		name:    name,
+		cfg:     cfg,
 		timeout: cfg.Timeout,
 		gzip:    cfg.Compression == "gzip",
 		dl:      d.DeadLetters,
@@ -194,24 +196,17 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 	return h, nil
 }
 
-// HTTPLoopOptions are the delivery-loop options cfg sets for sink name;
-// the caller adds StallTimeout, Registerer and Logger.
-func HTTPLoopOptions(name string, cfg config.HTTP) LoopOptions {
-	o := LoopOptions{
-		Name:            name,
-		MaxRecords:      cfg.BatchMaxRecords,
-		MaxBytes:        int(cfg.BatchMaxBytes),
-		Linger:          cfg.Linger,
-		Concurrency:     cfg.Concurrency,
-		BackoffMin:      cfg.BackoffMin,
-		BackoffMax:      cfg.BackoffMax,
-		BreakerFailures: cfg.BreakerFailures,
-		BreakerCooldown: cfg.BreakerCooldown,
-	}
-	if cfg.BreakerFailures == 0 {
+// LoopOptions sets the delivery-loop options that h's configuration
+// decides (batch size, linger, concurrency, backoff, circuit breaker) and
+// leaves the others (Name, StallTimeout, Registerer, Logger) alone.
+func (h *HTTP) LoopOptions(o *LoopOptions) {
+	c := h.cfg
+	o.MaxRecords, o.MaxBytes, o.Linger = c.BatchMaxRecords, int(c.BatchMaxBytes), c.Linger
+	o.Concurrency, o.BackoffMin, o.BackoffMax = c.Concurrency, c.BackoffMin, c.BackoffMax
+	o.BreakerFailures, o.BreakerCooldown = c.BreakerFailures, c.BreakerCooldown
+	if c.BreakerFailures == 0 {
 		o.BreakerFailures = -1 // 0 disables it in our configuration
 	}
-	return o
 }
 
 // endpoint completes a Loki or Elasticsearch base URL with the API path.

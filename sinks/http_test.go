@@ -216,8 +216,8 @@ func startHTTP(t *testing.T, cfg config.HTTP, n, size int) *httpRun {
 	}
 	t.Cleanup(func() { r.sink.Close() })
 	r.src = newMemSource(testRecords(n, size)...)
-	o := HTTPLoopOptions("web", cfg)
-	o.Registerer = r.reg
+	o := LoopOptions{Name: "web", Registerer: r.reg}
+	r.sink.LoopOptions(&o)
 	r.loop = NewLoop(r.sink, r.src, o)
 	r.stop = runLoop(t, r.loop)
 	return r
