@@ -741,3 +741,51 @@ func TestHTTPProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPBulkUnreadable: a 200 bulk response that does not parse, or
+// whose items do not match the request, means the batch is resent whole.
+func TestHTTPBulkUnreadable(t *testing.T) {
+	tests := map[string]string{
+		"not json":       `<html>proxy says hi</html>`,
+		"items mismatch": `{"errors":true,"items":[{"create":{"status":201}}]}`,
+	}
+	for name, body := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			cfg := httpConfig(srv.URL)
+			cfg.Format = "elasticsearch"
+			sink, err := NewHTTP("es", cfg, Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			b := &Batch{Records: dlRecords(0, 3, 0)}
+			err = sink.Send(context.Background(), b)
+			var se *SendError
+			if !errors.As(err, &se) || se.Kind != KindServer || len(b.Records) != 3 {
+				t.Errorf("Send = %v with %d records left; want a server error keeping all 3", err, len(b.Records))
+			}
+		})
+	}
+}
+
+func TestHTTPLoopOptions(t *testing.T) {
+	cfg := httpConfig("http://x")
+	cfg.BatchMaxRecords, cfg.BatchMaxBytes, cfg.Linger, cfg.Concurrency = 7, 4096, time.Second, 3
+	cfg.BackoffMin, cfg.BackoffMax, cfg.BreakerCooldown = time.Second, time.Minute, time.Hour
+	sink, err := NewHTTP("x", cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := LoopOptions{Name: "x", StallTimeout: time.Minute}
+	sink.LoopOptions(&o)
+	want := LoopOptions{Name: "x", StallTimeout: time.Minute, MaxRecords: 7, MaxBytes: 4096, Linger: time.Second, Concurrency: 3,
+		BackoffMin: time.Second, BackoffMax: time.Minute, BreakerFailures: -1, BreakerCooldown: time.Hour}
+	if o != want {
+		t.Errorf("LoopOptions = %+v, want %+v (BREAKER_FAILURES=0 disables)", o, want)
+	}
+}

@@ -356,7 +356,9 @@ func (l *Loop[P]) deliver(ctx context.Context, b *pending[P]) {
 			}
 			if ctx.Err() != nil {
 				l.mu.Lock()
-				l.brk.abandon(probe)
+				if l.brk.abandon(probe) {
+					l.signal()
+				}
 				l.mu.Unlock()
 				return
 			}
