@@ -157,9 +157,8 @@ type Loop[P any] struct {
 	// most Concurrency batches are outstanding and memory stays bounded
 	// while the head batch is being retried.
 	slots chan struct{}
-	// commitMu serialises taking finished batches off the queue head and
-	// committing them, so commits reach the Source in order.
-	commitMu sync.Mutex
+	// commitReq wakes the committer: a delivered position is waiting.
+	commitReq chan struct{}
 
 	mu sync.Mutex
 	// queue holds the outstanding batches in read order; a batch leaves it
@@ -181,8 +180,14 @@ type Loop[P any] struct {
 	stopped      bool
 	draining     bool
 	waitingSince time.Time // Next is blocked with no records held since then; zero otherwise
-	cancel       context.CancelFunc
-	fatal        error
+	// toCommit is the position after the last batch of the delivered
+	// prefix of the queue, not yet committed (valid when hasToCommit).
+	// Only the committer commits, so commits are in order, and one commit
+	// covers every batch delivered while the previous one ran.
+	toCommit    P
+	hasToCommit bool
+	cancel      context.CancelFunc
+	fatal       error
 }
 
 // pending is one batch read from the Source.
@@ -199,16 +204,17 @@ type pending[P any] struct {
 func NewLoop[P any](sink Sink, src Source[P], o LoopOptions) *Loop[P] {
 	o = o.withDefaults()
 	l := &Loop[P]{
-		sink:    sink,
-		src:     src,
-		o:       o,
-		backoff: Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
-		log:     o.Logger.With("sink", o.Name),
-		slots:   make(chan struct{}, o.Concurrency),
-		brk:     breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
-		changed: make(chan struct{}),
-		errLog:  logLimiter{every: logEvery},
-		dropLog: logLimiter{every: logEvery},
+		sink:      sink,
+		src:       src,
+		o:         o,
+		backoff:   Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
+		log:       o.Logger.With("sink", o.Name),
+		slots:     make(chan struct{}, o.Concurrency),
+		commitReq: make(chan struct{}, 1),
+		brk:       breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
+		changed:   make(chan struct{}),
+		errLog:    logLimiter{every: logEvery},
+		dropLog:   logLimiter{every: logEvery},
 	}
 	l.m = newLoopMetrics(o.Name, l.gauges)
 	if err := l.m.register(o.Registerer); err != nil {
@@ -233,10 +239,15 @@ func (l *Loop[P]) Run(ctx context.Context) error {
 	l.running, l.cancel = true, cancel
 	l.mu.Unlock()
 
-	var wg sync.WaitGroup
+	var wg, cwg sync.WaitGroup
+	cwg.Go(func() { l.commitLoop(ctx) })
 	err := l.read(ctx, &wg)
 	cancel()
 	wg.Wait()
+	cwg.Wait()
+	// Batches delivered before the end are committed: fewer duplicates
+	// after the restart.
+	l.commit()
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -245,6 +256,41 @@ func (l *Loop[P]) Run(ctx context.Context) error {
 		return l.fatal
 	}
 	return err
+}
+
+// commitLoop commits delivered positions until ctx is done.
+func (l *Loop[P]) commitLoop(ctx context.Context) {
+	for {
+		select {
+		case <-l.commitReq:
+			l.commit()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// commit commits the delivered position, if any. Only one goroutine
+// calls it at a time (the committer, then Run once the committer ended).
+// A failure is fatal: Run stops and returns it.
+func (l *Loop[P]) commit() {
+	l.mu.Lock()
+	if !l.hasToCommit || l.fatal != nil {
+		l.mu.Unlock()
+		return
+	}
+	pos := l.toCommit
+	l.hasToCommit = false
+	l.mu.Unlock()
+	if err := l.src.Commit(pos); err != nil {
+		l.mu.Lock()
+		if l.fatal == nil {
+			l.fatal = fmt.Errorf("commit sink %s: %w", l.o.Name, err)
+		}
+		cancel := l.cancel
+		l.mu.Unlock()
+		cancel()
+	}
 }
 
 // read is Run's reading side: it takes a slot, reads a batch and starts
@@ -488,11 +534,9 @@ func (l *Loop[P]) failed(err error, probe bool, attempt int) {
 	}
 }
 
-// finish marks b delivered and commits every delivered batch at the head
-// of the queue.
+// finish marks b delivered, takes the delivered prefix off the queue,
+// frees its slots and hands its end position to the committer.
 func (l *Loop[P]) finish(b *pending[P]) {
-	l.commitMu.Lock()
-	defer l.commitMu.Unlock()
 	l.mu.Lock()
 	b.done = true
 	n := 0
@@ -503,25 +547,18 @@ func (l *Loop[P]) finish(b *pending[P]) {
 		l.mu.Unlock()
 		return
 	}
-	last := l.queue[n-1]
+	l.toCommit, l.hasToCommit = l.queue[n-1].pos, true
 	rest := copy(l.queue, l.queue[n:])
 	clear(l.queue[rest:])
 	l.queue = l.queue[:rest]
 	l.progress = time.Now()
 	l.mu.Unlock()
-
-	err := l.src.Commit(last.pos)
 	for range n {
 		<-l.slots
 	}
-	if err != nil {
-		l.mu.Lock()
-		if l.fatal == nil {
-			l.fatal = fmt.Errorf("commit sink %s: %w", l.o.Name, err)
-		}
-		cancel := l.cancel
-		l.mu.Unlock()
-		cancel()
+	select {
+	case l.commitReq <- struct{}{}:
+	default: // a request is pending; it will commit the newest position
 	}
 }
 
@@ -551,7 +588,7 @@ func (l *Loop[P]) Drain(ctx context.Context) error {
 
 func (l *Loop[P]) caughtUp() (bool, error) {
 	l.mu.Lock()
-	empty, stopped, waiting := len(l.queue) == 0, l.stopped, l.waitingSince
+	empty, stopped, waiting := len(l.queue) == 0 && !l.hasToCommit, l.stopped, l.waitingSince
 	l.mu.Unlock()
 	lag, known := l.lag()
 	switch {

@@ -405,6 +405,38 @@ func TestLoopCommitErrorStopsRun(t *testing.T) {
 
 type failCommit struct{ *memSource }
 
+// slowCommit is a source whose Commit takes a while, like a cursor file
+// written with fsync.
+type slowCommit struct {
+	*memSource
+	calls atomic.Int64
+}
+
+func (s *slowCommit) Commit(p int) error {
+	s.calls.Add(1)
+	time.Sleep(50 * time.Millisecond)
+	return s.memSource.Commit(p)
+}
+
+// TestLoopCoalescesCommits: batches delivered while a commit runs are
+// covered by the next single commit, so a slow Commit does not throttle
+// delivery to one batch per commit.
+func TestLoopCoalescesCommits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &slowCommit{memSource: newMemSource(testRecords(400, 0)...)}
+		sink := funcSink(func(ctx context.Context, b *Batch) error { time.Sleep(5 * time.Millisecond); return nil })
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 4, Concurrency: 4})
+		stop := runLoop(t, l)
+		waitUntil(t, "committed", func() bool { return src.committed() == 400 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if c := src.calls.Load(); c >= 100 {
+			t.Errorf("%d commits for 100 batches; want them coalesced", c)
+		}
+	})
+}
+
 func (failCommit) Commit(int) error { return errors.New("disk full") }
 
 // TestLoopDrain: Drain returns once everything is delivered, with and
