@@ -86,8 +86,9 @@ type LoopOptions struct {
 	// Linger is how long a batch that is not full waits for more records
 	// before it is sent; 0 sends whatever Next returned at once.
 	Linger time.Duration
-	// Concurrency is the number of batches read and not yet committed,
-	// and so the most requests in flight; 0 means 1.
+	// Concurrency is the most batches read and not yet delivered (with
+	// every batch before them), and so the most requests in flight; 0
+	// means 1.
 	Concurrency int
 	// BackoffMin and BackoffMax bound the retry backoff (exponential with
 	// full jitter); 0 means DefaultBackoffMin and DefaultBackoffMax.
@@ -97,7 +98,7 @@ type LoopOptions struct {
 	// DefaultBreakerCooldown, a negative BreakerFailures never opens it.
 	BreakerFailures int
 	BreakerCooldown time.Duration
-	// StallTimeout: a sink with records outstanding that commits nothing
+	// StallTimeout: a sink with records outstanding that delivers nothing
 	// for this long is reported stalled; 0 means DefaultStallTimeout.
 	StallTimeout time.Duration
 	// Registerer and Logger; nil means no metrics and no logs.
@@ -153,9 +154,9 @@ type Loop[P any] struct {
 	log     *slog.Logger
 	m       loopMetrics
 
-	// slots holds one token per batch read and not yet committed, so at
-	// most Concurrency batches are outstanding and memory stays bounded
-	// while the head batch is being retried.
+	// slots holds one token per batch in the queue, so at most
+	// Concurrency batches are outstanding and memory stays bounded while
+	// the head batch is being retried.
 	slots chan struct{}
 	// commitReq wakes the committer: a delivered position is waiting.
 	commitReq chan struct{}
@@ -171,14 +172,13 @@ type Loop[P any] struct {
 	lastErr      error
 	lastErrAt    time.Time
 	lastDelivery time.Time
-	progress     time.Time // last commit, or when the queue last became non-empty
+	progress     time.Time // last delivery of the queue head, or when the queue became non-empty
 	failing      bool      // the last attempt failed (for the recovery log line)
 	authFailing  bool
 	errLog       logLimiter
 	dropLog      logLimiter
 	running      bool
 	stopped      bool
-	draining     bool
 	waitingSince time.Time // Next is blocked with no records held since then; zero otherwise
 	// toCommit is the position after the last batch of the delivered
 	// prefix of the queue, not yet committed (valid when hasToCommit).
@@ -569,9 +569,6 @@ func (l *Loop[P]) finish(b *pending[P]) {
 // is done first, or ErrStopped if Run has stopped. Drain does not stop
 // Run: cancel Run's ctx afterwards. Safe to call concurrently with Run.
 func (l *Loop[P]) Drain(ctx context.Context) error {
-	l.mu.Lock()
-	l.draining = true
-	l.mu.Unlock()
 	t := time.NewTicker(drainPoll)
 	defer t.Stop()
 	for {
@@ -635,7 +632,7 @@ type LoopStatus struct {
 	// AuthFailing: the last attempt was refused as unauthorised or not
 	// found (configuration, not data).
 	AuthFailing bool `json:"auth_failing"`
-	// Stalled: records are outstanding and nothing was committed for
+	// Stalled: records are outstanding and none was delivered for
 	// StallTimeout.
 	Stalled bool `json:"stalled"`
 }
