@@ -336,7 +336,7 @@ func (h *HTTP) send(ctx context.Context, recs []record.Record) ([]record.Record,
 			return h.bulkItems(resp.body, recs)
 		}
 		return nil, nil
-	case h.retryable[st]:
+	case h.isRetryable(st):
 		se := &SendError{Kind: KindServer, Err: resp.err()}
 		if st == 429 || st == 503 {
 			se.RetryAfter = retryAfter(resp.header.Get("Retry-After"), time.Now())
@@ -356,6 +356,13 @@ func (h *HTTP) send(ctx context.Context, recs []record.Record) ([]record.Record,
 		return h.split(ctx, recs, resp.err().Error())
 	}
 	return recs, &SendError{Kind: KindServer, Err: resp.err()}
+}
+
+// isRetryable reports whether status is to be retried: any 5xx or a
+// status in RETRYABLE_STATUS. Statuses outside 100-599 never are (an
+// unknown 6xx-9xx answer falls through to a server error).
+func (h *HTTP) isRetryable(status int) bool {
+	return status >= 0 && status < len(h.retryable) && h.retryable[status]
 }
 
 // split sends recs in two halves, down to single records, which are
@@ -402,7 +409,7 @@ func (h *HTTP) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 		}
 		switch st := it.Status; {
 		case st >= 200 && st < 300, st == 409: // 409: created by an earlier attempt
-		case st == 0 || (st < 600 && h.retryable[st]): // 0: no status, so unknown
+		case st < 100 || st > 599 || h.isRetryable(st): // no (valid) status: outcome unknown
 			retry = append(retry, recs[i])
 			throttled = throttled && st == 429
 			if retryErr == "" {

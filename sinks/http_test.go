@@ -789,3 +789,42 @@ func TestHTTPLoopOptions(t *testing.T) {
 		t.Errorf("LoopOptions = %+v, want %+v (BREAKER_FAILURES=0 disables)", o, want)
 	}
 }
+
+// TestHTTPOddStatus: answers outside the known ranges are retried as
+// server errors, in requests and in bulk items alike.
+func TestHTTPOddStatus(t *testing.T) {
+	tests := map[string]struct {
+		format string
+		code   int
+		body   string
+	}{
+		"status 999":      {format: "ndjson", code: 999},
+		"status 600":      {format: "ndjson", code: 600},
+		"bulk item 700":   {format: "elasticsearch", code: 200, body: `{"errors":true,"items":[{"create":{"status":700}}]}`},
+		"bulk item -1":    {format: "elasticsearch", code: 200, body: `{"errors":true,"items":[{"create":{"status":-1}}]}`},
+		"bulk item no st": {format: "elasticsearch", code: 200, body: `{"errors":true,"items":[{"create":{}}]}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.WriteHeader(tc.code)
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			cfg := httpConfig(srv.URL)
+			cfg.Format = tc.format
+			sink, err := NewHTTP("odd", cfg, Deps{DeadLetters: failingDL{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			b := &Batch{Records: dlRecords(0, 1, 0)}
+			err = sink.Send(context.Background(), b)
+			var se *SendError
+			if !errors.As(err, &se) || se.Kind != KindServer || len(b.Records) != 1 {
+				t.Errorf("Send = %v with %d records left; want a server error keeping the record", err, len(b.Records))
+			}
+		})
+	}
+}
