@@ -40,7 +40,8 @@ func ParseRotateMode(s string) (RotateMode, error) {
 type Stream struct {
 	// ID is the stream id written into every line; see ValidStream.
 	ID string
-	// Path is the file appended to (created if absent), or "-" for stdout.
+	// Path is the file appended to (created, with its directory, if
+	// absent), or "-" for stdout.
 	Path string
 }
 

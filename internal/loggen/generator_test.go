@@ -280,12 +280,30 @@ func TestNewRejects(t *testing.T) {
 	}
 }
 
-func TestGeneratorReportsWriteErrors(t *testing.T) {
-	g, err := New(Options{Streams: []Stream{{ID: "a", Path: filepath.Join(t.TempDir(), "no", "such", "dir.log")}}, Lines: 1})
+func TestGeneratorCreatesDirectory(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "new", "dir", "app.log")
+	g, err := New(Options{Streams: []Stream{{ID: "a", Path: path}}, Lines: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "stream a: open") {
+	if err := g.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := readLines(t, path).Verify(map[string]uint64{"a": 2}, false); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGeneratorReportsWriteErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(Options{Streams: []Stream{{ID: "a", Path: filepath.Join(file, "under-a-file.log")}}, Lines: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "stream a: create directory") {
 		t.Fatalf("Run: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -56,6 +57,11 @@ const (
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// cycle is the alphabet repeated (a whole number of times, about 4 KiB):
+// padding is a window of it, so it is appended and checksummed in a few
+// large pieces without allocating.
+var cycle = []byte(strings.Repeat(alphabet, 4096/len(alphabet)+1))
 
 // ValidStream reports whether id may be used as a stream id.
 func ValidStream(id string) bool {
@@ -177,40 +183,38 @@ func AppendLine(dst []byte, f Format, l Line, size int) []byte {
 	return dst
 }
 
-// appendPadding appends Padding(seq, n) without allocating.
-func appendPadding(dst []byte, seq uint64, n int) []byte {
+// paddingChunks calls f with consecutive pieces of Padding(seq, n).
+func paddingChunks(seq uint64, n int, f func([]byte)) {
 	off := int(seq % uint64(len(alphabet)))
 	for n > 0 {
-		chunk := alphabet[off:]
+		// cycle[i] is alphabet[i%len(alphabet)], so the next piece
+		// continues the rotation from its phase, not from cycle's end.
+		chunk := cycle[off:]
 		if len(chunk) > n {
 			chunk = chunk[:n]
 		}
-		dst = append(dst, chunk...)
+		f(chunk)
 		n -= len(chunk)
-		off = 0
+		off = (off + len(chunk)) % len(alphabet)
 	}
+}
+
+// appendPadding appends Padding(seq, n) without allocating.
+func appendPadding(dst []byte, seq uint64, n int) []byte {
+	paddingChunks(seq, n, func(b []byte) { dst = append(dst, b...) })
 	return dst
 }
 
 // paddedChecksum is Checksum(stream, seq, Padding(seq, n)) without
 // materialising the padding.
 func paddedChecksum(stream string, seq uint64, n int) uint32 {
-	var num [24]byte
-	c := crc32.Update(0, castagnoli, []byte(stream))
-	b := append(num[:0], ' ')
+	var buf [maxStreamLen + 24]byte
+	b := append(buf[:0], stream...)
+	b = append(b, ' ')
 	b = strconv.AppendUint(b, seq, 10)
 	b = append(b, ' ')
-	c = crc32.Update(c, castagnoli, b)
-	off := int(seq % uint64(len(alphabet)))
-	for n > 0 {
-		chunk := alphabet[off:]
-		if len(chunk) > n {
-			chunk = chunk[:n]
-		}
-		c = crc32.Update(c, castagnoli, []byte(chunk))
-		n -= len(chunk)
-		off = 0
-	}
+	c := crc32.Update(0, castagnoli, b)
+	paddingChunks(seq, n, func(p []byte) { c = crc32.Update(c, castagnoli, p) })
 	return c
 }
 
@@ -320,6 +324,14 @@ type jsonLine struct {
 }
 
 func decodeJSON(line []byte) (Line, error) {
+	if l, err, ok := decodeJSONCanonical(line); ok {
+		return l, err
+	}
+	return decodeJSONGeneral(line)
+}
+
+// decodeJSONGeneral decodes any JSON object with exactly the line's keys.
+func decodeJSONGeneral(line []byte) (Line, error) {
 	var l Line
 	// Decode field by field: encoding/json matches struct keys without
 	// regard to case, and a corrupted key must not pass.
@@ -377,6 +389,53 @@ func decodeJSON(line []byte) (Line, error) {
 	}
 	l.Stream, l.Seq = *j.Stream, *j.Seq
 	return l, verify(l, sum, []byte(*j.Pad))
+}
+
+// decodeJSONCanonical decodes a JSON line exactly as AppendLine renders
+// it, without encoding/json; ok is false for any other shape, which the
+// caller then decodes the slow, general way.
+func decodeJSONCanonical(line []byte) (l Line, err error, ok bool) {
+	rest, ok := bytes.CutPrefix(line, []byte(`{`))
+	if !ok {
+		return l, nil, false
+	}
+	if v, ok := bytes.CutPrefix(rest, []byte(`"ts":"`)); ok {
+		if len(v) < len(TimeLayout)+2 || string(v[len(TimeLayout):len(TimeLayout)+2]) != `",` {
+			return l, nil, false
+		}
+		t, err := time.Parse(TimeLayout, string(v[:len(TimeLayout)]))
+		if err != nil {
+			return l, nil, false
+		}
+		l.Time = t
+		rest = v[len(TimeLayout)+2:]
+	}
+	rest, ok = bytes.CutPrefix(rest, []byte(`"stream":"`))
+	if !ok {
+		return l, nil, false
+	}
+	id, rest, ok := bytes.Cut(rest, []byte(`","seq":`))
+	if !ok || !ValidStream(string(id)) {
+		return l, nil, false
+	}
+	num, rest, ok := bytes.Cut(rest, []byte(`,"crc":"`))
+	if !ok {
+		return l, nil, false
+	}
+	seq, perr := parseSeq(num)
+	if perr != nil || len(rest) < 8+len(`","pad":"`) || string(rest[8:8+len(`","pad":"`)]) != `","pad":"` {
+		return l, nil, false
+	}
+	sum, perr := parseCRC(rest[:8])
+	if perr != nil {
+		return l, nil, false
+	}
+	padding, ok := bytes.CutSuffix(rest[8+len(`","pad":"`):], []byte(`"}`))
+	if !ok || bytes.IndexByte(padding, '"') >= 0 {
+		return l, nil, false
+	}
+	l.Stream, l.Seq = string(id), seq
+	return l, verify(l, sum, padding), true
 }
 
 func parseSeq(b []byte) (uint64, error) {

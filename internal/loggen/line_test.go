@@ -59,7 +59,7 @@ func TestAppendLineRoundTrip(t *testing.T) {
 }
 
 func TestChecksumMatchesPadding(t *testing.T) {
-	for _, n := range []int{0, 1, 61, 62, 63, 200} {
+	for _, n := range []int{0, 1, 61, 62, 63, 200, len(cycle) - 1, len(cycle), len(cycle) + 1, 10000} {
 		for _, seq := range []uint64{1, 61, 62, 1000} {
 			if got, want := paddedChecksum("s", seq, n), Checksum("s", seq, Padding(seq, n)); got != want {
 				t.Errorf("paddedChecksum(s, %d, %d) = %08x, want %08x", seq, n, got, want)
@@ -167,6 +167,13 @@ func FuzzDecode(f *testing.F) {
 	f.Add(AppendLine(nil, FormatPlain, Line{Stream: "s0", Seq: 1, Time: time.Unix(1, 0)}, 80))
 	f.Add(AppendLine(nil, FormatJSON, Line{Stream: "s0", Seq: 1}, 80))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The fast JSON path agrees with encoding/json wherever it answers.
+		if fl, ferr, ok := decodeJSONCanonical(b); ok {
+			gl, gerr := decodeJSONGeneral(b)
+			if (ferr == nil) != (gerr == nil) || ferr == nil && (fl.Stream != gl.Stream || fl.Seq != gl.Seq || !fl.Time.Equal(gl.Time)) {
+				t.Fatalf("%q: fast %+v %v, general %+v %v", b, fl, ferr, gl, gerr)
+			}
+		}
 		l, err := Decode(b)
 		if err != nil {
 			return

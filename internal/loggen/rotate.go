@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 )
 
@@ -25,6 +26,9 @@ func (w *streamWriter) open() error {
 	if w.path == "-" {
 		w.bw = bufio.NewWriterSize(w.opts.Stdout, w.opts.BufferBytes)
 		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(w.path), 0o755); err != nil {
+		return fmt.Errorf("create directory: %w", err)
 	}
 	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
