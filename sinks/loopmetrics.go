@@ -37,7 +37,7 @@ func newLoopMetrics(sink string, sample func() gaugeValues) loopMetrics {
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_retries_total", ConstLabels: cl,
 			Help: "Delivery attempts that failed and will be retried after backoff."}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_dropped_records_total", ConstLabels: prometheus.Labels{"sink": sink, "reason": "corrupt"},
-			Help: "Records skipped without being sent, by reason."}),
+			Help: helpDropped}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "skiff_sink_delivery_latency_seconds", ConstLabels: cl,
 			Help:    "Time from a record's collection to its acknowledgement.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}}),
@@ -72,3 +72,7 @@ func (m loopMetrics) register(reg prometheus.Registerer) error {
 	}
 	return errors.Join(errs...)
 }
+
+// helpDropped is the help of skiff_sink_dropped_records_total, shared by
+// every collector of that name (the registry insists they agree).
+const helpDropped = "Records skipped without being delivered, by reason: corrupt (undecodable), rejected (refused, with no dead-letter store)."

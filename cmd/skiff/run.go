@@ -45,8 +45,8 @@ func runAgent(stdout, stderr io.Writer) int {
 	a, err := newAgent(cfg, stdout, logger)
 	if err != nil {
 		logger.Error("start", "err", err)
-		var fe *buffer.FormatError
-		if errors.As(err, &fe) {
+		var ve *buffer.VersionError
+		if errors.As(err, &ve) {
 			return exitConfig
 		}
 		return exitFail
@@ -75,7 +75,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 
 	// A sidecar's memory limit is its container's: let the GC aim below it
 	// instead of growing until the OOM killer decides.
-	if limit, err := memlimit.SetGoMemLimitWithOpts(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup)); err == nil && limit > 0 {
+	if limit, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithLogger(logger)); err == nil && limit > 0 {
 		logger.Debug("memory limit from cgroup", "bytes", limit)
 	}
 
@@ -128,14 +128,16 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 				return nil, fmt.Errorf("sink %s: %w", s.Name, kerr)
 			}
 			out = k
-			s.Kafka.LoopOptions(&lo)
+			klo := sinks.KafkaLoopOptions(s.Name, *s.Kafka)
+			klo.StallTimeout, klo.Registerer, klo.Logger = lo.StallTimeout, lo.Registerer, lo.Logger
+			lo = klo
 		case s.HTTP != nil:
 			h, herr := sinks.NewHTTP(s.Name, *s.HTTP, d)
 			if herr != nil {
 				return nil, fmt.Errorf("sink %s: %w", s.Name, herr)
 			}
 			out = h
-			s.HTTP.LoopOptions(&lo)
+			h.LoopOptions(&lo)
 		}
 		a.outs = append(a.outs, out)
 		cur, cerr := a.log.Cursor(s.Name)
@@ -274,7 +276,7 @@ func (a *agent) run() error {
 	var runErr error
 	select {
 	case sig := <-sigs:
-		a.logger.Info("shutting down", "signal", sig.String(), "timeout", a.cfg.ShutdownTimeout)
+		a.logger.Info("shutting down", "signal", sig.String(), "timeout", a.cfg.ShutdownTimeout.String())
 	case err := <-tailDone:
 		tailDone <- err
 		runErr = fmt.Errorf("tailer stopped: %w", err)

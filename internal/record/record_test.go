@@ -14,6 +14,7 @@ func sample() Record {
 		Collected: time.Date(2026, 11, 27, 9, 0, 0, 123456789, time.UTC),
 		Source:    0xdeadbeefcafef00d,
 		Offset:    4096,
+		End:       4096 + 25,
 		Path:      []byte("/var/log/app/app.log"),
 		Message:   []byte(`GET /index.html 200 "ok"`),
 	}
@@ -24,7 +25,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 		"plain":      func(*Record) {},
 		"partial":    func(r *Record) { r.Flags = FlagPartial },
 		"event time": func(r *Record) { r.EventTime = time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC); r.Flags = FlagJSON },
-		"empty":      func(r *Record) { r.Message = nil; r.Path = nil; r.Offset = 0 },
+		"empty":      func(r *Record) { r.Message = nil; r.Path = nil; r.Offset = 0; r.End = 0 },
 		"binary":     func(r *Record) { r.Message = []byte{0, 0xff, 0xfe, '\n'} },
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -35,7 +36,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !out.Collected.Equal(in.Collected) || !out.EventTime.Equal(in.EventTime) || out.Source != in.Source ||
-				out.Offset != in.Offset || !bytes.Equal(out.Path, in.Path) || !bytes.Equal(out.Message, in.Message) || out.Flags != in.Flags {
+				out.Offset != in.Offset || out.End != in.End || !bytes.Equal(out.Path, in.Path) || !bytes.Equal(out.Message, in.Message) || out.Flags != in.Flags {
 				t.Fatalf("round trip: got %+v, want %+v", out, in)
 			}
 		})
