@@ -506,9 +506,9 @@ func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMa
 		if req := rr.Requests[corev1.ResourceMemory]; req.Cmp(mem) > 0 {
 			r.add("memory request %s above limit %s", &req, &mem)
 		}
+		// Unset, skiff derives GOMEMLIMIT from the cgroup's limit (90%).
 		gml, ok := env["GOMEMLIMIT"]
 		if !ok {
-			r.add("GOMEMLIMIT unset: the Go heap would not know the container's memory limit")
 			return
 		}
 		q, err := resource.ParseQuantity(strings.TrimSuffix(gml, "B"))

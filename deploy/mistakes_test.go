@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -55,9 +54,10 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 			"app: capabilities must drop ALL"},
 		"root allowed":    {func(p *corev1.PodSpec) { p.SecurityContext.RunAsNonRoot = nil }, "runAsNonRoot must be true"},
 		"no memory limit": {func(p *corev1.PodSpec) { delete(skiffOf(p).Resources.Limits, corev1.ResourceMemory) }, "no memory limit"},
-		"GOMEMLIMIT above the limit": {func(p *corev1.PodSpec) {
-			skiffOf(p).Resources.Limits[corev1.ResourceMemory] = resource.MustParse("48Mi")
-		}, "should be a little under the memory limit"},
+		"GOMEMLIMIT above the limit": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "GOMEMLIMIT", "80MiB") },
+			"should be a little under the memory limit"},
+		"GOMEMLIMIT far below the limit": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "GOMEMLIMIT", "16MiB") },
+			"should be a little under the memory limit"},
 		"grace too short": {func(p *corev1.PodSpec) { s := int64(25); p.TerminationGracePeriodSeconds = &s },
 			"the kubelet would SIGKILL skiff mid-drain"},
 		"identity missing": {func(p *corev1.PodSpec) {
