@@ -24,15 +24,7 @@ import (
 // and the compose health check command (`skiff health`) must pass.
 func TestComposeDemoShipsLines(t *testing.T) {
 	tmp := t.TempDir()
-	bins := map[string]string{}
-	for _, name := range []string{"skiff", "loggen"} {
-		bins[name] = filepath.Join(tmp, name)
-		cmd := exec.Command("go", "build", "-o", bins[name], "./cmd/"+name)
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", name, err, out)
-		}
-	}
+	bins := buildBinaries(t, tmp)
 	p := loadCompose(t, nil)
 	skiffSvc, app := p.Services["skiff"], p.Services["app"]
 	logs := filepath.Join(tmp, "logs")
@@ -160,6 +152,21 @@ func TestComposeDemoShipsLines(t *testing.T) {
 	if len(others) > 0 {
 		t.Errorf("%d unexpected stdout lines, first: %s", len(others), others[0])
 	}
+}
+
+// buildBinaries builds cmd/skiff and cmd/loggen into dir.
+func buildBinaries(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	bins := map[string]string{}
+	for _, name := range []string{"skiff", "loggen"} {
+		bins[name] = filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", bins[name], "./cmd/"+name)
+		cmd.Dir = repoRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", name, err, out)
+		}
+	}
+	return bins
 }
 
 func freeAddr(t *testing.T) string {
