@@ -132,8 +132,10 @@ func TestFootprint(t *testing.T) {
 	}
 	_, _, cpu0 := procStats(t, pid)
 	start := time.Now()
-	gen("-out", filepath.Join(logs, "steady.log"), "-id", "steady", "-rate", strconv.Itoa(rate), "-duration", steady.String())
+	// A line count, not a duration: a generator that falls behind its
+	// schedule on a busy machine still writes every line.
 	want := int64(rate) * int64(steady/time.Second)
+	gen("-out", filepath.Join(logs, "steady.log"), "-id", "steady", "-rate", strconv.Itoa(rate), "-lines", strconv.FormatInt(want, 10))
 	waitFor(t, 60*time.Second, "the steady load to be shipped", func() bool { return shipped.Load() >= want })
 	steadyRSS, _, cpu1 := procStats(t, pid)
 	millicores := float64(cpu1-cpu0) / float64(time.Since(start)) * 1000
