@@ -39,7 +39,9 @@ func TestComposeDemoShipsLines(t *testing.T) {
 	}
 	move := func(s string) string { return strings.ReplaceAll(s, logMount, logs) }
 
-	env := []string{"PATH=" + os.Getenv("PATH")}
+	// No HOME, and a TMPDIR that does not exist: in the image the root
+	// file system is read-only, so skiff must write nowhere but its data dir.
+	env := []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + filepath.Join(tmp, "no-such-tmp")}
 	for k, v := range skiffSvc.Environment {
 		switch k {
 		case "SKIFF_DATA_DIR":
