@@ -454,6 +454,18 @@ func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMa
 		}
 	}()
 
+	// images are pinned: a tag other than latest, or a digest
+	for _, c := range append(append([]*corev1.Container{}, apps...), skiff) {
+		name, digest, _ := strings.Cut(c.Image, "@")
+		tag := ""
+		if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+			tag = name[i+1:]
+		}
+		if digest == "" && (tag == "" || tag == "latest") {
+			r.add("%s: image %q is not pinned (set a tag or digest in kustomization.yaml images)", c.Name, c.Image)
+		}
+	}
+
 	// security
 	func() {
 		if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
