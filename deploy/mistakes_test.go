@@ -29,7 +29,7 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 		mutate func(pod *corev1.PodSpec)
 		want   string
 	}{
-		"image unpinned": {func(p *corev1.PodSpec) { skiffOf(p).Image = "ghcr.io/skiff-dev/skiff:latest" }, "is not pinned"},
+		"image unpinned":       {func(p *corev1.PodSpec) { skiffOf(p).Image = "ghcr.io/skiff-dev/skiff:latest" }, "is not pinned"},
 		"not a native sidecar": {func(p *corev1.PodSpec) { skiffOf(p).RestartPolicy = nil }, "not a native sidecar"},
 		"paths outside the volume": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_PATHS", "/logs/*.log") },
 			"skiff mounts nothing at /logs"},
