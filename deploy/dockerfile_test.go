@@ -317,7 +317,7 @@ func TestDockerignore(t *testing.T) {
 	if !caught {
 		t.Error("excluding internal/config went unnoticed: the build inputs are incomplete")
 	}
-	for _, f := range []string{".git/config", "deploy/go.mod", "internal/loggen/line_test.go", "e2e/doc.go", "docs/DEPLOYING.md", "README.md", "internal/config/testdata/x"} {
+	for _, f := range []string{".git/config", "deploy/go.mod", "internal/loggen/line_test.go", "e2e/doc.go", "docs/DEPLOYING.md", "README.md", "buffer/FORMAT.md", "internal/config/testdata/x"} {
 		if !ignored(f) {
 			t.Errorf(".dockerignore lets %s into the build context", f)
 		}
