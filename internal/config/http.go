@@ -232,7 +232,7 @@ func checkESIndex(s string) error {
 	case strings.ToLower(s) != s:
 		return errors.New("not lowercase")
 	case strings.ContainsAny(s, "\\/*?\"<>| ,#:"):
-		return errors.New(`contains one of \ / * ? " < > | space , # :`)
+		return errors.New(`contains one of \ / * ? " < > | , # : or a space`)
 	case strings.IndexAny(s[:1], "-_+") == 0:
 		return errors.New("starts with -, _ or +")
 	}
