@@ -179,7 +179,7 @@ func TestScenarioOutage(t *testing.T) {
 	logs, data := t.TempDir(), t.TempDir()
 	r := newReceiver(t)
 	env := httpEnv(data, r, filepath.Join(logs, "*.log"))
-	env["SKIFF_BUFFER_MAX_BYTES"] = "8MiB"
+	env["SKIFF_BUFFER_MAX_BYTES"] = "16MiB"
 	p := start(t, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan map[string]uint64)
@@ -205,8 +205,8 @@ func TestScenarioOutage(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	p.wait(30 * time.Second)
 	r.verify(t, want, true)
-	if maxBuf > 8<<20 {
-		t.Errorf("buffer reached %d bytes on disk, bound is %d", maxBuf, 8<<20)
+	if maxBuf > 16<<20 {
+		t.Errorf("buffer reached %d bytes on disk, bound is %d", maxBuf, 16<<20)
 	}
 	r.mu.Lock()
 	early := r.early
@@ -314,6 +314,7 @@ func TestScenarioSlowSinkIsolation(t *testing.T) {
 	env["SKIFF_SLOW_URL"] = slow.url()
 	env["SKIFF_SLOW_TIMEOUT"] = "500ms"
 	env["SKIFF_SLOW_BACKOFF_MAX"] = "500ms"
+	env["SKIFF_SLOW_BREAKER_COOLDOWN"] = "500ms"
 	p := start(t, env)
 	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: 2000, Duration: pick(3*time.Second, 30*time.Second)})
 	waitDelivered(t, fast, want, 30*time.Second)
