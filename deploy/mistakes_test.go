@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,6 +30,18 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 		mutate func(pod *corev1.PodSpec)
 		want   string
 	}{
+		"GOMAXPROCS from another container": {func(p *corev1.PodSpec) {
+			c := skiffOf(p)
+			for i := range c.Env {
+				if c.Env[i].Name == "GOMAXPROCS" {
+					c.Env[i].ValueFrom.ResourceFieldRef.ContainerName = "app"
+				}
+			}
+		}, "unexpected valueFrom variable GOMAXPROCS"},
+		"GOMAXPROCS unset": {func(p *corev1.PodSpec) {
+			c := skiffOf(p)
+			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMAXPROCS" })
+		}, "GOMAXPROCS is not derived"},
 		"image unpinned":       {func(p *corev1.PodSpec) { skiffOf(p).Image = "ghcr.io/skiff-dev/skiff:latest" }, "is not pinned"},
 		"not a native sidecar": {func(p *corev1.PodSpec) { skiffOf(p).RestartPolicy = nil }, "not a native sidecar"},
 		"paths outside the volume": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_PATHS", "/logs/*.log") },
