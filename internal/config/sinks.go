@@ -1,7 +1,5 @@
 package config
 
-import "time"
-
 // Stdout configures a stdout sink (SKIFF_<NAME>_*, name defaults to "stdout").
 type Stdout struct {
 	Format string `envconfig:"FORMAT" default:"json" desc:"json (one JSON record per line) or raw (the line as read)"`
@@ -11,22 +9,3 @@ type Stdout struct {
 func (s *Stdout) Validate(prefix string) []error {
 	return oneOf(nil, prefix+"FORMAT", s.Format, "json", "raw")
 }
-
-// Kafka configures a Kafka sink (SKIFF_<NAME>_*, name defaults to "kafka").
-type Kafka struct {
-	Brokers []string      `envconfig:"BROKERS" required:"true" desc:"comma-separated host:port of seed brokers"`
-	Topic   string        `envconfig:"TOPIC" required:"true" desc:"topic to produce to"`
-	Timeout time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one produce request"`
-}
-
-// Validate reports every problem with k.
-func (k *Kafka) Validate(prefix string) []error { return nil }
-
-// HTTP configures an HTTP sink (SKIFF_<NAME>_*, name defaults to "http").
-type HTTP struct {
-	URL     string        `envconfig:"URL" required:"true" desc:"endpoint records are POSTed to"`
-	Timeout time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one request"`
-}
-
-// Validate reports every problem with h.
-func (h *HTTP) Validate(prefix string) []error { return nil }

@@ -1,0 +1,159 @@
+package sinks
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/skiff-dev/skiff/internal/record"
+)
+
+// Kafka throughput: batches of 1000 records with 200-byte lines, lz4,
+// acks=all, to an in-process kfake broker (3 partitions, records
+// discarded after validation) with 1 or 4 batches in flight, as the
+// delivery loop sends them. "Sink" is sinks.Kafka from record to
+// acknowledgement (JSON encoding, headers, bookkeeping included); "Bare"
+// is a kafka-go Writer with the same settings given the same messages
+// ready-made. Both run in the same process against the same broker.
+//
+//	go test ./sinks -run '^$' -bench 'Kafka' -benchtime 3s -count 3
+//
+// Figures: docs/BENCHMARKS.md, section kafka.
+
+const (
+	benchBatch    = 1000
+	benchLineSize = 200
+)
+
+func BenchmarkKafka(b *testing.B) {
+	c := startKfake(b, kfake.SeedTopics(3, "logs"), kfake.BlackholeProduce())
+	enc := testEncoder()
+	// A pool of batches, so that the records differ across batches.
+	batches := make([][]record.Record, 16)
+	for i := range batches {
+		batches[i] = kafkaTestRecords(i*benchBatch, benchBatch, benchLineSize)
+	}
+	lineBytes, msgBytes := 0, 0
+	for i := range batches[0] {
+		lineBytes += len(batches[0][i].Message)
+		msgBytes += len(enc.AppendJSON(nil, &batches[0][i]))
+	}
+	for _, inflight := range []int{1, 4} {
+		b.Run(fmt.Sprintf("Sink/inflight=%d", inflight), func(b *testing.B) {
+			cfg := kafkaConfig(c.ListenAddrs(), "logs")
+			cfg.Compression, cfg.BatchMaxRecords = "lz4", benchBatch
+			k := newTestKafka(b, cfg, nil)
+			send := func(i int) error {
+				// Not copied: Send writes to b.Records only when it fails.
+				bt := &Batch{Records: batches[i%len(batches)]}
+				return k.Send(context.Background(), bt)
+			}
+			runKafkaBench(b, inflight, lineBytes, msgBytes, send)
+		})
+		b.Run(fmt.Sprintf("Bare/inflight=%d", inflight), func(b *testing.B) {
+			// The same messages as the sink makes, ready-made.
+			msgs := make([][]kafka.Message, len(batches))
+			for i, recs := range batches {
+				msgs[i] = make([]kafka.Message, len(recs))
+				for j := range recs {
+					r := &recs[j]
+					msgs[i][j] = kafka.Message{
+						Value: enc.AppendJSON(nil, r), Time: r.Time(),
+						Headers: []kafka.Header{{Key: HeaderID, Value: enc.AppendID(nil, r)}, {Key: HeaderPath, Value: r.Path}},
+					}
+				}
+			}
+			tr := &kafka.Transport{ClientID: "bare"}
+			w := &kafka.Writer{
+				Addr: kafka.TCP(c.ListenAddrs()...), Topic: "logs", Balancer: &kafka.RoundRobin{},
+				RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4,
+				BatchSize: benchBatch, BatchBytes: 1000000 - kafkaBatchOverhead, BatchTimeout: time.Microsecond,
+				Transport: tr,
+			}
+			defer tr.CloseIdleConnections()
+			defer w.Close()
+			send := func(i int) error { return w.WriteMessages(context.Background(), msgs[i%len(msgs)]...) }
+			runKafkaBench(b, inflight, lineBytes, msgBytes, send)
+		})
+	}
+}
+
+// runKafkaBench calls send for b.N batches from inflight goroutines and
+// reports records/s, line MB/s (SetBytes) and message MB/s.
+func runKafkaBench(b *testing.B, inflight, lineBytes, msgBytes int, send func(i int) error) {
+	if err := send(0); err != nil { // connect and fetch metadata outside the timing
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(lineBytes))
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range inflight {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					return
+				}
+				if err := send(i); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Seconds()
+	b.StopTimer()
+	if err := failed.Load(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N*benchBatch)/elapsed, "records/s")
+	b.ReportMetric(float64(b.N)*float64(msgBytes)/elapsed/1e6, "msgMB/s")
+}
+
+// BenchmarkKafkaLoop: binary records (as the buffer holds them, 200-byte
+// lines) through the delivery loop (decoding, batching of 1000, 4 batches
+// in flight, in-order commits) and the Kafka sink to kfake, lz4, acks=all.
+// One op is one record; MB/s counts line bytes.
+func BenchmarkKafkaLoop(b *testing.B) {
+	c := startKfake(b, kfake.SeedTopics(3, "logs"), kfake.BlackholeProduce())
+	pool := make([][]byte, 10*benchBatch)
+	for i, r := range kafkaTestRecords(0, len(pool), benchLineSize) {
+		pool[i] = r.AppendBinary(nil)
+	}
+	cfg := kafkaConfig(c.ListenAddrs(), "logs")
+	cfg.Compression, cfg.BatchMaxRecords, cfg.BatchMaxBytes = "lz4", benchBatch, 4<<20
+	k := newTestKafka(b, cfg, nil)
+	data := make([][]byte, b.N)
+	for i := range data {
+		data[i] = pool[i%len(pool)]
+	}
+	src := newMemSource()
+	l := NewLoop(k, src, KafkaLoopOptions("kafka", cfg))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	b.SetBytes(benchLineSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	go func() { done <- l.Run(ctx) }()
+	src.push(data...)
+	for src.committed() < b.N {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start).Seconds()
+	b.StopTimer()
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.N)/elapsed, "records/s")
+}

@@ -1,0 +1,591 @@
+package sinks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runLoop starts l.Run and returns a function that stops it and returns
+// Run's error.
+func runLoop[P any](t *testing.T, l *Loop[P]) (stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// waitUntil polls cond; in a synctest bubble the sleeps are virtual.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
+	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 5000, 5000}
+	for n, w := range want {
+		if got := b.Ceiling(n); got != w*time.Millisecond {
+			t.Errorf("Ceiling(%d) = %v, want %v", n, got, w*time.Millisecond)
+		}
+		for range 100 {
+			if d := b.Duration(n); d < 0 || d > w*time.Millisecond {
+				t.Fatalf("Duration(%d) = %v out of [0, %v]", n, d, w*time.Millisecond)
+			}
+		}
+	}
+	if got := b.Ceiling(1 << 20); got != 5*time.Second {
+		t.Errorf("Ceiling(huge) = %v", got)
+	}
+}
+
+func TestBreaker(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	type step struct {
+		at     time.Duration
+		op     string // allow, ok, fail, failprobe, abandon
+		wantOK bool
+		state  CircuitState
+	}
+	tests := map[string]struct{ steps []step }{
+		"opens after threshold": {steps: []step{
+			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
+			{time.Second, "allow", false, CircuitOpen},
+		}},
+		"success resets the count": {steps: []step{
+			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "ok", false, CircuitClosed},
+			{0, "fail", false, CircuitClosed}, {0, "allow", true, CircuitClosed},
+		}},
+		"single probe after cooldown, closes on success": {steps: []step{
+			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
+			{10 * time.Second, "allow", true, CircuitHalfOpen}, {10 * time.Second, "allow", false, CircuitHalfOpen},
+			{11 * time.Second, "ok", false, CircuitClosed}, {11 * time.Second, "allow", true, CircuitClosed},
+		}},
+		"failed probe reopens": {steps: []step{
+			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
+			{10 * time.Second, "allow", true, CircuitHalfOpen}, {10 * time.Second, "failprobe", false, CircuitOpen},
+			{15 * time.Second, "allow", false, CircuitOpen}, {20 * time.Second, "allow", true, CircuitHalfOpen},
+		}},
+		"abandoned probe lets another through": {steps: []step{
+			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
+			{10 * time.Second, "allow", true, CircuitHalfOpen}, {10 * time.Second, "abandon", false, CircuitHalfOpen},
+			{10 * time.Second, "allow", true, CircuitHalfOpen},
+		}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := breaker{threshold: 3, cooldown: 10 * time.Second}
+			for i, s := range tc.steps {
+				now := t0.Add(s.at)
+				switch s.op {
+				case "allow":
+					if ok, _, _ := b.allow(now); ok != s.wantOK {
+						t.Fatalf("step %d: allow = %v, want %v", i, ok, s.wantOK)
+					}
+				case "ok":
+					b.success()
+				case "fail":
+					b.failure(now, false)
+				case "failprobe":
+					b.failure(now, true)
+				case "abandon":
+					b.abandon(true)
+				}
+				if b.state != s.state {
+					t.Fatalf("step %d (%s): state %v, want %v", i, s.op, b.state, s.state)
+				}
+			}
+		})
+	}
+}
+
+// TestLoopDeliversInOrder: with several batches in flight finishing out of
+// order, every record arrives and the cursor only moves past a batch once
+// every earlier one is delivered.
+func TestLoopDeliversInOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource(testRecords(100, 0)...)
+		var got offsets
+		var calls atomic.Int64
+		sink := funcSink(func(ctx context.Context, b *Batch) error {
+			// The first batch is slowest, so later ones finish first.
+			if b.Records[0].Offset == 0 {
+				time.Sleep(time.Second)
+			} else {
+				time.Sleep(time.Duration(calls.Add(1)%3) * 10 * time.Millisecond)
+			}
+			got.add(b)
+			return nil
+		})
+		reg := prometheus.NewRegistry()
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 10, Concurrency: 4, Registerer: reg})
+		stop := runLoop(t, l)
+		time.Sleep(500 * time.Millisecond)
+		synctest.Wait()
+		if c := src.committed(); c != 0 {
+			t.Fatalf("committed %d while the first batch is in flight", c)
+		}
+		if v := testutil.ToFloat64(l.m.sampled[0]); v != 1 {
+			t.Errorf("requests in flight = %v while only the first batch is sending, want 1", v)
+		}
+		if v := testutil.ToFloat64(l.m.sampled[2]); v < 0.5 {
+			t.Errorf("oldest undelivered age = %vs, want at least 0.5s", v)
+		}
+		if n := l.Status().Outstanding; n != 4 {
+			t.Errorf("outstanding batches = %d, want Concurrency 4", n)
+		}
+		waitUntil(t, "all committed", func() bool { return src.committed() == 100 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got.count() != 100 {
+			t.Fatalf("delivered %d distinct records, want 100", got.count())
+		}
+		for off, n := range got.seen {
+			if n != 1 {
+				t.Errorf("record %d delivered %d times", off, n)
+			}
+		}
+		if v := testutil.ToFloat64(l.m.records); v != 100 {
+			t.Errorf("records delivered metric = %v", v)
+		}
+		if v := testutil.ToFloat64(l.m.bytes); v != float64(len("line 0 ")*10+len("line 10 ")*90) {
+			t.Errorf("bytes delivered metric = %v", v)
+		}
+		if n := testutil.CollectAndCount(l.m.latency); n != 1 {
+			t.Errorf("latency histogram series = %d", n)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP skiff_sink_requests_in_flight Delivery attempts in progress.
+# TYPE skiff_sink_requests_in_flight gauge
+skiff_sink_requests_in_flight{sink="t"} 0
+`), "skiff_sink_requests_in_flight"); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// TestLoopRetriesWithBackoff: failed attempts are retried with waits
+// within the jittered exponential bounds until one succeeds.
+func TestLoopRetriesWithBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource(testRecords(5, 0)...)
+		var attempts []time.Time
+		sink := funcSink(func(ctx context.Context, b *Batch) error {
+			attempts = append(attempts, time.Now())
+			if len(attempts) <= 6 {
+				return &SendError{Kind: KindServer, Err: errors.New("500")}
+			}
+			return nil
+		})
+		reg := prometheus.NewRegistry()
+		o := LoopOptions{Name: "t", BackoffMin: time.Second, BackoffMax: 8 * time.Second, BreakerFailures: -1, Registerer: reg}
+		l := NewLoop(sink, src, o)
+		stop := runLoop(t, l)
+		waitUntil(t, "committed", func() bool { return src.committed() == 5 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if len(attempts) != 7 {
+			t.Fatalf("%d attempts, want 7", len(attempts))
+		}
+		b := Backoff{Min: o.BackoffMin, Max: o.BackoffMax}
+		for i := 1; i < len(attempts); i++ {
+			if gap := attempts[i].Sub(attempts[i-1]); gap > b.Ceiling(i-1) {
+				t.Errorf("wait before retry %d = %v, above ceiling %v", i, gap, b.Ceiling(i-1))
+			}
+		}
+		if v := testutil.ToFloat64(l.m.retries); v != 6 {
+			t.Errorf("retries = %v, want 6", v)
+		}
+		if v := testutil.ToFloat64(l.m.errors.WithLabelValues(KindServer)); v != 6 {
+			t.Errorf("server errors = %v, want 6", v)
+		}
+	})
+}
+
+// TestLoopRetryAfterPausesSink: a Retry-After on one batch holds back
+// every batch of the sink for at least that long.
+func TestLoopRetryAfterPausesSink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource(testRecords(40, 0)...)
+		var mu sync.Mutex
+		var throttledAt time.Time
+		var starts []time.Time
+		sink := funcSink(func(ctx context.Context, b *Batch) error {
+			mu.Lock()
+			starts = append(starts, time.Now())
+			first := throttledAt.IsZero()
+			if first {
+				throttledAt = time.Now()
+			}
+			mu.Unlock()
+			if first {
+				return &SendError{Kind: KindThrottled, RetryAfter: 7 * time.Second, Err: errors.New("429")}
+			}
+			time.Sleep(100 * time.Millisecond)
+			return nil
+		})
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 5, Concurrency: 3, BackoffMin: time.Millisecond, BackoffMax: time.Millisecond})
+		stop := runLoop(t, l)
+		waitUntil(t, "committed", func() bool { return src.committed() == 40 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		// Attempts that started together with the throttled one are fine;
+		// none may start after it and before the pause ends.
+		for _, s := range starts {
+			if s.After(throttledAt) && s.Before(throttledAt.Add(7*time.Second)) {
+				t.Errorf("attempt at +%v, inside the 7s Retry-After pause", s.Sub(throttledAt))
+			}
+		}
+	})
+}
+
+// TestLoopCircuitBreaker: consecutive failures open the circuit, nothing
+// is sent during the cool-down, a single probe goes out, a failed probe
+// reopens it, and a successful one closes it.
+func TestLoopCircuitBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource(testRecords(30, 0)...)
+		var healthy atomic.Bool
+		var mu sync.Mutex
+		var attempts []time.Time
+		var concurrent atomic.Int64
+		sink := funcSink(func(ctx context.Context, b *Batch) error {
+			mu.Lock()
+			attempts = append(attempts, time.Now())
+			mu.Unlock()
+			concurrent.Add(1)
+			defer concurrent.Add(-1)
+			time.Sleep(10 * time.Millisecond)
+			if !healthy.Load() {
+				return &SendError{Kind: KindNetwork, Err: errors.New("connection refused")}
+			}
+			return nil
+		})
+		reg := prometheus.NewRegistry()
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 10, Concurrency: 3, BackoffMin: 10 * time.Millisecond,
+			BackoffMax: 10 * time.Millisecond, BreakerFailures: 4, BreakerCooldown: time.Minute, Registerer: reg})
+		state := func() float64 { return testutil.ToFloat64(l.m.sampled[1]) }
+		stop := runLoop(t, l)
+		waitUntil(t, "open", func() bool { return state() == float64(CircuitOpen) })
+		openedAt := time.Now()
+		mu.Lock()
+		n := len(attempts)
+		mu.Unlock()
+		time.Sleep(59 * time.Second)
+		mu.Lock()
+		if len(attempts) != n {
+			t.Errorf("%d attempts during the cool-down", len(attempts)-n)
+		}
+		mu.Unlock()
+		// The probe fails: open again, for another full minute.
+		waitUntil(t, "probe", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) == n+1 })
+		waitUntil(t, "reopen", func() bool { return state() == float64(CircuitOpen) })
+		if time.Since(openedAt) < time.Minute {
+			t.Errorf("probe after %v, before the cool-down ended", time.Since(openedAt))
+		}
+		synctest.Wait()
+		mu.Lock()
+		if len(attempts) != n+1 {
+			t.Errorf("half-open let %d attempts through, want 1", len(attempts)-n)
+		}
+		mu.Unlock()
+		healthy.Store(true)
+		waitUntil(t, "delivered", func() bool { return src.committed() == 30 })
+		if s := state(); s != float64(CircuitClosed) {
+			t.Errorf("circuit state %v after recovery, want closed", s)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestLoopSkipsCorrupt: records that do not decode are counted and never
+// sent, and the cursor moves past them.
+func TestLoopSkipsCorrupt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data := testRecords(10, 0)
+		data[3] = []byte("garbage")
+		data = append(data, []byte{9, 9}) // a batch of only garbage at the end
+		src := newMemSource(data...)
+		var got offsets
+		reg := prometheus.NewRegistry()
+		l := NewLoop(funcSink(func(ctx context.Context, b *Batch) error { got.add(b); return nil }), src,
+			LoopOptions{Name: "t", MaxRecords: 10, Registerer: reg})
+		stop := runLoop(t, l)
+		waitUntil(t, "committed", func() bool { return src.committed() == 11 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got.count() != 9 || got.seen[3] != 0 {
+			t.Errorf("delivered %v", got.seen)
+		}
+		if v := testutil.ToFloat64(l.m.corrupt); v != 2 {
+			t.Errorf("corrupt = %v, want 2", v)
+		}
+	})
+}
+
+// TestLoopCancelCommitsNothingUndelivered: on shutdown the attempt in
+// flight is cancelled and its batch stays uncommitted, while the batches
+// delivered before it are committed.
+func TestLoopCancelCommitsNothingUndelivered(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource(testRecords(20, 0)...)
+		var cancelled atomic.Bool
+		sink := funcSink(func(ctx context.Context, b *Batch) error {
+			if b.Records[0].Offset < 10 {
+				return nil
+			}
+			<-ctx.Done()
+			cancelled.Store(true)
+			return ctx.Err()
+		})
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 10})
+		stop := runLoop(t, l)
+		waitUntil(t, "first batch", func() bool { return src.committed() == 10 })
+		synctest.Wait()
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if !cancelled.Load() {
+			t.Error("attempt in flight was not cancelled")
+		}
+		if c := src.committed(); c != 10 {
+			t.Errorf("committed %d, want 10", c)
+		}
+	})
+}
+
+func TestLoopCommitErrorStopsRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &failCommit{newMemSource(testRecords(3, 0)...)}
+		l := NewLoop(funcSink(func(ctx context.Context, b *Batch) error { return nil }), src, LoopOptions{Name: "t"})
+		err := l.Run(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "disk full") {
+			t.Fatalf("Run = %v, want the commit error", err)
+		}
+	})
+}
+
+type failCommit struct{ *memSource }
+
+// slowCommit is a source whose Commit takes a while, like a cursor file
+// written with fsync.
+type slowCommit struct {
+	*memSource
+	calls atomic.Int64
+}
+
+func (s *slowCommit) Commit(p int) error {
+	s.calls.Add(1)
+	time.Sleep(50 * time.Millisecond)
+	return s.memSource.Commit(p)
+}
+
+// TestLoopCoalescesCommits: batches delivered while a commit runs are
+// covered by the next single commit, so a slow Commit does not throttle
+// delivery to one batch per commit.
+func TestLoopCoalescesCommits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &slowCommit{memSource: newMemSource(testRecords(400, 0)...)}
+		sink := funcSink(func(ctx context.Context, b *Batch) error { time.Sleep(5 * time.Millisecond); return nil })
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 4, Concurrency: 4})
+		stop := runLoop(t, l)
+		waitUntil(t, "committed", func() bool { return src.committed() == 400 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if c := src.calls.Load(); c >= 100 {
+			t.Errorf("%d commits for 100 batches; want them coalesced", c)
+		}
+	})
+}
+
+func (failCommit) Commit(int) error { return errors.New("disk full") }
+
+// TestLoopDrain: Drain returns once everything is delivered, with and
+// without a Lagger source, and gives up when its ctx expires.
+func TestLoopDrain(t *testing.T) {
+	tests := map[string]struct {
+		lagger bool
+		stuck  bool
+	}{
+		"lagger":         {lagger: true},
+		"no lagger":      {lagger: false},
+		"stuck sink":     {lagger: true, stuck: true},
+		"stuck no lager": {stuck: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				ms := newMemSource(testRecords(50, 0)...)
+				var src Source[int] = ms
+				if !tc.lagger {
+					src = noLag{ms}
+				}
+				sink := funcSink(func(ctx context.Context, b *Batch) error {
+					time.Sleep(100 * time.Millisecond)
+					if tc.stuck {
+						return &SendError{Kind: KindServer, Err: errors.New("503")}
+					}
+					return nil
+				})
+				l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 7, Concurrency: 2})
+				stop := runLoop(t, l)
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				err := l.Drain(ctx)
+				if tc.stuck {
+					if !errors.Is(err, context.DeadlineExceeded) {
+						t.Errorf("Drain = %v, want deadline exceeded", err)
+					}
+				} else if err != nil || ms.committed() != 50 {
+					t.Errorf("Drain = %v with %d committed, want nil and 50", err, ms.committed())
+				}
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.Drain(context.Background()); tc.stuck && !errors.Is(err, ErrStopped) {
+					t.Errorf("Drain after Run = %v, want ErrStopped", err)
+				}
+			})
+		})
+	}
+}
+
+// TestLoopAuthStallAndLogs: an endpoint refusing the credentials raises
+// auth_failing, the sink is reported stalled after StallTimeout, errors
+// are logged at most once per interval, and recovery clears it all.
+func TestLoopAuthStallAndLogs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource(testRecords(5, 0)...)
+		var fixed atomic.Bool
+		sink := funcSink(func(ctx context.Context, b *Batch) error {
+			if !fixed.Load() {
+				return &SendError{Kind: KindAuth, Err: errors.New("401 Unauthorized")}
+			}
+			return nil
+		})
+		var logs syncBuffer
+		reg := prometheus.NewRegistry()
+		l := NewLoop(sink, src, LoopOptions{Name: "t", BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
+			BreakerFailures: -1, StallTimeout: 2 * time.Minute, Registerer: reg,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		stop := runLoop(t, l)
+		time.Sleep(time.Minute)
+		st := l.Status()
+		if !st.AuthFailing || st.Stalled || !strings.Contains(st.LastError, "401") {
+			t.Errorf("status after 1m: %+v", st)
+		}
+		if v, _ := testutil.GatherAndCount(reg, "skiff_sink_auth_failing"); v != 1 {
+			t.Errorf("auth_failing series = %d", v)
+		}
+		time.Sleep(2 * time.Minute)
+		st = l.Status()
+		if !st.Stalled {
+			t.Errorf("not stalled after 3m: %+v", st)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP skiff_sink_auth_failing 1 while the destination answers 401, 403 or 404: credentials or URL are wrong (alert on it).
+# TYPE skiff_sink_auth_failing gauge
+skiff_sink_auth_failing{sink="t"} 1
+# HELP skiff_sink_stalled 1 while records are outstanding and nothing was delivered for the stall timeout.
+# TYPE skiff_sink_stalled gauge
+skiff_sink_stalled{sink="t"} 1
+`), "skiff_sink_auth_failing", "skiff_sink_stalled"); err != nil {
+			t.Error(err)
+		}
+		// ~180 retries in 3 minutes, at most one line per 30s.
+		if n := strings.Count(logs.String(), "credentials"); n < 2 || n > 7 {
+			t.Errorf("%d error lines in 3 minutes:\n%s", n, logs.String())
+		}
+		fixed.Store(true)
+		waitUntil(t, "delivered", func() bool { return src.committed() == 5 })
+		st = l.Status()
+		if st.AuthFailing || st.Stalled || st.OldestUndeliveredSeconds != 0 {
+			t.Errorf("status after recovery: %+v", st)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestLoopLinger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := newMemSource(testRecords(3, 0)...)
+		var sizes []int
+		var mu sync.Mutex
+		sink := funcSink(func(ctx context.Context, b *Batch) error {
+			mu.Lock()
+			sizes = append(sizes, len(b.Records))
+			mu.Unlock()
+			return nil
+		})
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 10, Linger: time.Second})
+		stop := runLoop(t, l)
+		time.Sleep(500 * time.Millisecond)
+		src.push(testRecords(4, 0)...)
+		waitUntil(t, "committed", func() bool { return src.committed() == 7 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if len(sizes) != 1 || sizes[0] != 7 {
+			t.Errorf("batch sizes %v, want one batch of 7", sizes)
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
