@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -58,7 +59,6 @@ func BenchmarkCompareInterval(b *testing.B) {
 		done := make(chan error)
 		go func() { done <- l.Run(ctx) }()
 		p := &plainWriter{dir: b.TempDir()}
-		var files []string
 		for written := int64(0); written+int64(len(raw)) <= benchTotal; written += int64(len(raw)) {
 			t0 := time.Now()
 			if err := l.Append(ctx, recs); err != nil {
@@ -68,11 +68,10 @@ func BenchmarkCompareInterval(b *testing.B) {
 			if p.f == nil || p.size+int64(len(raw)) > maxSegmentBytes {
 				// Keep the plain files, like the buffer keeps segments.
 				if p.f != nil {
-					files = append(files, p.f.Name())
 					_ = p.f.Close()
 				}
 				p.n++
-				f, err := os.Create(filepath.Join(p.dir, "plain"+string(rune('a'+p.n%26))+time.Now().Format("150405.000000000")))
+				f, err := os.Create(filepath.Join(p.dir, fmt.Sprintf("plain%d", p.n)))
 				if err != nil {
 					b.Fatal(err)
 				}
