@@ -25,8 +25,8 @@ type Log struct {
 	m    *metrics
 
 	// writeMu makes Append (and what it does: write, roll, drop) single
-	// writer. Lock order: writeMu, then Cursor.commitMu, then gcMu, then
-	// syncMu, then mu.
+	// writer. Lock order: writeMu, then Cursor.commitMu or Cursor.readMu,
+	// then gcMu, then syncMu, then mu.
 	writeMu sync.Mutex
 	// w is the active segment's file; replaced only under writeMu and
 	// syncMu, so Sync can use it holding syncMu alone.
@@ -36,9 +36,6 @@ type Log struct {
 	// kicked is the offset in the active segment up to which writeback
 	// was started; guarded by writeMu.
 	kicked int64
-	// rollNext is set when the active segment cannot be trusted for more
-	// writes (an fsync of it failed): the next Append seals it first.
-	rollNext bool
 
 	// syncMu serialises fsyncs of the active segment with sealing it.
 	syncMu sync.Mutex
@@ -70,9 +67,13 @@ type Log struct {
 	spaceWaited bool          // an append holds spaceCh
 	diskErr     error         // last write or sync failure, nil once a write succeeds
 	blocked     bool          // an Append waits for space
-	closed      bool
-	closedCh    chan struct{}
-	reported    map[Pos]bool // corrupt regions already logged
+	// rollNext is set when the active segment cannot be trusted for more
+	// writes (an fsync of it failed, or it is read-only): the next Append
+	// seals it first.
+	rollNext bool
+	closed   bool
+	closedCh chan struct{}
+	reported map[Pos]bool // corrupt regions already logged
 }
 
 // Stats is a snapshot of the buffer's size.
