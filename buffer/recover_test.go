@@ -398,3 +398,61 @@ func TestTinyMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestNewSegmentTornDuringCreation: a crash while creating the next
+// segment leaves an empty or header-less file; it is removed and the
+// previous segment becomes the tail again, with nothing lost.
+func TestNewSegmentTornDuringCreation(t *testing.T) {
+	for name, content := range map[string][]byte{
+		"empty":          nil,
+		"partial header": encodeSegmentHeader(7)[:10],
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			o := Options{Dir: dir, SegmentBytes: 4 << 10, Cursors: []string{"a"}}
+			writeLog(t, o, sameSizes(42, 100))
+			segs := segFiles(t, dir)
+			last, _ := parseSegmentName(filepath.Base(segs[len(segs)-1]))
+			if err := os.WriteFile(filepath.Join(dir, segmentName(last+1)), content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			got, l := readAll(t, o)
+			defer l.Close()
+			checkSeq(t, got, 0, 42)
+			appendN(t, l, 42, 1, 1, 100)
+			c, _ := l.Cursor("a")
+			checkSeq(t, nums(drain(t, c)), 42, 1)
+		})
+	}
+}
+
+// TestQuarantineDeletedFirstWhenFull: a quarantined file is charged to the
+// bound and is the first thing deleted when space runs out.
+func TestQuarantineDeletedFirstWhenFull(t *testing.T) {
+	dir := t.TempDir()
+	q := filepath.Join(dir, segmentName(1)+corruptSuffix)
+	if err := os.WriteFile(q, make([]byte, 100<<10), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := testOpen(t, Options{Dir: dir, MaxBytes: 256 << 10, SegmentBytes: 32 << 10, WhenFull: WhenFullDropNewest, Cursors: []string{"a"}})
+	defer l.Close()
+	if s := l.Stats(); s.Bytes < 100<<10 {
+		t.Fatalf("quarantined file not charged: %+v", s)
+	}
+	appendN(t, l, 0, 1000, 50, 200) // ~208 KiB: more than the room left beside it
+	if _, err := os.Stat(q); !os.IsNotExist(err) {
+		t.Fatalf("quarantined file still there: %v", err)
+	}
+	c, _ := l.Cursor("a")
+	checkSeq(t, nums(drain(t, c)), 0, 1000) // nothing dropped: the room was found
+	checkBound(t, l)
+}
+
+// sameSizes returns n sizes of size bytes.
+func sameSizes(n, size int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = size
+	}
+	return s
+}
