@@ -52,7 +52,7 @@ type Options struct {
 	WhenFull string
 	// Cursors names the cursors (one per sink). Cursor files for other names
 	// are deleted at Open, their backlog logged and counted. Names match
-	// [a-z0-9_-]{1,64}.
+	// [A-Za-z0-9_-]{1,64}.
 	Cursors []string
 	// Registerer receives the buffer's metrics; nil means none.
 	Registerer prometheus.Registerer
