@@ -405,7 +405,9 @@ func (l *Log) segmentEnd(id uint64, def int64) int64 {
 // corruptErr counts and logs (once per region) a corrupt region skipped
 // by c.
 func (l *Log) corruptErr(c *Cursor, seg uint64, off, skipped int64, cause error) {
-	l.m.dropped.WithLabelValues(c.name, reasonCorrupt).Inc()
+	if c.name != "" { // a Replay's detached cursor drops nothing for any sink
+		l.m.dropped.WithLabelValues(c.name, reasonCorrupt).Inc()
+	}
 	key := Pos{Segment: seg, Offset: off}
 	l.mu.Lock()
 	first := !l.reported[key]
