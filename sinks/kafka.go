@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -141,14 +142,21 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 		log.Warn("KAFKA TLS CERTIFICATE VERIFICATION IS OFF: anyone between skiff and the brokers can read and change the logs and steal the SASL password",
 			"variable", prefix+"TLS_INSECURE_SKIP_VERIFY")
 	}
+	if cfg.SASLMechanism == "plain" && !cfg.TLSEnabled() {
+		log.Warn("kafka SASL PLAIN without TLS sends the password in clear text", "variable", prefix+"TLS")
+	}
 	if cfg.Acks == "none" {
 		log.Warn("kafka acks=none: the brokers acknowledge nothing, so records lost in flight are not retried", "variable", prefix+"ACKS")
+	}
+	brokers := make([]string, len(cfg.Brokers))
+	for i, b := range cfg.Brokers {
+		brokers[i] = strings.TrimSpace(b)
 	}
 	k.m = newKafkaMetrics(d.Registerer, name)
 	rt := &meteredTransport{next: k.transport, m: k.m}
 	newWriter := func() *kafka.Writer {
 		return &kafka.Writer{
-			Addr:     kafka.TCP(cfg.Brokers...),
+			Addr:     kafka.TCP(brokers...),
 			Balancer: balancer,
 			// One attempt: the delivery loop retries with backoff and
 			// jitter, counts the errors and opens its circuit breaker.
