@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -437,5 +439,145 @@ func TestKafkaMetadataLookupsAreShared(t *testing.T) {
 	now = now.Add(metadataTTL)
 	if err := lookup("a"); err != nil || calls["a"] != 4 {
 		t.Fatalf("lookup after the TTL: %v, calls %d; want a fresh answer", err, calls["a"])
+	}
+}
+
+// TestKafkaTopicUnresolved: a record whose topic field is missing (no
+// fallback) or makes no valid topic is dead-lettered without a write.
+func TestKafkaTopicUnresolved(t *testing.T) {
+	enc := testEncoder()
+	dl := &fakeDeadLetters{enc: enc}
+	w := &fakeWriter{}
+	k := fakeKafka(t, w, &fakeWriter{}, dl, func(c *kafkaTestConfig) { c.Topic = "logs-{json.app}" })
+	recs := []record.Record{
+		jsonRecord(0, `{"app":"a"}`), jsonRecord(1, `{"other":1}`), jsonRecord(2, `{"app":{"x":1}}`),
+		jsonRecord(3, `{"app":"with space"}`), jsonRecord(4, `{"app":7}`),
+	}
+	if err := k.Send(context.Background(), &Batch{Records: slices.Clone(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	got := dl.byReason()
+	if !slices.Equal(got[reasonTopicUnresolved], []string{enc.ID(&recs[1]), enc.ID(&recs[2])}) ||
+		!slices.Equal(got[reasonInvalidTopic], []string{enc.ID(&recs[3])}) {
+		t.Fatalf("dead letters %v", got)
+	}
+	var topics []string
+	for _, c := range w.calls {
+		for _, m := range c {
+			topics = append(topics, m.Topic)
+		}
+	}
+	slices.Sort(topics)
+	if !slices.Equal(topics, []string{"logs-7", "logs-a"}) {
+		t.Fatalf("written to %v, want logs-7 and logs-a", topics)
+	}
+}
+
+func TestKafkaPoisonReasons(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{kafka.MessageSizeTooLarge, reasonTooLarge},
+		{kafka.RecordListTooLarge, reasonTooLarge},
+		{kafka.MessageTooLargeError{}, reasonTooLarge},
+		{kafka.InvalidRecord, reasonInvalid},
+		{kafka.InvalidMessage, reasonInvalid},
+		{fmt.Errorf("x: %w", kafka.InvalidTimestamp), reasonTimestamp},
+		{kafka.NotLeaderForPartition, ""},
+		{io.EOF, ""},
+	} {
+		if got := poisonReason(tc.err); got != tc.want {
+			t.Errorf("poisonReason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestKafkaWarnings: insecure TLS and acks=none are logged as warnings.
+func TestKafkaWarnings(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))
+	enc := testEncoder()
+	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
+	cfg.TLSInsecureSkipVerify, cfg.Acks = true, "none"
+	k, err := NewKafka("kafka", cfg, Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	for _, want := range []string{"level=WARN msg=\"KAFKA TLS CERTIFICATE VERIFICATION IS OFF", "SKIFF_KAFKA_TLS_INSECURE_SKIP_VERIFY", "acks=none"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Fatalf("log %q lacks %q", buf.String(), want)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// TestKafkaSecretsAreReadPerConnection: a rotated password file or client
+// certificate is used by the next connection, without a restart.
+func TestKafkaSecretsAreReadPerConnection(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
+	cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPasswordFile = "plain", "u", pw
+	m, err := kafkaSASL(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"one", "two"} {
+		if want == "two" {
+			if err := os.WriteFile(pw, []byte("two"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, ir, err := m.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ir) != "\x00u\x00"+want {
+			t.Fatalf("PLAIN initial response %q, want password %q", ir, want)
+		}
+	}
+
+	ca := newKafkaTestCA(t)
+	_, certFile, keyFile := ca.issue(t, true)
+	cfg.TLSCertFile, cfg.TLSKeyFile = certFile, keyFile
+	tc, err := kafkaTLS(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tc.GetClientCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cert2, key2 := ca.issue(t, true)
+	for from, to := range map[string]string{cert2: certFile, key2: keyFile} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := tc.GetClientCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first.Certificate[0]) == string(second.Certificate[0]) {
+		t.Fatal("the renewed client certificate was not picked up")
 	}
 }
