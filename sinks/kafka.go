@@ -34,12 +34,20 @@ const (
 // Dead-letter reasons used by the Kafka sink, besides reasonTopicUnresolved
 // and reasonInvalidTopic.
 const (
-	reasonTooLarge      = "message_too_large"
-	reasonInvalid       = "invalid_record"
-	reasonTimestamp     = "invalid_timestamp"
-	reasonUnknownTopic  = "unknown_topic"
-	kafkaBatchOverhead  = 1024  // v2 record batch header (61 bytes) plus slack for kafka-go's size estimate
-	maxUnknownTopics    = 10000 // bound on remembered missing topics
+	reasonTooLarge     = "message_too_large"
+	reasonInvalid      = "invalid_record"
+	reasonTimestamp    = "invalid_timestamp"
+	reasonUnknownTopic = "unknown_topic"
+)
+
+const (
+	// kafkaBatchOverhead is kept free under MESSAGE_MAX_BYTES: the v2
+	// record batch header (61 bytes) and slack for kafka-go's estimate.
+	kafkaBatchOverhead = 1024
+	// maxUnknownTopics bounds the missing topics remembered.
+	maxUnknownTopics = 10000
+	// kafkaLingerInWriter is kafka-go's BatchTimeout: a Send's messages
+	// leave as soon as they are handed over.
 	kafkaLingerInWriter = time.Microsecond
 )
 
