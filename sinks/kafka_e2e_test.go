@@ -96,6 +96,16 @@ func TestKafkaDeliversEveryCodec(t *testing.T) {
 					t.Fatalf("compression attribute %d, want %d", c, tc.codec)
 				}
 			}
+			if n := testutil.ToFloat64(k.m.requests); n < 3 {
+				t.Fatalf("produce requests counted %v, want at least one per Send (3)", n)
+			}
+			var valueBytes float64
+			for _, g := range got {
+				valueBytes += float64(len(g.Key) + len(g.Value))
+			}
+			if n := testutil.ToFloat64(k.m.messageBytes); n <= valueBytes {
+				t.Fatalf("message bytes counted %v, want more than keys and values (%v)", n, valueBytes)
+			}
 		})
 	}
 }
@@ -110,8 +120,8 @@ func TestKafkaAcks(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := startKfake(t, kfake.SeedTopics(1, "logs"))
 			seen := make(chan int16, 100)
-			c.KeepControl()
 			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
 				seen <- req.(*kmsg.ProduceRequest).Acks
 				return nil, nil, false
 			})
@@ -132,8 +142,8 @@ func TestKafkaAcks(t *testing.T) {
 func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 	c := startKfake(t, kfake.SeedTopics(1, "logs"))
 	failures := 2
-	c.KeepControl()
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
 		if failures == 0 {
 			return nil, nil, false
 		}
@@ -151,6 +161,7 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
+		resp.ThrottleMillis = 250
 		return resp, nil, true
 	})
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), nil)
@@ -158,6 +169,7 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 	b := &Batch{Records: slices.Clone(recs)}
 	for attempt := 1; ; attempt++ {
 		err := k.Send(context.Background(), b)
+		t.Logf("attempt %d: %v", attempt, err)
 		if err == nil {
 			break
 		}
@@ -173,6 +185,12 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 		}
 	}
 	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
+	if n := testutil.ToFloat64(k.m.errors.WithLabelValues("not_enough_replicas")); n != 2 {
+		t.Fatalf("not_enough_replicas errors counted %v, want 2", n)
+	}
+	if n := testutil.ToFloat64(k.m.throttleSeconds); n != 0.5 {
+		t.Fatalf("throttle seconds %v, want 0.5", n)
+	}
 }
 
 // TestKafkaOversizeRecordIsDeadLettered: the broker rejects the batch that
