@@ -89,11 +89,14 @@ func (b *breaker) failure(now time.Time, probe bool) {
 	}
 }
 
-// abandon releases a probe whose attempt was cancelled without an outcome.
-func (b *breaker) abandon(probe bool) {
+// abandon releases a probe whose attempt was cancelled without an
+// outcome, and reports whether another attempt may now probe.
+func (b *breaker) abandon(probe bool) bool {
 	if probe && b.state == CircuitHalfOpen {
 		b.probing = false
+		return true
 	}
+	return false
 }
 
 func (b *breaker) trip(now time.Time) {

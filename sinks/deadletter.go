@@ -57,10 +57,11 @@ type DeadLetter struct {
 	dropped prometheus.Counter
 	size    prometheus.Gauge
 
-	mu    sync.Mutex
-	files []dlFile // existing files, oldest first
-	total int64    // sum of files' sizes
-	seq   uint64   // makes names unique within one nanosecond
+	mu     sync.Mutex
+	opened bool     // the directory exists and files/total reflect it
+	files  []dlFile // existing files, oldest first
+	total  int64    // sum of files' sizes
+	seq    uint64   // makes names unique within one nanosecond
 }
 
 type dlFile struct {
@@ -71,9 +72,10 @@ type dlFile struct {
 
 var _ DeadLetters = (*DeadLetter)(nil)
 
-// OpenDeadLetter creates o.Dir if needed and takes stock of the files
-// already there (from earlier runs), deleting leftover temporary files.
-func OpenDeadLetter(o DeadLetterOptions) (*DeadLetter, error) {
+// NewDeadLetter returns a DeadLetter for o. It does no I/O: the directory
+// is created and its existing files counted on the first Write (where an
+// error fails that Write). A metrics registration error is logged.
+func NewDeadLetter(o DeadLetterOptions) *DeadLetter {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultDeadLetterMaxBytes
 	}
@@ -93,18 +95,49 @@ func OpenDeadLetter(o DeadLetterOptions) (*DeadLetter, error) {
 		size: prometheus.NewGauge(prometheus.GaugeOpts{Name: "skiff_dead_letter_bytes",
 			Help: "Bytes in dead-letter files."}),
 	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{d.records, d.dropped, d.size} {
+			if err := o.Registerer.Register(c); err != nil {
+				d.log.Error("register dead-letter metrics", "err", err)
+			}
+		}
+	}
+	return d
+}
+
+// OpenDeadLetter is NewDeadLetter followed by the directory set-up that
+// the first Write would do, so that a bad directory fails at start.
+func OpenDeadLetter(o DeadLetterOptions) (*DeadLetter, error) {
+	d := NewDeadLetter(o)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := d.open(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// open creates the directory and takes stock of the files already there
+// (from earlier runs), deleting leftover temporary files. Callers hold mu.
+func (d *DeadLetter) open() error {
+	if d.opened {
+		return nil
+	}
+	o := d.o
 	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("create dead-letter dir: %w", err)
+		return fmt.Errorf("create dead-letter dir: %w", err)
 	}
 	ents, err := os.ReadDir(o.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("read dead-letter dir: %w", err)
+		return fmt.Errorf("read dead-letter dir: %w", err)
 	}
+	var files []dlFile
+	var total int64
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasPrefix(name, ".tmp-") {
 			if err := os.Remove(filepath.Join(o.Dir, name)); err != nil {
-				return nil, fmt.Errorf("remove dead-letter temp file: %w", err)
+				return fmt.Errorf("remove dead-letter temp file: %w", err)
 			}
 			continue
 		}
@@ -114,21 +147,15 @@ func OpenDeadLetter(o DeadLetterOptions) (*DeadLetter, error) {
 		}
 		info, err := e.Info()
 		if err != nil {
-			return nil, fmt.Errorf("stat dead-letter file: %w", err)
+			return fmt.Errorf("stat dead-letter file: %w", err)
 		}
-		d.files = append(d.files, dlFile{name: name, size: info.Size(), records: n})
-		d.total += info.Size()
+		files = append(files, dlFile{name: name, size: info.Size(), records: n})
+		total += info.Size()
 	}
-	slices.SortFunc(d.files, func(a, b dlFile) int { return strings.Compare(a.name, b.name) })
+	slices.SortFunc(files, func(a, b dlFile) int { return strings.Compare(a.name, b.name) })
+	d.files, d.total, d.opened = files, total, true
 	d.size.Set(float64(d.total))
-	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{d.records, d.dropped, d.size} {
-			if err := o.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("register dead-letter metrics: %w", err)
-			}
-		}
-	}
-	return d, nil
+	return nil
 }
 
 // parseDeadLetterName returns the record count in a dead-letter file name.
@@ -174,6 +201,9 @@ func (d *DeadLetter) Write(sink, reason string, recs []record.Record) error {
 
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.open(); err != nil {
+		return err
+	}
 	if size > d.o.MaxBytes {
 		d.dropped.Add(float64(len(recs)))
 		d.log.Error("dead letters larger than the dead-letter bound dropped", "sink", sink, "reason", reason,

@@ -55,9 +55,9 @@ func readDeadLetters(t *testing.T, dir string) []map[string]any {
 func TestDeadLetterWrite(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "deadletter")
 	reg := prometheus.NewRegistry()
-	d, err := OpenDeadLetter(DeadLetterOptions{Dir: dir, Encoder: record.NewEncoder("pod1", record.Kubernetes{}, nil), Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
+	d := NewDeadLetter(DeadLetterOptions{Dir: dir, Encoder: record.NewEncoder("pod1", record.Kubernetes{}, nil), Registerer: reg})
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("NewDeadLetter touched the disk: %v", err)
 	}
 	if err := d.Write("es", `400 "mapper_parsing_exception"`, dlRecords(0, 3, 0)); err != nil {
 		t.Fatal(err)

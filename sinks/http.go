@@ -62,6 +62,7 @@ const (
 // HTTP is safe for concurrent use.
 type HTTP struct {
 	name      string
+	cfg       config.HTTP
 	url       string
 	timeout   time.Duration
 	client    *http.Client
@@ -108,6 +109,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 	}
 	h := &HTTP{
 		name:    name,
+		cfg:     cfg,
 		timeout: cfg.Timeout,
 		gzip:    cfg.Compression == "gzip",
 		dl:      d.DeadLetters,
@@ -194,24 +196,17 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 	return h, nil
 }
 
-// HTTPLoopOptions are the delivery-loop options cfg sets for sink name;
-// the caller adds StallTimeout, Registerer and Logger.
-func HTTPLoopOptions(name string, cfg config.HTTP) LoopOptions {
-	o := LoopOptions{
-		Name:            name,
-		MaxRecords:      cfg.BatchMaxRecords,
-		MaxBytes:        int(cfg.BatchMaxBytes),
-		Linger:          cfg.Linger,
-		Concurrency:     cfg.Concurrency,
-		BackoffMin:      cfg.BackoffMin,
-		BackoffMax:      cfg.BackoffMax,
-		BreakerFailures: cfg.BreakerFailures,
-		BreakerCooldown: cfg.BreakerCooldown,
-	}
-	if cfg.BreakerFailures == 0 {
+// LoopOptions sets the delivery-loop options that h's configuration
+// decides (batch size, linger, concurrency, backoff, circuit breaker) and
+// leaves the others (Name, StallTimeout, Registerer, Logger) alone.
+func (h *HTTP) LoopOptions(o *LoopOptions) {
+	c := h.cfg
+	o.MaxRecords, o.MaxBytes, o.Linger = c.BatchMaxRecords, int(c.BatchMaxBytes), c.Linger
+	o.Concurrency, o.BackoffMin, o.BackoffMax = c.Concurrency, c.BackoffMin, c.BackoffMax
+	o.BreakerFailures, o.BreakerCooldown = c.BreakerFailures, c.BreakerCooldown
+	if c.BreakerFailures == 0 {
 		o.BreakerFailures = -1 // 0 disables it in our configuration
 	}
-	return o
 }
 
 // endpoint completes a Loki or Elasticsearch base URL with the API path.
@@ -341,7 +336,7 @@ func (h *HTTP) send(ctx context.Context, recs []record.Record) ([]record.Record,
 			return h.bulkItems(resp.body, recs)
 		}
 		return nil, nil
-	case h.retryable[st]:
+	case h.isRetryable(st):
 		se := &SendError{Kind: KindServer, Err: resp.err()}
 		if st == 429 || st == 503 {
 			se.RetryAfter = retryAfter(resp.header.Get("Retry-After"), time.Now())
@@ -361,6 +356,13 @@ func (h *HTTP) send(ctx context.Context, recs []record.Record) ([]record.Record,
 		return h.split(ctx, recs, resp.err().Error())
 	}
 	return recs, &SendError{Kind: KindServer, Err: resp.err()}
+}
+
+// isRetryable reports whether status is to be retried: any 5xx or a
+// status in RETRYABLE_STATUS. Statuses outside 100-599 never are (an
+// unknown 6xx-9xx answer falls through to a server error).
+func (h *HTTP) isRetryable(status int) bool {
+	return status >= 0 && status < len(h.retryable) && h.retryable[status]
 }
 
 // split sends recs in two halves, down to single records, which are
@@ -407,7 +409,7 @@ func (h *HTTP) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 		}
 		switch st := it.Status; {
 		case st >= 200 && st < 300, st == 409: // 409: created by an earlier attempt
-		case st == 0 || (st < 600 && h.retryable[st]): // 0: no status, so unknown
+		case st < 100 || st > 599 || h.isRetryable(st): // no (valid) status: outcome unknown
 			retry = append(retry, recs[i])
 			throttled = throttled && st == 429
 			if retryErr == "" {

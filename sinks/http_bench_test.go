@@ -91,7 +91,9 @@ func BenchmarkHTTPNDJSON(b *testing.B) {
 			}
 			defer sink.Close()
 			src := newRingSource(4096, b.N, lineBytes)
-			l := NewLoop(sink, src, HTTPLoopOptions("bench", cfg))
+			o := LoopOptions{Name: "bench"}
+			sink.LoopOptions(&o)
+			l := NewLoop(sink, src, o)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			b.SetBytes(lineBytes)

@@ -216,8 +216,8 @@ func startHTTP(t *testing.T, cfg config.HTTP, n, size int) *httpRun {
 	}
 	t.Cleanup(func() { r.sink.Close() })
 	r.src = newMemSource(testRecords(n, size)...)
-	o := HTTPLoopOptions("web", cfg)
-	o.Registerer = r.reg
+	o := LoopOptions{Name: "web", Registerer: r.reg}
+	r.sink.LoopOptions(&o)
 	r.loop = NewLoop(r.sink, r.src, o)
 	r.stop = runLoop(t, r.loop)
 	return r
@@ -737,6 +737,93 @@ func TestHTTPProxy(t *testing.T) {
 			}
 			if got := proxied.Load() - before; tc.viaProxy != (got == 1) {
 				t.Errorf("%d requests through the proxy, want via proxy = %v", got, tc.viaProxy)
+			}
+		})
+	}
+}
+
+// TestHTTPBulkUnreadable: a 200 bulk response that does not parse, or
+// whose items do not match the request, means the batch is resent whole.
+func TestHTTPBulkUnreadable(t *testing.T) {
+	tests := map[string]string{
+		"not json":       `<html>proxy says hi</html>`,
+		"items mismatch": `{"errors":true,"items":[{"create":{"status":201}}]}`,
+	}
+	for name, body := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			cfg := httpConfig(srv.URL)
+			cfg.Format = "elasticsearch"
+			sink, err := NewHTTP("es", cfg, Deps{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			b := &Batch{Records: dlRecords(0, 3, 0)}
+			err = sink.Send(context.Background(), b)
+			var se *SendError
+			if !errors.As(err, &se) || se.Kind != KindServer || len(b.Records) != 3 {
+				t.Errorf("Send = %v with %d records left; want a server error keeping all 3", err, len(b.Records))
+			}
+		})
+	}
+}
+
+func TestHTTPLoopOptions(t *testing.T) {
+	cfg := httpConfig("http://x")
+	cfg.BatchMaxRecords, cfg.BatchMaxBytes, cfg.Linger, cfg.Concurrency = 7, 4096, time.Second, 3
+	cfg.BackoffMin, cfg.BackoffMax, cfg.BreakerCooldown = time.Second, time.Minute, time.Hour
+	sink, err := NewHTTP("x", cfg, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := LoopOptions{Name: "x", StallTimeout: time.Minute}
+	sink.LoopOptions(&o)
+	want := LoopOptions{Name: "x", StallTimeout: time.Minute, MaxRecords: 7, MaxBytes: 4096, Linger: time.Second, Concurrency: 3,
+		BackoffMin: time.Second, BackoffMax: time.Minute, BreakerFailures: -1, BreakerCooldown: time.Hour}
+	if o != want {
+		t.Errorf("LoopOptions = %+v, want %+v (BREAKER_FAILURES=0 disables)", o, want)
+	}
+}
+
+// TestHTTPOddStatus: answers outside the known ranges are retried as
+// server errors, in requests and in bulk items alike.
+func TestHTTPOddStatus(t *testing.T) {
+	tests := map[string]struct {
+		format string
+		code   int
+		body   string
+	}{
+		"status 999":      {format: "ndjson", code: 999},
+		"status 600":      {format: "ndjson", code: 600},
+		"bulk item 700":   {format: "elasticsearch", code: 200, body: `{"errors":true,"items":[{"create":{"status":700}}]}`},
+		"bulk item -1":    {format: "elasticsearch", code: 200, body: `{"errors":true,"items":[{"create":{"status":-1}}]}`},
+		"bulk item no st": {format: "elasticsearch", code: 200, body: `{"errors":true,"items":[{"create":{}}]}`},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.WriteHeader(tc.code)
+				io.WriteString(w, tc.body)
+			}))
+			defer srv.Close()
+			cfg := httpConfig(srv.URL)
+			cfg.Format = tc.format
+			sink, err := NewHTTP("odd", cfg, Deps{DeadLetters: failingDL{}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			b := &Batch{Records: dlRecords(0, 1, 0)}
+			err = sink.Send(context.Background(), b)
+			var se *SendError
+			if !errors.As(err, &se) || se.Kind != KindServer || len(b.Records) != 1 {
+				t.Errorf("Send = %v with %d records left; want a server error keeping the record", err, len(b.Records))
 			}
 		})
 	}

@@ -86,8 +86,9 @@ type LoopOptions struct {
 	// Linger is how long a batch that is not full waits for more records
 	// before it is sent; 0 sends whatever Next returned at once.
 	Linger time.Duration
-	// Concurrency is the number of batches read and not yet committed,
-	// and so the most requests in flight; 0 means 1.
+	// Concurrency is the most batches read and not yet delivered (with
+	// every batch before them), and so the most requests in flight; 0
+	// means 1.
 	Concurrency int
 	// BackoffMin and BackoffMax bound the retry backoff (exponential with
 	// full jitter); 0 means DefaultBackoffMin and DefaultBackoffMax.
@@ -97,7 +98,7 @@ type LoopOptions struct {
 	// DefaultBreakerCooldown, a negative BreakerFailures never opens it.
 	BreakerFailures int
 	BreakerCooldown time.Duration
-	// StallTimeout: a sink with records outstanding that commits nothing
+	// StallTimeout: a sink with records outstanding that delivers nothing
 	// for this long is reported stalled; 0 means DefaultStallTimeout.
 	StallTimeout time.Duration
 	// Registerer and Logger; nil means no metrics and no logs.
@@ -153,13 +154,12 @@ type Loop[P any] struct {
 	log     *slog.Logger
 	m       loopMetrics
 
-	// slots holds one token per batch read and not yet committed, so at
-	// most Concurrency batches are outstanding and memory stays bounded
-	// while the head batch is being retried.
+	// slots holds one token per batch in the queue, so at most
+	// Concurrency batches are outstanding and memory stays bounded while
+	// the head batch is being retried.
 	slots chan struct{}
-	// commitMu serialises taking finished batches off the queue head and
-	// committing them, so commits reach the Source in order.
-	commitMu sync.Mutex
+	// commitReq wakes the committer: a delivered position is waiting.
+	commitReq chan struct{}
 
 	mu sync.Mutex
 	// queue holds the outstanding batches in read order; a batch leaves it
@@ -172,17 +172,22 @@ type Loop[P any] struct {
 	lastErr      error
 	lastErrAt    time.Time
 	lastDelivery time.Time
-	progress     time.Time // last commit, or when the queue last became non-empty
+	progress     time.Time // last delivery of the queue head, or when the queue became non-empty
 	failing      bool      // the last attempt failed (for the recovery log line)
 	authFailing  bool
 	errLog       logLimiter
 	dropLog      logLimiter
 	running      bool
 	stopped      bool
-	draining     bool
 	waitingSince time.Time // Next is blocked with no records held since then; zero otherwise
-	cancel       context.CancelFunc
-	fatal        error
+	// toCommit is the position after the last batch of the delivered
+	// prefix of the queue, not yet committed (valid when hasToCommit).
+	// Only the committer commits, so commits are in order, and one commit
+	// covers every batch delivered while the previous one ran.
+	toCommit    P
+	hasToCommit bool
+	cancel      context.CancelFunc
+	fatal       error
 }
 
 // pending is one batch read from the Source.
@@ -199,16 +204,17 @@ type pending[P any] struct {
 func NewLoop[P any](sink Sink, src Source[P], o LoopOptions) *Loop[P] {
 	o = o.withDefaults()
 	l := &Loop[P]{
-		sink:    sink,
-		src:     src,
-		o:       o,
-		backoff: Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
-		log:     o.Logger.With("sink", o.Name),
-		slots:   make(chan struct{}, o.Concurrency),
-		brk:     breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
-		changed: make(chan struct{}),
-		errLog:  logLimiter{every: logEvery},
-		dropLog: logLimiter{every: logEvery},
+		sink:      sink,
+		src:       src,
+		o:         o,
+		backoff:   Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
+		log:       o.Logger.With("sink", o.Name),
+		slots:     make(chan struct{}, o.Concurrency),
+		commitReq: make(chan struct{}, 1),
+		brk:       breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
+		changed:   make(chan struct{}),
+		errLog:    logLimiter{every: logEvery},
+		dropLog:   logLimiter{every: logEvery},
 	}
 	l.m = newLoopMetrics(o.Name, l.gauges)
 	if err := l.m.register(o.Registerer); err != nil {
@@ -233,10 +239,15 @@ func (l *Loop[P]) Run(ctx context.Context) error {
 	l.running, l.cancel = true, cancel
 	l.mu.Unlock()
 
-	var wg sync.WaitGroup
+	var wg, cwg sync.WaitGroup
+	cwg.Go(func() { l.commitLoop(ctx) })
 	err := l.read(ctx, &wg)
 	cancel()
 	wg.Wait()
+	cwg.Wait()
+	// Batches delivered before the end are committed: fewer duplicates
+	// after the restart.
+	l.commit()
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -245,6 +256,41 @@ func (l *Loop[P]) Run(ctx context.Context) error {
 		return l.fatal
 	}
 	return err
+}
+
+// commitLoop commits delivered positions until ctx is done.
+func (l *Loop[P]) commitLoop(ctx context.Context) {
+	for {
+		select {
+		case <-l.commitReq:
+			l.commit()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// commit commits the delivered position, if any. Only one goroutine
+// calls it at a time (the committer, then Run once the committer ended).
+// A failure is fatal: Run stops and returns it.
+func (l *Loop[P]) commit() {
+	l.mu.Lock()
+	if !l.hasToCommit || l.fatal != nil {
+		l.mu.Unlock()
+		return
+	}
+	pos := l.toCommit
+	l.hasToCommit = false
+	l.mu.Unlock()
+	if err := l.src.Commit(pos); err != nil {
+		l.mu.Lock()
+		if l.fatal == nil {
+			l.fatal = fmt.Errorf("commit sink %s: %w", l.o.Name, err)
+		}
+		cancel := l.cancel
+		l.mu.Unlock()
+		cancel()
+	}
 }
 
 // read is Run's reading side: it takes a slot, reads a batch and starts
@@ -356,7 +402,9 @@ func (l *Loop[P]) deliver(ctx context.Context, b *pending[P]) {
 			}
 			if ctx.Err() != nil {
 				l.mu.Lock()
-				l.brk.abandon(probe)
+				if l.brk.abandon(probe) {
+					l.signal()
+				}
 				l.mu.Unlock()
 				return
 			}
@@ -486,11 +534,9 @@ func (l *Loop[P]) failed(err error, probe bool, attempt int) {
 	}
 }
 
-// finish marks b delivered and commits every delivered batch at the head
-// of the queue.
+// finish marks b delivered, takes the delivered prefix off the queue,
+// frees its slots and hands its end position to the committer.
 func (l *Loop[P]) finish(b *pending[P]) {
-	l.commitMu.Lock()
-	defer l.commitMu.Unlock()
 	l.mu.Lock()
 	b.done = true
 	n := 0
@@ -501,25 +547,18 @@ func (l *Loop[P]) finish(b *pending[P]) {
 		l.mu.Unlock()
 		return
 	}
-	last := l.queue[n-1]
+	l.toCommit, l.hasToCommit = l.queue[n-1].pos, true
 	rest := copy(l.queue, l.queue[n:])
 	clear(l.queue[rest:])
 	l.queue = l.queue[:rest]
 	l.progress = time.Now()
 	l.mu.Unlock()
-
-	err := l.src.Commit(last.pos)
 	for range n {
 		<-l.slots
 	}
-	if err != nil {
-		l.mu.Lock()
-		if l.fatal == nil {
-			l.fatal = fmt.Errorf("commit sink %s: %w", l.o.Name, err)
-		}
-		cancel := l.cancel
-		l.mu.Unlock()
-		cancel()
+	select {
+	case l.commitReq <- struct{}{}:
+	default: // a request is pending; it will commit the newest position
 	}
 }
 
@@ -530,9 +569,6 @@ func (l *Loop[P]) finish(b *pending[P]) {
 // is done first, or ErrStopped if Run has stopped. Drain does not stop
 // Run: cancel Run's ctx afterwards. Safe to call concurrently with Run.
 func (l *Loop[P]) Drain(ctx context.Context) error {
-	l.mu.Lock()
-	l.draining = true
-	l.mu.Unlock()
 	t := time.NewTicker(drainPoll)
 	defer t.Stop()
 	for {
@@ -549,7 +585,7 @@ func (l *Loop[P]) Drain(ctx context.Context) error {
 
 func (l *Loop[P]) caughtUp() (bool, error) {
 	l.mu.Lock()
-	empty, stopped, waiting := len(l.queue) == 0, l.stopped, l.waitingSince
+	empty, stopped, waiting := len(l.queue) == 0 && !l.hasToCommit, l.stopped, l.waitingSince
 	l.mu.Unlock()
 	lag, known := l.lag()
 	switch {
@@ -596,7 +632,7 @@ type LoopStatus struct {
 	// AuthFailing: the last attempt was refused as unauthorised or not
 	// found (configuration, not data).
 	AuthFailing bool `json:"auth_failing"`
-	// Stalled: records are outstanding and nothing was committed for
+	// Stalled: records are outstanding and none was delivered for
 	// StallTimeout.
 	Stalled bool `json:"stalled"`
 }

@@ -155,6 +155,12 @@ func TestLoopDeliversInOrder(t *testing.T) {
 		if c := src.committed(); c != 0 {
 			t.Fatalf("committed %d while the first batch is in flight", c)
 		}
+		if v := testutil.ToFloat64(l.m.sampled[0]); v != 1 {
+			t.Errorf("requests in flight = %v while only the first batch is sending, want 1", v)
+		}
+		if v := testutil.ToFloat64(l.m.sampled[2]); v < 0.5 {
+			t.Errorf("oldest undelivered age = %vs, want at least 0.5s", v)
+		}
 		if n := l.Status().Outstanding; n != 4 {
 			t.Errorf("outstanding batches = %d, want Concurrency 4", n)
 		}
@@ -172,6 +178,19 @@ func TestLoopDeliversInOrder(t *testing.T) {
 		}
 		if v := testutil.ToFloat64(l.m.records); v != 100 {
 			t.Errorf("records delivered metric = %v", v)
+		}
+		if v := testutil.ToFloat64(l.m.bytes); v != float64(len("line 0 ")*10+len("line 10 ")*90) {
+			t.Errorf("bytes delivered metric = %v", v)
+		}
+		if n := testutil.CollectAndCount(l.m.latency); n != 1 {
+			t.Errorf("latency histogram series = %d", n)
+		}
+		if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP skiff_sink_requests_in_flight Delivery attempts in progress.
+# TYPE skiff_sink_requests_in_flight gauge
+skiff_sink_requests_in_flight{sink="t"} 0
+`), "skiff_sink_requests_in_flight"); err != nil {
+			t.Error(err)
 		}
 	})
 }
@@ -385,6 +404,38 @@ func TestLoopCommitErrorStopsRun(t *testing.T) {
 }
 
 type failCommit struct{ *memSource }
+
+// slowCommit is a source whose Commit takes a while, like a cursor file
+// written with fsync.
+type slowCommit struct {
+	*memSource
+	calls atomic.Int64
+}
+
+func (s *slowCommit) Commit(p int) error {
+	s.calls.Add(1)
+	time.Sleep(50 * time.Millisecond)
+	return s.memSource.Commit(p)
+}
+
+// TestLoopCoalescesCommits: batches delivered while a commit runs are
+// covered by the next single commit, so a slow Commit does not throttle
+// delivery to one batch per commit.
+func TestLoopCoalescesCommits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &slowCommit{memSource: newMemSource(testRecords(400, 0)...)}
+		sink := funcSink(func(ctx context.Context, b *Batch) error { time.Sleep(5 * time.Millisecond); return nil })
+		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 4, Concurrency: 4})
+		stop := runLoop(t, l)
+		waitUntil(t, "committed", func() bool { return src.committed() == 400 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if c := src.calls.Load(); c >= 100 {
+			t.Errorf("%d commits for 100 batches; want them coalesced", c)
+		}
+	})
+}
 
 func (failCommit) Commit(int) error { return errors.New("disk full") }
 

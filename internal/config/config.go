@@ -32,9 +32,9 @@ type Config struct {
 	BufferSegmentBytes  Size          `envconfig:"BUFFER_SEGMENT_BYTES" default:"0" desc:"segment file size; 0 means min(64MiB, BUFFER_MAX_BYTES/8)"`
 	DeadLetterMaxBytes  Size          `envconfig:"DEAD_LETTER_MAX_BYTES" default:"64MiB" desc:"bound on dead-letter files; the oldest are dropped first"`
 
-	Fields      map[string]string `envconfig:"FIELDS" desc:"comma-separated key=value pairs added to every record"`
-	MetricsAddr string            `envconfig:"METRICS_ADDR" default:":9477" desc:"listen address of /metrics, /healthz, /readyz and /status; off disables"`
-	LogLevel    string            `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	Fields      KeyValues `envconfig:"FIELDS" desc:"comma-separated key=value pairs added to every record"`
+	MetricsAddr string    `envconfig:"METRICS_ADDR" default:":9477" desc:"listen address of /metrics, /healthz, /readyz and /status; off disables"`
+	LogLevel    string    `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	ReadFrom          string        `envconfig:"READ_FROM" default:"head" desc:"where to start a file seen for the first time: head or tail"`
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
@@ -60,6 +60,8 @@ type Config struct {
 
 	// SinkList is SINKS parsed, with each sink's own variables.
 	SinkList []Sink `ignored:"true"`
+
+	failed map[string]bool // fields whose value did not parse: no derived checks on them
 }
 
 // Sink is one configured sink with its own variables, read from
@@ -103,7 +105,8 @@ var kubeServiceVar = regexp.MustCompile(`^SKIFF_([A-Z0-9_]+_)?(SERVICE_HOST|SERV
 func Load() (*Config, error) {
 	var ps Problems
 	c := &Config{}
-	ps = append(ps, process(Prefix, c)...)
+	c.failed = map[string]bool{}
+	ps = append(ps, process(Prefix, c, c.failed)...)
 	c.Pod, c.Namespace = os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE")
 	c.PodUID, c.Node = os.Getenv("POD_UID"), os.Getenv("NODE_NAME")
 
@@ -124,7 +127,7 @@ func Load() (*Config, error) {
 		}
 		seen[s.Name] = true
 		settings := sinkTypes[s.Type]()
-		ps = append(ps, process(strings.TrimSuffix(s.Prefix(), "_"), settings)...)
+		ps = append(ps, process(strings.TrimSuffix(s.Prefix(), "_"), settings, nil)...)
 		for _, v := range Vars(s.Prefix(), settings) {
 			known[v.Name] = true
 		}
@@ -189,7 +192,7 @@ func (c *Config) validate() []error {
 	ps = oneOf(ps, "SKIFF_LOG_LEVEL", c.LogLevel, "debug", "info", "warn", "error")
 	ps = oneOf(ps, "SKIFF_READ_FROM", c.ReadFrom, "head", "tail")
 	ps = oneOf(ps, "SKIFF_PARSE", c.Parse, "none", "json")
-	if c.BufferMaxBytes < 1<<20 {
+	if c.BufferMaxBytes < 1<<20 && !c.failed["BufferMaxBytes"] {
 		ps = append(ps, fmt.Errorf("SKIFF_BUFFER_MAX_BYTES: %s is too small (accepted: at least 1MiB)", c.BufferMaxBytes))
 	}
 	if c.BufferSegmentBytes != 0 && (c.BufferSegmentBytes < 64<<10 || c.BufferSegmentBytes > c.BufferMaxBytes/2) {
@@ -198,16 +201,23 @@ func (c *Config) validate() []error {
 	if c.MaxLineBytes < 1<<10 {
 		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s is too small (accepted: at least 1KiB)", c.MaxLineBytes))
 	}
-	if c.MaxLineBytes > c.BufferMaxBytes/16 && c.BufferMaxBytes >= 1<<20 {
+	if c.MaxLineBytes > c.BufferMaxBytes/16 && !c.failed["BufferMaxBytes"] && !c.failed["MaxLineBytes"] {
 		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s is too large for SKIFF_BUFFER_MAX_BYTES=%s (accepted: at most a sixteenth of it)", c.MaxLineBytes, c.BufferMaxBytes))
 	}
-	for name, d := range map[string]time.Duration{
-		"SKIFF_BUFFER_FSYNC_INTERVAL": c.BufferFsyncInterval, "SKIFF_SCAN_INTERVAL": c.ScanInterval,
-		"SKIFF_MULTILINE_TIMEOUT": c.MultilineTimeout, "SKIFF_SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
-		"SKIFF_STALL_TIMEOUT": c.StallTimeout, "SKIFF_CLOSE_INACTIVE": c.CloseInactive,
+	for _, d := range []struct {
+		name, field string
+		v           time.Duration
+	}{
+		{"SKIFF_BUFFER_FSYNC_INTERVAL", "BufferFsyncInterval", c.BufferFsyncInterval},
+		{"SKIFF_SCAN_INTERVAL", "ScanInterval", c.ScanInterval},
+		{"SKIFF_MULTILINE_TIMEOUT", "MultilineTimeout", c.MultilineTimeout},
+		{"SKIFF_SHUTDOWN_TIMEOUT", "ShutdownTimeout", c.ShutdownTimeout},
+		{"SKIFF_SHUTDOWN_QUIET", "ShutdownQuiet", c.ShutdownQuiet},
+		{"SKIFF_STALL_TIMEOUT", "StallTimeout", c.StallTimeout},
+		{"SKIFF_CLOSE_INACTIVE", "CloseInactive", c.CloseInactive},
 	} {
-		if d <= 0 {
-			ps = append(ps, fmt.Errorf("%s: %s must be positive", name, d))
+		if d.v <= 0 && !c.failed[d.field] {
+			ps = append(ps, fmt.Errorf("%s: %s is not accepted (accepted: a positive duration such as 500ms, 5s, 1m)", d.name, d.v))
 		}
 	}
 	if c.MultilineStart != "" {
@@ -254,21 +264,33 @@ func checkWritable(dir string) error {
 
 // process decodes spec's fields from prefix_<tag> one field at a time, so
 // that one bad value does not hide the next (envconfig stops at the first).
-func process(prefix string, spec any) []error {
+func process(prefix string, spec any, failed map[string]bool) []error {
 	var ps []error
 	v := reflect.ValueOf(spec).Elem()
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if f.Tag.Get("ignored") == "true" {
+		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
 			continue
 		}
-		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
-		if err := envconfig.Process(prefix, one.Interface()); err != nil {
+		// The full name goes into the tag and the prefix stays empty:
+		// given a prefix, envconfig falls back to the unprefixed name, and
+		// the application's own LOG_LEVEL must never configure skiff.
+		key := f.Tag.Get("envconfig")
+		tag := reflect.StructTag(strings.Replace(string(f.Tag), `envconfig:"`+key+`"`, `envconfig:"`+prefix+"_"+key+`"`, 1))
+		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: tag}}))
+		if err := envconfig.Process("", one.Interface()); err != nil {
+			if failed != nil {
+				failed[f.Name] = true
+			}
 			ps = append(ps, describe(prefix, f, err))
 			continue
 		}
-		v.Field(i).Set(one.Elem().Field(0))
+		fv := one.Elem().Field(0)
+		if ss, ok := fv.Interface().([]string); ok {
+			fv = reflect.ValueOf(trimList(ss))
+		}
+		v.Field(i).Set(fv)
 	}
 	return ps
 }
@@ -283,6 +305,37 @@ func describe(prefix string, f reflect.StructField, err error) error {
 		return fmt.Errorf("%s is required: %s", name, f.Tag.Get("desc"))
 	}
 	return fmt.Errorf("%s: %v", name, err)
+}
+
+func trimList(ss []string) []string {
+	out := ss[:0]
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// KeyValues is a comma-separated list of key=value pairs.
+type KeyValues map[string]string
+
+// Decode implements envconfig.Decoder.
+func (kv *KeyValues) Decode(v string) error {
+	m := KeyValues{}
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		k, val, ok := strings.Cut(item, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return fmt.Errorf("%q is not key=value", item)
+		}
+		m[k] = strings.TrimSpace(val)
+	}
+	*kv = m
+	return nil
 }
 
 // Problems is every configuration problem found.

@@ -75,7 +75,7 @@ func TestHTTPValidate(t *testing.T) {
 func TestHTTPDefaultsValid(t *testing.T) {
 	t.Setenv("SKIFF_HTTP_URL", "http://localhost:3100")
 	h := &HTTP{}
-	if ps := process("SKIFF_HTTP", h); len(ps) > 0 {
+	if ps := process("SKIFF_HTTP", h, nil); len(ps) > 0 {
 		t.Fatal(ps)
 	}
 	if ps := h.Validate("SKIFF_HTTP_"); len(ps) > 0 {

@@ -15,7 +15,7 @@ func loadKafka(t *testing.T, env map[string]string) (*Kafka, []error) {
 		t.Setenv("SKIFF_KAFKA_"+k, v)
 	}
 	k := &Kafka{}
-	if ps := process("SKIFF_KAFKA", k); len(ps) > 0 {
+	if ps := process("SKIFF_KAFKA", k, nil); len(ps) > 0 {
 		return k, ps
 	}
 	return k, k.Validate("SKIFF_KAFKA_")

@@ -22,7 +22,7 @@ func Vars(prefix string, spec any) []Var {
 	var vs []Var
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if f.Tag.Get("ignored") == "true" {
+		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
 			continue
 		}
 		vs = append(vs, Var{

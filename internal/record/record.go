@@ -38,6 +38,11 @@ type Record struct {
 	Source uint64
 	// Offset is the byte offset of the line's first byte in its file.
 	Offset int64
+	// End is the offset just past the line's last byte in its file,
+	// terminator included: where reading resumes after this record. The
+	// tailer uses it to resume exactly after the last record that reached
+	// the buffer, so a crash repeats no line that was appended.
+	End int64
 	// Path is the file's path when the line was read. It is a label, not
 	// an identity: rotation changes it.
 	Path []byte
@@ -76,6 +81,7 @@ func (r *Record) AppendBinary(dst []byte) []byte {
 	}
 	dst = binary.LittleEndian.AppendUint64(dst, r.Source)
 	dst = binary.AppendUvarint(dst, uint64(r.Offset))
+	dst = binary.AppendUvarint(dst, uint64(max(r.End-r.Offset, 0)))
 	dst = binary.AppendUvarint(dst, uint64(len(r.Path)))
 	dst = append(dst, r.Path...)
 	return append(dst, r.Message...)
@@ -112,12 +118,18 @@ func (r *Record) Decode(b []byte) error {
 		return fmt.Errorf("%w: bad offset", ErrMalformed)
 	}
 	b = b[n:]
+	span, n := binary.Uvarint(b)
+	if n <= 0 || span > 1<<62-off {
+		return fmt.Errorf("%w: bad span", ErrMalformed)
+	}
+	b = b[n:]
 	plen, n := binary.Uvarint(b)
 	if n <= 0 || plen > uint64(len(b)-n) {
 		return fmt.Errorf("%w: bad path length", ErrMalformed)
 	}
 	b = b[n:]
 	r.Offset = int64(off)
+	r.End = int64(off + span)
 	r.Path = b[:plen:plen]
 	r.Message = b[plen:]
 	r.Flags = flags &^ flagEventTime

@@ -1,0 +1,349 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+)
+
+// Backoff between retries of a failing write (disk full, read-only).
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// Append appends recs, in order, as one group commit: one write (two when
+// the batch crosses a segment boundary) and, under FsyncBatch, one fsync.
+// When it returns nil every record is accepted under the fsync policy:
+// readable by cursors, in the page cache (a process crash loses nothing),
+// and under FsyncBatch on stable storage. Under WhenFullDropNewest records
+// that do not fit are counted as dropped and Append still returns nil.
+//
+// Append blocks while the buffer is full (WhenFullBlock) and while writes
+// fail (disk full, read-only volume: Err reports it), retrying until they
+// succeed. If ctx is done first it returns ctx.Err(); a prefix of recs may
+// then have been appended, so the caller should treat the batch as failed
+// and expect duplicates if it appends them again (at-least-once). A record
+// longer than the buffer can ever hold fails the whole batch up front with
+// ErrRecordTooLarge.
+//
+// Append is safe for concurrent use; calls are serialised. Records may be
+// reused by the caller once it returns.
+func (l *Log) Append(ctx context.Context, recs [][]byte) error {
+	maxRec := l.o.maxRecordBytes()
+	for i, r := range recs {
+		if int64(len(r)) > maxRec {
+			return fmt.Errorf("append record %d (%d bytes, at most %d): %w", i, len(r), maxRec, ErrRecordTooLarge)
+		}
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	backoff := retryMin
+	for len(recs) > 0 {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		size := l.segs[len(l.segs)-1].size
+		free := l.o.MaxBytes - l.used
+		spaceCh := l.spaceCh
+		rollNext := l.rollNext
+		haveQuarantine := len(l.quarantined) > 0
+		l.mu.Unlock()
+
+		if rollNext && size > segmentHeaderSize {
+			if !rollFits(free) {
+				if err := l.full(ctx, spaceCh, haveQuarantine); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := l.roll(); err != nil {
+				if err := l.waitRetry(ctx, err, &backoff); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		n, nbytes, roll := plan(recs, size, l.o.SegmentBytes, free)
+		if roll && rollFits(free) {
+			if err := l.roll(); err != nil {
+				if err := l.waitRetry(ctx, err, &backoff); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if n == 0 {
+			if l.o.WhenFull == WhenFullDropNewest && !haveQuarantine {
+				l.dropNewest(len(recs))
+				return nil
+			}
+			if err := l.full(ctx, spaceCh, haveQuarantine); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := l.write(recs[:n], nbytes); err != nil {
+			if err := l.waitRetry(ctx, err, &backoff); err != nil {
+				return err
+			}
+			continue
+		}
+		backoff = retryMin
+		recs = recs[n:]
+	}
+	return nil
+}
+
+// full makes room when the bound is reached: quarantined files go first,
+// then the policy applies (drop_newest is handled by the caller). It
+// returns when it is worth planning again, or with ctx's error.
+func (l *Log) full(ctx context.Context, spaceCh <-chan struct{}, haveQuarantine bool) error {
+	if haveQuarantine {
+		return l.deleteQuarantined()
+	}
+	if l.o.WhenFull == WhenFullDropOldest {
+		ok, err := l.dropOldest()
+		if err != nil {
+			backoff := retryMin
+			return l.waitRetry(ctx, err, &backoff)
+		}
+		if ok {
+			return nil
+		}
+	}
+	start := time.Now()
+	defer func() { l.m.blocked.WithLabelValues("full").Add(time.Since(start).Seconds()) }()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.closedCh:
+		return ErrClosed
+	case <-spaceCh:
+		return nil
+	}
+}
+
+// waitRetry records a failed write, waits *backoff (doubling it) and
+// returns nil to retry, or ctx's error.
+func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration) error {
+	l.mu.Lock()
+	if l.diskErr == nil {
+		l.log.Error("buffer write failed; appends wait and retry", "err", cause)
+	}
+	l.diskErr = cause
+	l.mu.Unlock()
+	start := time.Now()
+	defer func() { l.m.blocked.WithLabelValues("disk_error").Add(time.Since(start).Seconds()) }()
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	*backoff = min(2**backoff, retryMax)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-l.closedCh:
+		return ErrClosed
+	case <-t.C:
+		return nil
+	}
+}
+
+// write appends recs (nbytes once framed) to the active segment with one
+// write and, under FsyncBatch, one fsync, then publishes them. On failure
+// nothing is published and the segment is cut back to where it was.
+func (l *Log) write(recs [][]byte, nbytes int64) error {
+	buf := slices.Grow(l.wbuf[:0], int(nbytes))
+	for _, r := range recs {
+		buf = appendFrame(buf, r)
+	}
+	l.wbuf = buf
+	l.mu.Lock()
+	act := l.segs[len(l.segs)-1]
+	l.mu.Unlock()
+	if _, err := l.w.WriteAt(buf, act.size); err != nil {
+		// A short write may have left part of a frame: cut it off so the
+		// retry starts clean. If that fails too the retry overwrites it.
+		_ = l.w.Truncate(act.size)
+		return fmt.Errorf("write segment %d: %w", act.id, err)
+	}
+	end := act.size + int64(len(buf))
+	if l.o.Fsync == FsyncBatch {
+		l.syncMu.Lock()
+		err := l.fsync(l.w)
+		l.syncMu.Unlock()
+		if err != nil {
+			// Never retry an fsync: the pages may be gone. Drop the batch
+			// from this segment and write it again in a new one.
+			_ = l.w.Truncate(act.size)
+			l.mu.Lock()
+			l.rollNext = true
+			l.mu.Unlock()
+			return fmt.Errorf("sync segment %d: %w", act.id, err)
+		}
+	}
+	l.mu.Lock()
+	l.segs[len(l.segs)-1].size = end
+	l.used += diskSize(end) - diskSize(act.size)
+	l.written += int64(len(buf))
+	if l.o.Fsync == FsyncBatch {
+		l.synced = l.written
+	}
+	l.publishLocked(end, l.pubSeq+uint64(len(recs)))
+	if l.diskErr != nil {
+		l.log.Info("buffer writes succeed again")
+		l.diskErr = nil
+	}
+	l.mu.Unlock()
+	l.m.appended.Add(float64(len(recs)))
+	l.m.appendedBytes.Add(float64(len(buf)))
+	if cap(l.wbuf) > 4*maxSegmentBytes {
+		l.wbuf = nil // do not pin a huge buffer after one huge batch
+	}
+	return nil
+}
+
+// roll seals the active segment and starts a new one. The new segment is
+// created (header written and fsynced, directory fsynced) before the old
+// one is sealed, so that a failure leaves the old one active.
+func (l *Log) roll() error {
+	l.mu.Lock()
+	act := l.segs[len(l.segs)-1]
+	firstSeq := l.pubSeq
+	l.mu.Unlock()
+	id := act.id + 1
+	f, err := l.createSegment(id, firstSeq)
+	if err != nil {
+		return err
+	}
+	// Cut off anything a failed write left after the last frame, so the
+	// sealed segment holds only whole frames.
+	if err := l.w.Truncate(act.size); err != nil {
+		l.log.Warn("truncate sealed segment", "segment", act.id, "err", err)
+	}
+	l.syncMu.Lock()
+	l.mu.Lock()
+	dirty := l.synced < l.written
+	l.mu.Unlock()
+	if dirty {
+		if err := l.fsync(l.w); err != nil {
+			// The segment is sealed anyway: its records were acknowledged
+			// under interval/never and stay readable from the page cache.
+			l.log.Error("fsync of sealed segment failed; its records may not survive power loss", "segment", act.id, "err", err)
+		}
+	}
+	if err := l.w.Close(); err != nil {
+		l.log.Warn("close sealed segment", "segment", act.id, "err", err)
+	}
+	l.w = f
+	l.mu.Lock()
+	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: segmentHeaderSize})
+	l.used += diskSize(segmentHeaderSize)
+	l.synced = l.written
+	l.rollNext = false
+	l.publishLocked(segmentHeaderSize, firstSeq)
+	l.mu.Unlock()
+	l.syncMu.Unlock()
+	return nil
+}
+
+// createSegment creates segment id: header written, file and directory
+// fsynced. On error the partial file is removed.
+func (l *Log) createSegment(id, firstSeq uint64) (file, error) {
+	name := l.path(segmentName(id))
+	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", id, err)
+	}
+	err = func() error {
+		if _, err := f.WriteAt(encodeSegmentHeader(firstSeq), 0); err != nil {
+			return err
+		}
+		if err := l.fsync(f); err != nil {
+			return err
+		}
+		return l.fs.SyncDir(l.o.Dir)
+	}()
+	if err != nil {
+		_ = f.Close()                               // already failing
+		if rerr := l.fs.Remove(name); rerr == nil { // nothing in it yet
+			_ = l.fs.SyncDir(l.o.Dir)
+		}
+		return nil, fmt.Errorf("create segment %d: %w", id, err)
+	}
+	return f, nil
+}
+
+// dropNewest counts n refused records for every cursor.
+func (l *Log) dropNewest(n int) {
+	for _, c := range l.cursorList() {
+		l.m.dropped.WithLabelValues(c.name, reasonBufferFull).Add(float64(n))
+	}
+	l.log.Warn("buffer full: records dropped (when_full=drop_newest)", "records", n)
+}
+
+// dropOldest moves every cursor that still needs the oldest segment to the
+// start of the next one (durably), counting what each skips, then deletes
+// the segment. It reports false when there is no sealed segment to drop.
+func (l *Log) dropOldest() (bool, error) {
+	l.mu.Lock()
+	if len(l.segs) < 2 {
+		l.mu.Unlock()
+		return false, nil
+	}
+	segs := slices.Clone(l.segs[:2])
+	type move struct {
+		c    *Cursor
+		skip int64
+	}
+	var moves []move
+	for _, c := range l.cursorsLocked() {
+		if c.committed.Segment <= segs[0].id {
+			p := c.committed
+			if p.Less(c.readPos) {
+				p = c.readPos
+			}
+			moves = append(moves, move{c, dropSkips(segs, p)})
+		}
+	}
+	l.mu.Unlock()
+	to := startOf(segs[1])
+	for _, mv := range moves {
+		if err := mv.c.advance(to); err != nil {
+			return false, err
+		}
+		if mv.skip > 0 {
+			l.m.dropped.WithLabelValues(mv.c.name, reasonBufferFull).Add(float64(mv.skip))
+			l.log.Warn("buffer full: sink skips the oldest segment (when_full=drop_oldest)",
+				"sink", mv.c.name, "segment", segs[0].id, "records", mv.skip)
+		}
+	}
+	if err := l.gc(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// deleteQuarantined removes the oldest quarantined file to make room.
+func (l *Log) deleteQuarantined() error {
+	l.mu.Lock()
+	if len(l.quarantined) == 0 {
+		l.mu.Unlock()
+		return nil
+	}
+	name, size := l.quarantined[0], l.qsizes[0]
+	l.mu.Unlock()
+	if err := l.fs.Remove(l.path(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove quarantined %s: %w", name, err)
+	}
+	l.log.Warn("buffer full: deleted quarantined file", "file", name, "bytes", size)
+	l.mu.Lock()
+	l.quarantined, l.qsizes = l.quarantined[1:], l.qsizes[1:]
+	l.used -= diskSize(size)
+	l.mu.Unlock()
+	return l.fs.SyncDir(l.o.Dir)
+}

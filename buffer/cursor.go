@@ -1,0 +1,362 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+)
+
+// readChunk is how much a resynchronising scan reads at a time.
+const readChunk = 64 << 10
+
+// Record is one record read by a Cursor.
+type Record struct {
+	// Pos is the position just after the record: Commit(Pos) acknowledges
+	// it and everything before it.
+	Pos Pos
+	// Data is the payload as appended. It stays valid after later Next
+	// calls; the records of one Next share one allocation.
+	Data []byte
+}
+
+// Cursor reads the log for one consumer (a sink) and persists how far the
+// consumer has durably processed it. Next must not be called concurrently
+// with itself; Commit and Lag may be called concurrently with Next and with
+// each other.
+type Cursor struct {
+	l    *Log
+	name string
+
+	// readMu serialises Next and guards the read state below.
+	readMu sync.Mutex
+	f      file   // open segment file, nil if none
+	fseg   uint64 // segment f belongs to
+	next   Pos    // where the next read starts
+
+	// commitMu serialises writes of the cursor file.
+	commitMu sync.Mutex
+
+	// Guarded by l.mu:
+	committed Pos // last durably committed position
+	readPos   Pos // mirror of next, for drop accounting
+}
+
+// Name returns the cursor's name.
+func (c *Cursor) Name() string { return c.name }
+
+// Next returns the next records after the previous Next (or, first, after
+// the committed position): at most maxRecords and, except that at least
+// one record is always returned, at most maxBytes of data. It blocks until
+// a record is available, ctx is done (returning ctx.Err()) or the Log is
+// closed (ErrClosed). Records in corrupt regions are skipped, counted and
+// never returned.
+//
+// Next reads from disk with memory bounded by maxBytes (plus the largest
+// record); a large backlog is never loaded whole.
+func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, error) {
+	maxRecords = max(maxRecords, 1)
+	maxBytes = max(maxBytes, 1)
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	l := c.l
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return nil, ErrClosed
+		}
+		p, i := normalize(l.segs, l.pubEnd, l.pubSeq, c.next)
+		limit := l.segs[i].size
+		if i == len(l.segs)-1 {
+			limit = l.pubEnd
+		}
+		c.next, c.readPos = p, p
+		wait := l.dataCh
+		l.mu.Unlock()
+		if p.Offset < limit {
+			recs, err := c.read(limit, maxRecords, maxBytes)
+			if err != nil || len(recs) > 0 {
+				return recs, err
+			}
+			continue // a corrupt region was skipped
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-l.closedCh:
+			return nil, ErrClosed
+		case <-wait:
+		}
+	}
+}
+
+// read reads records from c.next up to limit in its segment.
+func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
+	p := c.next
+	if err := c.openSegment(p.Segment); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil // dropped meanwhile; normalize moves on
+		}
+		return nil, err
+	}
+	avail := limit - p.Offset
+	buf := make([]byte, min(avail, int64(maxBytes)))
+	if _, err := c.f.ReadAt(buf, p.Offset); err != nil {
+		return nil, fmt.Errorf("read segment %d: %w", p.Segment, err)
+	}
+	var recs []Record
+	var pos int64
+	for len(recs) < maxRecords && pos < int64(len(buf)) {
+		payload, size, err := decodeFrame(buf[pos:], limit-p.Offset-frameHeaderSize)
+		if err == nil {
+			pos += size
+			p.Offset += size
+			p.Seq++
+			if recs == nil {
+				recs = make([]Record, 0, min(maxRecords, len(buf)/(frameHeaderSize+16)+1))
+			}
+			recs = append(recs, Record{Pos: p, Data: payload})
+			continue
+		}
+		if pos > 0 {
+			break // return what we have; the rest starts the next call
+		}
+		if errors.Is(err, errShortFrame) && len(buf) < int(avail) {
+			// The first frame is larger than maxBytes: read it whole.
+			n, lerr := frameLen(buf, avail-frameHeaderSize)
+			if lerr == nil {
+				buf = make([]byte, frameHeaderSize+n)
+				if _, err := c.f.ReadAt(buf, p.Offset); err != nil {
+					return nil, fmt.Errorf("read segment %d: %w", p.Segment, err)
+				}
+				if payload, size, err := decodeFrame(buf, n); err == nil {
+					p.Offset += size
+					p.Seq++
+					recs = []Record{{Pos: p, Data: payload}}
+					break
+				}
+			}
+		}
+		// Not a frame: skip to the next valid one.
+		to, err := c.resync(p.Offset, limit)
+		if err != nil {
+			return nil, err
+		}
+		c.l.corrupt(c, p.Segment, p.Offset, to-p.Offset)
+		p.Offset = to
+		c.setNext(p)
+		return nil, nil
+	}
+	c.setNext(p)
+	return recs, nil
+}
+
+func (c *Cursor) setNext(p Pos) {
+	c.next = p
+	c.l.mu.Lock()
+	c.readPos = p
+	c.l.mu.Unlock()
+}
+
+// resync returns the offset of the first valid frame after from, or limit.
+// A candidate must have a length that fits before limit and a matching
+// CRC, so a false match needs a 32-bit checksum collision.
+func (c *Cursor) resync(from, limit int64) (int64, error) {
+	win := make([]byte, readChunk)
+	var frame []byte
+	for start := from + 1; start+frameHeaderSize <= limit; {
+		w := win[:min(int64(len(win)), limit-start)]
+		if _, err := c.f.ReadAt(w, start); err != nil {
+			return 0, fmt.Errorf("resync segment %d: %w", c.fseg, err)
+		}
+		for i := 0; i+frameHeaderSize <= len(w); i++ {
+			off := start + int64(i)
+			n, err := frameLen(w[i:], limit-off-frameHeaderSize)
+			if err != nil {
+				continue
+			}
+			cand := w[i:]
+			if int64(len(cand)) < frameHeaderSize+n {
+				if int64(cap(frame)) < frameHeaderSize+n {
+					frame = make([]byte, frameHeaderSize+n)
+				}
+				cand = frame[:frameHeaderSize+n]
+				if _, err := c.f.ReadAt(cand, off); err != nil {
+					return 0, fmt.Errorf("resync segment %d: %w", c.fseg, err)
+				}
+			}
+			if _, _, err := decodeFrame(cand, n); err == nil {
+				return off, nil
+			}
+		}
+		start += int64(len(w)) - frameHeaderSize + 1
+	}
+	return limit, nil
+}
+
+// openSegment makes c.f the file of segment id.
+func (c *Cursor) openSegment(id uint64) error {
+	if c.f != nil && c.fseg == id {
+		return nil
+	}
+	c.closeFile()
+	f, err := c.l.fs.OpenFile(c.l.path(segmentName(id)), os.O_RDONLY, 0)
+	if err != nil {
+		return fmt.Errorf("open segment %d: %w", id, err)
+	}
+	c.f, c.fseg = f, id
+	return nil
+}
+
+func (c *Cursor) closeFile() {
+	if c.f != nil {
+		_ = c.f.Close() // read-only: nothing to lose
+		c.f = nil
+	}
+}
+
+// Commit durably records that the consumer has processed everything up to
+// p (a Record.Pos from this cursor) and may let whole segments be deleted.
+// When it returns nil the position survives a crash; after a restart Next
+// resumes after p. A position at or before the committed one is ignored.
+// Safe for concurrent use with Next.
+func (c *Cursor) Commit(p Pos) error {
+	l := c.l
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	last := l.segs[len(l.segs)-1]
+	if p.Segment > last.id || (p.Segment == last.id && p.Offset > l.pubEnd) {
+		l.mu.Unlock()
+		return fmt.Errorf("commit cursor %s: position %d:%d is past the end of the log", c.name, p.Segment, p.Offset)
+	}
+	l.mu.Unlock()
+	if err := c.advance(p); err != nil {
+		return err
+	}
+	return l.gc()
+}
+
+// advance durably moves the committed position forward to p.
+func (c *Cursor) advance(p Pos) error {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	l := c.l
+	l.mu.Lock()
+	cur := c.committed
+	l.mu.Unlock()
+	if !cur.Less(p) {
+		return nil
+	}
+	if err := l.writeCursorFile(c.name, p); err != nil {
+		return fmt.Errorf("commit cursor %s: %w", c.name, err)
+	}
+	l.mu.Lock()
+	c.committed = p
+	l.mu.Unlock()
+	return nil
+}
+
+// Lag returns how many records and bytes lie between the committed
+// position and the end of the log. Safe for concurrent use.
+func (c *Cursor) Lag() (records, bytes int64) {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return lag(l.segs, l.pubEnd, l.pubSeq, c.committed)
+}
+
+// Committed returns the last durably committed position.
+func (c *Cursor) Committed() Pos {
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	return c.committed
+}
+
+// writeCursorFile atomically replaces the named cursor file: temp file,
+// fsync, rename, directory fsync.
+func (l *Log) writeCursorFile(name string, p Pos) error {
+	final := l.path(name + cursorSuffix)
+	tmp := final + tmpSuffix
+	f, err := l.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(encodeCursor(p), 0); err != nil {
+		_ = f.Close() // the write error is what matters
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close() // the sync error is what matters
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := l.fs.Rename(tmp, final); err != nil {
+		return err
+	}
+	return l.fs.SyncDir(l.o.Dir)
+}
+
+// corrupt counts and logs (once per region) a corrupt region skipped by c.
+func (l *Log) corrupt(c *Cursor, seg uint64, off, skipped int64) {
+	l.m.dropped.WithLabelValues(c.name, reasonCorrupt).Inc()
+	key := Pos{Segment: seg, Offset: off}
+	l.mu.Lock()
+	first := !l.reported[key]
+	l.reported[key] = true
+	l.mu.Unlock()
+	if first {
+		l.m.corrupt.Inc()
+		l.m.corruptBytes.Add(float64(skipped))
+		l.log.Error("corrupt region in buffer skipped", "err",
+			&CorruptionError{Segment: seg, Offset: off, Skipped: skipped, Err: errBadFrame})
+	}
+}
+
+// gc deletes the segments that every cursor has durably committed past.
+func (l *Log) gc() error {
+	l.gcMu.Lock()
+	defer l.gcMu.Unlock()
+	l.mu.Lock()
+	ps := make([]Pos, 0, len(l.cursors))
+	for _, c := range l.cursors {
+		ps = append(ps, c.committed)
+	}
+	k := collectible(l.segs, ps)
+	victims := append([]segInfo(nil), l.segs[:k]...)
+	l.segs = l.segs[k:]
+	for key := range l.reported {
+		if len(l.segs) > 0 && key.Segment < l.segs[0].id {
+			delete(l.reported, key)
+		}
+	}
+	l.mu.Unlock()
+	if len(victims) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, v := range victims {
+		err := l.fs.Remove(l.path(segmentName(v.id)))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			// Still on disk: it stays charged to the bound.
+			errs = append(errs, fmt.Errorf("delete segment %d: %w", v.id, err))
+			continue
+		}
+		l.mu.Lock()
+		l.used -= diskSize(v.size)
+		l.mu.Unlock()
+	}
+	if err := l.fs.SyncDir(l.o.Dir); err != nil {
+		errs = append(errs, fmt.Errorf("sync buffer dir: %w", err))
+	}
+	l.mu.Lock()
+	l.freedLocked()
+	l.mu.Unlock()
+	return errors.Join(errs...)
+}

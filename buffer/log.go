@@ -1,0 +1,314 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+// slowFsync is the fsync duration above which a warning is logged.
+const slowFsync = time.Second
+
+// Log is a bounded, segmented, append-only log on disk with one Cursor per
+// consumer. See the package documentation for its guarantees.
+type Log struct {
+	o   Options
+	fs  fileSystem
+	log *slog.Logger
+	m   *metrics
+
+	// writeMu makes Append (and what it does: write, roll, drop) single
+	// writer. Lock order: writeMu, then Cursor.commitMu, then gcMu, then
+	// syncMu, then mu.
+	writeMu sync.Mutex
+	// w is the active segment's file; replaced only under writeMu and
+	// syncMu, so Sync can use it holding syncMu alone.
+	w file
+	// wbuf holds one write's frames; reused, guarded by writeMu.
+	wbuf []byte
+	// rollNext is set when the active segment cannot be trusted for more
+	// writes (an fsync of it failed): the next Append seals it first.
+	rollNext bool
+
+	// syncMu serialises fsyncs of the active segment with sealing it.
+	syncMu sync.Mutex
+	// gcMu serialises deleting segments.
+	gcMu sync.Mutex
+
+	mu sync.Mutex // guards the fields below
+	// segs are the segments in ID order; the last is the active one.
+	// Invariant: never empty after Open.
+	segs []segInfo
+	// pubEnd is how far readers may read in the active segment; pubSeq
+	// is the sequence number after the last readable record. Under
+	// FsyncBatch they advance only after the fsync.
+	pubEnd int64
+	pubSeq uint64
+	// written and synced count bytes written to segments since Open and
+	// how many of them a completed fsync covers.
+	written, synced int64
+	// used is the disk bytes charged to the bound: the diskSize of every
+	// segment and quarantined file, until it is unlinked.
+	used int64
+	// quarantined are .corrupt files, deleted first when space is short.
+	quarantined []string
+	qsizes      []int64
+	cursors     map[string]*Cursor
+	dataCh      chan struct{} // closed and replaced when records are published
+	spaceCh     chan struct{} // closed and replaced when segments are deleted
+	diskErr     error         // last write or sync failure, nil once a write succeeds
+	closed      bool
+	closedCh    chan struct{}
+	reported    map[Pos]bool // corrupt regions already logged
+}
+
+// Stats is a snapshot of the buffer's size.
+type Stats struct {
+	Bytes      int64   // disk bytes charged to the bound
+	MaxBytes   int64   // the bound
+	Records    int64   // records retained
+	Segments   int     // segment files
+	UsageRatio float64 // Bytes / MaxBytes
+}
+
+// Open opens (creating if needed) the buffer in o.Dir, repairing whatever a
+// crash left behind; see the package documentation for what recovery does.
+// It fails only on I/O errors, invalid options, or data written by a newer
+// format version (*VersionError). It starts no goroutine; call Run.
+func Open(o Options) (*Log, error) {
+	return open(o, osFS{})
+}
+
+func open(o Options, fs fileSystem) (*Log, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{
+		o:        o,
+		fs:       fs,
+		log:      o.Logger,
+		m:        newMetrics(o.Registerer),
+		cursors:  map[string]*Cursor{},
+		dataCh:   make(chan struct{}),
+		spaceCh:  make(chan struct{}),
+		closedCh: make(chan struct{}),
+		reported: map[Pos]bool{},
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	if err := l.recover(); err != nil {
+		if l.w != nil {
+			_ = l.w.Close() // the recovery error is what matters
+		}
+		return nil, fmt.Errorf("open buffer %s: %w", o.Dir, err)
+	}
+	if err := l.gc(); err != nil {
+		// Not fatal: the segments are retried at the next commit.
+		l.log.Warn("delete consumed segments at open", "err", err)
+	}
+	if err := l.m.register(stateCollector{l}); err != nil {
+		_ = l.w.Close() // the registration error is what matters
+		return nil, fmt.Errorf("open buffer: register metrics: %w", err)
+	}
+	return l, nil
+}
+
+func (l *Log) path(name string) string { return filepath.Join(l.o.Dir, name) }
+
+// Run fsyncs the active segment every FsyncInterval under FsyncInterval
+// and returns nil when ctx is done or the Log is closed. Sync failures are
+// logged and shown by Err; they are not fatal. Run must be called at most
+// once.
+func (l *Log) Run(ctx context.Context) error {
+	if l.o.Fsync != FsyncInterval {
+		select {
+		case <-ctx.Done():
+		case <-l.closedCh:
+		}
+		return nil
+	}
+	t := time.NewTicker(l.o.FsyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.closedCh:
+			return nil
+		case <-t.C:
+			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
+				l.log.Error("buffer sync failed; the active segment is sealed", "err", err)
+			}
+		}
+	}
+}
+
+// Sync makes every record appended before the call durable (fdatasync),
+// unless Options.Fsync is FsyncNever, where it does nothing. The tailer
+// calls it before writing checkpoints that skip past the records. It is
+// safe to call concurrently with Append and does not block it.
+//
+// A failed fsync is never retried, since the kernel may have dropped the
+// dirty pages: the segment is sealed at the next Append and the error is
+// returned, so that the caller does not checkpoint past the records.
+func (l *Log) Sync() error {
+	if err := l.closedErr(); err != nil || l.o.Fsync == FsyncNever {
+		return err
+	}
+	return l.syncActive()
+}
+
+// syncActive fsyncs the active segment if it has unsynced writes.
+func (l *Log) syncActive() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	f, target, id := l.w, l.written, l.segs[len(l.segs)-1].id
+	dirty := l.synced < target
+	l.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	if err := l.fsync(f); err != nil {
+		l.mu.Lock()
+		l.rollNext = true
+		l.diskErr = err
+		l.mu.Unlock()
+		return fmt.Errorf("sync segment %d: %w", id, err)
+	}
+	l.mu.Lock()
+	l.synced = max(l.synced, target)
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *Log) closedErr() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// fsync syncs f, timing it.
+func (l *Log) fsync(f file) error {
+	start := time.Now()
+	err := f.Sync()
+	d := time.Since(start)
+	l.m.fsync.Observe(d.Seconds())
+	if d > slowFsync {
+		l.log.Warn("slow fdatasync in buffer", "took", d, "expected", "< "+slowFsync.String())
+	}
+	return err
+}
+
+// Err returns the disk error that currently makes appends wait (disk
+// full, read-only volume, failed fsync), or nil when writes succeed. It is
+// meant for readiness checks; the condition clears by itself once a write
+// succeeds.
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.diskErr
+}
+
+// Stats returns the buffer's current size. Safe for concurrent use.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := Stats{Bytes: l.used, MaxBytes: l.o.MaxBytes, Segments: len(l.segs)}
+	if len(l.segs) > 0 {
+		s.Records = int64(l.pubSeq - l.segs[0].firstSeq)
+	}
+	s.UsageRatio = float64(s.Bytes) / float64(s.MaxBytes)
+	return s
+}
+
+// Close syncs (unless FsyncNever) and closes the log. Blocked Append and
+// Next calls return ErrClosed. Cursors must not be used afterwards.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	close(l.closedCh) // wakes blocked Append and Next calls
+	cursors := l.cursorsLocked()
+	l.mu.Unlock()
+
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	var errs []error
+	if l.o.Fsync != FsyncNever {
+		if err := l.syncActive(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	l.syncMu.Lock()
+	if err := l.w.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close active segment: %w", err))
+	}
+	l.syncMu.Unlock()
+	for _, c := range cursors {
+		c.readMu.Lock()
+		c.closeFile()
+		c.readMu.Unlock()
+	}
+	l.m.unregister()
+	return errors.Join(errs...)
+}
+
+// cursorList returns the cursors sorted by name.
+func (l *Log) cursorList() []*Cursor {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cursorsLocked()
+}
+
+func (l *Log) cursorsLocked() []*Cursor {
+	cs := make([]*Cursor, 0, len(l.cursors))
+	for _, c := range l.cursors {
+		cs = append(cs, c)
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	return cs
+}
+
+// Cursor returns the cursor of the named consumer, which must be one of
+// Options.Cursors. Each call returns the same *Cursor.
+func (l *Log) Cursor(name string) (*Cursor, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, ErrClosed
+	}
+	c, ok := l.cursors[name]
+	if !ok {
+		return nil, fmt.Errorf("cursor %q: %w", name, ErrUnknownCursor)
+	}
+	return c, nil
+}
+
+// publishLocked makes records up to end (sequence seq) of the active
+// segment readable and wakes waiting readers. l.mu must be held.
+func (l *Log) publishLocked(end int64, seq uint64) {
+	l.pubEnd, l.pubSeq = end, seq
+	close(l.dataCh)
+	l.dataCh = make(chan struct{})
+}
+
+// freedLocked wakes appends waiting for space. l.mu must be held.
+func (l *Log) freedLocked() {
+	close(l.spaceCh)
+	l.spaceCh = make(chan struct{})
+}

@@ -1,0 +1,118 @@
+package buffer
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Fsync policies (Options.Fsync).
+const (
+	FsyncInterval = "interval" // fsync at most every FsyncInterval (Run does it)
+	FsyncBatch    = "batch"    // Append returns after its batch is fsynced
+	FsyncNever    = "never"    // only sealing a segment fsyncs
+)
+
+// Full policies (Options.WhenFull).
+const (
+	WhenFullBlock      = "block"       // Append waits for space
+	WhenFullDropOldest = "drop_oldest" // lagging cursors skip the oldest segment
+	WhenFullDropNewest = "drop_newest" // records that do not fit are refused
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultMaxBytes      = 256 << 20
+	DefaultFsyncInterval = time.Second
+	maxSegmentBytes      = 64 << 20
+	minSegmentBytes      = 4 << 10
+)
+
+// Options configures a Log. The zero value of every field but Dir is usable.
+type Options struct {
+	// Dir holds the segments and cursor files; it is created if missing.
+	Dir string
+	// MaxBytes bounds the bytes of segment files on disk (counted in whole
+	// 4 KiB blocks). Zero means DefaultMaxBytes.
+	MaxBytes int64
+	// SegmentBytes is the size at which a segment is sealed and a new one
+	// started. Zero means min(64 MiB, MaxBytes/8). It must be at most
+	// MaxBytes/2 so that the oldest segment can always be dropped.
+	SegmentBytes int64
+	// Fsync is FsyncInterval (default), FsyncBatch or FsyncNever.
+	Fsync string
+	// FsyncInterval is the longest time between fsyncs under FsyncInterval;
+	// zero means DefaultFsyncInterval.
+	FsyncInterval time.Duration
+	// WhenFull is WhenFullBlock (default), WhenFullDropOldest or
+	// WhenFullDropNewest.
+	WhenFull string
+	// Cursors names the cursors (one per sink). Cursor files for other names
+	// are deleted at Open, their backlog logged and counted. Names match
+	// [a-z0-9_-]{1,64}.
+	Cursors []string
+	// Registerer receives the buffer's metrics; nil means none.
+	Registerer prometheus.Registerer
+	// Logger receives the buffer's events; nil means discard.
+	Logger *slog.Logger
+}
+
+var cursorName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
+// withDefaults returns o with zero fields defaulted, or an error naming
+// the first invalid field.
+func (o Options) withDefaults() (Options, error) {
+	if o.Dir == "" {
+		return o, fmt.Errorf("options: Dir is empty")
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = min(maxSegmentBytes, o.MaxBytes/8)
+	}
+	o.SegmentBytes = max(o.SegmentBytes, minSegmentBytes)
+	if o.SegmentBytes > o.MaxBytes/2 {
+		return o, fmt.Errorf("options: SegmentBytes %d is more than half of MaxBytes %d", o.SegmentBytes, o.MaxBytes)
+	}
+	switch o.Fsync {
+	case "":
+		o.Fsync = FsyncInterval
+	case FsyncInterval, FsyncBatch, FsyncNever:
+	default:
+		return o, fmt.Errorf("options: Fsync %q is not interval, batch or never", o.Fsync)
+	}
+	if o.FsyncInterval <= 0 {
+		o.FsyncInterval = DefaultFsyncInterval
+	}
+	switch o.WhenFull {
+	case "":
+		o.WhenFull = WhenFullBlock
+	case WhenFullBlock, WhenFullDropOldest, WhenFullDropNewest:
+	default:
+		return o, fmt.Errorf("options: WhenFull %q is not block, drop_oldest or drop_newest", o.WhenFull)
+	}
+	seen := map[string]bool{}
+	for _, n := range o.Cursors {
+		if !cursorName.MatchString(n) {
+			return o, fmt.Errorf("options: cursor name %q does not match %s", n, cursorName)
+		}
+		if seen[n] {
+			return o, fmt.Errorf("options: cursor name %q given twice", n)
+		}
+		seen[n] = true
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// maxRecordBytes is the largest payload Append accepts: a record must fit,
+// framed, in a segment of its own within a quarter of the bound.
+func (o Options) maxRecordBytes() int64 {
+	return o.MaxBytes/4 - segmentHeaderSize - frameHeaderSize
+}

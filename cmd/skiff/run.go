@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/skiff-dev/skiff/buffer"
+	"github.com/skiff-dev/skiff/internal/admin"
+	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/internal/logging"
+	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
+	"github.com/skiff-dev/skiff/tailer"
+)
+
+// runAgent wires the parts together and runs them until a signal.
+//
+// Shutdown order (docs/ARCHITECTURE.md): on the first SIGTERM/SIGINT the
+// tailer keeps reading until every file has been quiet for
+// SKIFF_SHUTDOWN_QUIET, then stops (it syncs the buffer and writes its
+// checkpoints on the way out); the sinks drain what is buffered until they
+// catch up or SKIFF_SHUTDOWN_TIMEOUT runs out, committing their cursors as
+// they go; then the buffer closes. A second signal cuts this short: every
+// part stops at once, still persisting what it has.
+func runAgent(stdout, stderr io.Writer) int {
+	cfg, ok := loadConfig(stderr)
+	if !ok {
+		return exitConfig
+	}
+	logger := logging.New(stderr, cfg.LogLevel, 30*time.Second)
+	a, err := newAgent(cfg, stdout, logger)
+	if err != nil {
+		logger.Error("start", "err", err)
+		var ve *buffer.VersionError
+		if errors.As(err, &ve) {
+			return exitConfig
+		}
+		return exitFail
+	}
+	if err := a.run(); err != nil {
+		logger.Error("run", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+type agent struct {
+	cfg    *config.Config
+	logger *slog.Logger
+	reg    *prometheus.Registry
+	log    *buffer.Log
+	tail   *tailer.Tailer
+	loops  []*sinks.Loop[buffer.Pos]
+	outs   []sinks.Sink
+	admin  *admin.Server
+}
+
+func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *agent, err error) {
+	a = &agent{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// A sidecar's memory limit is its container's: let the GC aim below it
+	// instead of growing until the OOM killer decides.
+	if limit, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithLogger(logger)); err == nil && limit > 0 {
+		logger.Debug("memory limit from cgroup", "bytes", limit)
+	}
+
+	instance, err := instanceKey(cfg.PodUID, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	enc := record.NewEncoder(instance, record.Kubernetes{Pod: cfg.Pod, Namespace: cfg.Namespace, PodUID: cfg.PodUID, Node: cfg.Node}, cfg.Fields)
+
+	names := make([]string, len(cfg.SinkList))
+	for i, s := range cfg.SinkList {
+		names[i] = s.Name
+	}
+	a.log, err = buffer.Open(buffer.Options{
+		Dir:           filepath.Join(cfg.DataDir, "buffer"),
+		MaxBytes:      int64(cfg.BufferMaxBytes),
+		SegmentBytes:  int64(cfg.BufferSegmentBytes),
+		Fsync:         cfg.BufferFsync,
+		FsyncInterval: cfg.BufferFsyncInterval,
+		WhenFull:      cfg.BufferWhenFull,
+		Cursors:       names,
+		Registerer:    a.reg,
+		Logger:        logger.With("part", "buffer"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open buffer: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
+
+	dl := sinks.NewDeadLetter(sinks.DeadLetterOptions{
+		Dir:        filepath.Join(cfg.DataDir, "deadletter"),
+		MaxBytes:   int64(cfg.DeadLetterMaxBytes),
+		Registerer: a.reg,
+		Logger:     logger.With("part", "deadletter"),
+	})
+	for _, s := range cfg.SinkList {
+		d := sinks.Deps{Encoder: enc, DeadLetters: dl, Registerer: a.reg, Logger: logger.With("sink", s.Name)}
+		var out sinks.Sink
+		lo := sinks.LoopOptions{Name: s.Name, StallTimeout: cfg.StallTimeout, Registerer: a.reg, Logger: d.Logger}
+		switch {
+		case s.Stdout != nil:
+			out = sinks.NewStdout(stdout, *s.Stdout, d)
+		case s.Kafka != nil:
+			k, kerr := sinks.NewKafka(s.Name, *s.Kafka, d)
+			if kerr != nil {
+				return nil, fmt.Errorf("sink %s: %w", s.Name, kerr)
+			}
+			out = k
+			klo := sinks.KafkaLoopOptions(s.Name, *s.Kafka)
+			klo.StallTimeout, klo.Registerer, klo.Logger = lo.StallTimeout, lo.Registerer, lo.Logger
+			lo = klo
+		case s.HTTP != nil:
+			h, herr := sinks.NewHTTP(s.Name, *s.HTTP, d)
+			if herr != nil {
+				return nil, fmt.Errorf("sink %s: %w", s.Name, herr)
+			}
+			out = h
+			h.LoopOptions(&lo)
+		}
+		a.outs = append(a.outs, out)
+		cur, cerr := a.log.Cursor(s.Name)
+		if cerr != nil {
+			return nil, fmt.Errorf("cursor %s: %w", s.Name, cerr)
+		}
+		a.loops = append(a.loops, sinks.NewLoop[buffer.Pos](out, cursorSource{cur}, lo))
+	}
+
+	var multiline *regexp.Regexp
+	if cfg.MultilineStart != "" {
+		multiline = regexp.MustCompile(cfg.MultilineStart) // validated by config
+	}
+	a.tail, err = tailer.New(tailer.Options{
+		Paths:             cfg.Paths,
+		Exclude:           cfg.Exclude,
+		DataDir:           cfg.DataDir,
+		ReadFrom:          cfg.ReadFrom,
+		MaxLineBytes:      int(cfg.MaxLineBytes),
+		ScanInterval:      cfg.ScanInterval,
+		CloseInactive:     cfg.CloseInactive,
+		DeletedHoldTime:   cfg.DeletedHoldTime,
+		DeletedHoldBytes:  int64(cfg.DeletedHoldBytes),
+		ParseJSON:         cfg.Parse == "json",
+		TimeField:         cfg.TimeField,
+		MultilineStart:    multiline,
+		MultilineMaxLines: cfg.MultilineMaxLines,
+		MultilineTimeout:  cfg.MultilineTimeout,
+		Registerer:        a.reg,
+		Logger:            logger.With("part", "tailer"),
+	}, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("start tailer: %w", err)
+	}
+
+	if cfg.MetricsAddr != "off" {
+		a.admin, err = admin.Listen(cfg.MetricsAddr, a.reg, admin.Checks{Ready: a.ready, Status: a.status}, logger.With("part", "admin"))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// cursorSource adapts a buffer cursor to the delivery loop's Source.
+type cursorSource struct{ c *buffer.Cursor }
+
+func (s cursorSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]sinks.Entry[buffer.Pos], error) {
+	recs, err := s.c.Next(ctx, maxRecords, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]sinks.Entry[buffer.Pos], len(recs))
+	for i, r := range recs {
+		out[i] = sinks.Entry[buffer.Pos]{Pos: r.Pos, Data: r.Data}
+	}
+	return out, nil
+}
+
+func (s cursorSource) Commit(p buffer.Pos) error { return s.c.Commit(p) }
+
+func (s cursorSource) Lag() int64 {
+	n, _ := s.c.Lag()
+	return n
+}
+
+func (a *agent) ready() error {
+	if err := a.log.Err(); err != nil {
+		return fmt.Errorf("buffer: %w", err)
+	}
+	return nil
+}
+
+func (a *agent) status() any {
+	type sinkStatus struct {
+		Name   string `json:"name"`
+		Status any    `json:"status"`
+	}
+	out := struct {
+		Version string       `json:"version"`
+		Buffer  any          `json:"buffer"`
+		Sinks   []sinkStatus `json:"sinks"`
+	}{Version: version, Buffer: a.log.Stats()}
+	for i, l := range a.loops {
+		out.Sinks = append(out.Sinks, sinkStatus{Name: a.cfg.SinkList[i].Name, Status: l.Status()})
+	}
+	return out
+}
+
+func (a *agent) run() error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	// Each part gets its own context so that they stop in order.
+	bufCtx, stopBuf := context.WithCancel(context.Background())
+	tailCtx, stopTail := context.WithCancel(context.Background())
+	sinkCtx, stopSinks := context.WithCancel(context.Background())
+	defer stopBuf()
+	defer stopTail()
+	defer stopSinks()
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 3+len(a.loops))
+	start := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	start("buffer", func() error { return a.log.Run(bufCtx) })
+	tailDone := make(chan error, 1)
+	go func() { tailDone <- a.tail.Run(tailCtx) }()
+	loopsDone := make(chan struct{})
+	var loopWG sync.WaitGroup
+	for i, l := range a.loops {
+		loopWG.Add(1)
+		go func() {
+			defer loopWG.Done()
+			if err := l.Run(sinkCtx); err != nil && !errors.Is(err, context.Canceled) {
+				errc <- fmt.Errorf("sink %s: %w", a.cfg.SinkList[i].Name, err)
+			}
+		}()
+	}
+	go func() { loopWG.Wait(); close(loopsDone) }()
+	adminCtx, stopAdmin := context.WithCancel(context.Background())
+	defer stopAdmin()
+	if a.admin != nil {
+		start("admin", func() error { return a.admin.Run(adminCtx) })
+	}
+	a.logger.Info("skiff started", "version", version, "paths", a.cfg.Paths, "sinks", len(a.loops))
+
+	var runErr error
+	select {
+	case sig := <-sigs:
+		a.logger.Info("shutting down", "signal", sig.String(), "timeout", a.cfg.ShutdownTimeout.String())
+	case err := <-tailDone:
+		tailDone <- err
+		runErr = fmt.Errorf("tailer stopped: %w", err)
+	case runErr = <-errc:
+	}
+
+	deadline, cancelDeadline := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancelDeadline()
+	// A second signal turns the graceful stop into an immediate one.
+	go func() {
+		select {
+		case <-sigs:
+			a.logger.Warn("second signal: stopping now")
+			cancelDeadline()
+		case <-deadline.Done():
+		}
+	}()
+
+	// 1. Read the application's last lines, then stop the tailer. Its Run
+	// syncs the buffer and writes checkpoints before returning.
+	if runErr == nil {
+		if err := a.tail.WaitQuiet(deadline, a.cfg.ShutdownQuiet); err != nil {
+			a.logger.Warn("files still active at shutdown", "err", err)
+		}
+	}
+	stopTail()
+	if err := <-tailDone; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
+		runErr = fmt.Errorf("tailer: %w", err)
+	}
+	// 2. Drain the buffer to every sink within what is left of the grace.
+	if runErr == nil {
+		var dwg sync.WaitGroup
+		for _, l := range a.loops {
+			dwg.Add(1)
+			go func() { defer dwg.Done(); l.Drain(deadline) }()
+		}
+		dwg.Wait()
+	}
+	stopSinks()
+	<-loopsDone
+	stopAdmin()
+	stopBuf()
+	wg.Wait()
+	if err := a.closeAll(); err != nil && runErr == nil {
+		runErr = err
+	}
+	close(errc)
+	for err := range errc {
+		if runErr == nil {
+			runErr = err
+		}
+	}
+	a.logger.Info("skiff stopped")
+	return runErr
+}
+
+// closeAll closes the sinks, then the buffer, which persists cursors.
+func (a *agent) closeAll() error {
+	var errs []error
+	for _, o := range a.outs {
+		errs = append(errs, o.Close())
+	}
+	if a.log != nil {
+		errs = append(errs, a.log.Close())
+	}
+	return errors.Join(errs...)
+}

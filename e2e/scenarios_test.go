@@ -1,0 +1,360 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/skiff-dev/skiff/internal/loggen"
+)
+
+// long reports whether the long versions of the scenarios were asked for.
+func long() bool { return os.Getenv("SKIFF_LONG") != "" }
+
+func pick[T any](short, longV T) T {
+	if long() {
+		return longV
+	}
+	return short
+}
+
+// generate runs a loggen generator to completion (or until ctx is done)
+// and returns the lines written per stream.
+func generate(t *testing.T, ctx context.Context, o loggen.Options) map[string]uint64 {
+	t.Helper()
+	g, err := loggen.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(ctx); err != nil && ctx.Err() == nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{}
+	for _, s := range g.Stats() {
+		want[s.Stream.ID] = s.Lines
+	}
+	return want
+}
+
+func streams(dir string, n int) []loggen.Stream {
+	var out []loggen.Stream
+	for i := 0; i < n; i++ {
+		out = append(out, loggen.Stream{ID: fmt.Sprintf("s%d", i), Path: filepath.Join(dir, fmt.Sprintf("app%d.log", i))})
+	}
+	return out
+}
+
+// httpEnv runs skiff with one HTTP sink pointing at r, with retry timings
+// short enough for tests.
+func httpEnv(data string, r *receiver, paths ...string) map[string]string {
+	env := baseEnv(data, paths...)
+	env["SKIFF_SINKS"] = "http"
+	env["SKIFF_HTTP_URL"] = r.url()
+	env["SKIFF_HTTP_BACKOFF_MAX"] = "500ms"
+	env["SKIFF_HTTP_BREAKER_COOLDOWN"] = "500ms"
+	return env
+}
+
+func total(want map[string]uint64) (n uint64) {
+	for _, v := range want {
+		n += v
+	}
+	return n
+}
+
+func waitDelivered(t *testing.T, r *receiver, want map[string]uint64, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "every line at the receiver", func() bool {
+		for id, n := range want {
+			if r.distinct(id) < n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// Scenario 1: bulk, pre-written over several files, shipped from the start.
+func TestScenarioBulk(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 4), Size: 200, Lines: pick[uint64](20000, 400000)})
+	r := newReceiver(t)
+	p := start(t, httpEnv(data, r, filepath.Join(logs, "*.log")))
+	waitDelivered(t, r, want, pick(60*time.Second, 10*time.Minute))
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	r.verify(t, want, false)
+}
+
+// Scenario 2: live, steady appends; reports end-to-end latency.
+func TestScenarioLive(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	r := newReceiver(t)
+	p := start(t, httpEnv(data, r, filepath.Join(logs, "*.log")))
+	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: 1000,
+		Duration: pick(3*time.Second, 60*time.Second), Timestamp: true})
+	waitDelivered(t, r, want, 30*time.Second)
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	r.verify(t, want, false)
+	r.mu.Lock()
+	lat := append([]time.Duration(nil), r.latency...)
+	r.mu.Unlock()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	if len(lat) > 0 {
+		t.Logf("latency write→receipt over %d lines: p50 %v, p99 %v, max %v", len(lat), lat[len(lat)/2], lat[len(lat)*99/100], lat[len(lat)-1])
+	}
+}
+
+// Scenario 3: rotation under load, rename+create and copytruncate.
+func TestScenarioRotation(t *testing.T) {
+	for name, mode := range map[string]loggen.RotateMode{"rename": loggen.RotateRename, "copytruncate": loggen.RotateCopyTruncate} {
+		t.Run(name, func(t *testing.T) {
+			logs, data := t.TempDir(), t.TempDir()
+			r := newReceiver(t)
+			p := start(t, httpEnv(data, r, filepath.Join(logs, "*.log*")))
+			time.Sleep(300 * time.Millisecond) // let skiff start watching: lines written before are read from head anyway
+			want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: pick(5000.0, 20000.0),
+				Duration: pick(3*time.Second, 60*time.Second), RotateBytes: 300 << 10, Keep: 5, RotateMode: mode})
+			waitDelivered(t, r, want, 60*time.Second)
+			p.signal(syscall.SIGTERM)
+			p.wait(30 * time.Second)
+			// Rename rotation must neither lose nor repeat; copytruncate
+			// can only repeat (the copy is excluded by name here: it is
+			// *.log.N, inside the glob, and is a new identity whose content
+			// was already read from the original — so duplicates are
+			// allowed for it).
+			r.verify(t, want, mode == loggen.RotateCopyTruncate)
+			if mode == loggen.RotateCopyTruncate {
+				for id := range want {
+					t.Logf("copytruncate stream %s: %d duplicates", id, r.duplicates(id))
+				}
+			}
+		})
+	}
+}
+
+// Scenario 4: SIGKILL at random moments during continuous writes with
+// rotation, restart on the same data dir, then drain.
+func TestScenarioCrash(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	r := newReceiver(t)
+	env := httpEnv(data, r, filepath.Join(logs, "*.log*"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan map[string]uint64)
+	go func() {
+		done <- generate(t, ctx, loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: 3000, RotateBytes: 512 << 10, Keep: 20})
+	}()
+	kills := pick(3, 40)
+	for i := 0; i < kills; i++ {
+		p := start(t, env)
+		time.Sleep(time.Duration(300+i*137%700) * time.Millisecond)
+		p.signal(syscall.SIGKILL)
+		p.wait(10 * time.Second)
+	}
+	cancel()
+	want := <-done
+	p := start(t, env)
+	waitDelivered(t, r, want, 60*time.Second)
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	r.verify(t, want, true)
+	for id := range want {
+		t.Logf("stream %s: %d lines, %d duplicates over %d kills", id, want[id], r.duplicates(id), kills)
+	}
+}
+
+// Scenario 5: outage — 503, then connection resets, then 429 with
+// Retry-After — then recovery; the data dir stays within the bound.
+func TestScenarioOutage(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	r := newReceiver(t)
+	env := httpEnv(data, r, filepath.Join(logs, "*.log"))
+	env["SKIFF_BUFFER_MAX_BYTES"] = "8MiB"
+	p := start(t, env)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan map[string]uint64)
+	go func() {
+		done <- generate(t, ctx, loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: 2000})
+	}()
+	var maxBuf int64
+	phase := pick(2*time.Second, 20*time.Second)
+	for _, m := range []int32{mode503, modeReset, mode429} {
+		r.mode.Store(m)
+		end := time.Now().Add(phase)
+		for time.Now().Before(end) {
+			if n := dirBytes(filepath.Join(data, "buffer")); n > maxBuf {
+				maxBuf = n
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	r.mode.Store(modeOK)
+	cancel()
+	want := <-done
+	waitDelivered(t, r, want, 60*time.Second)
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	r.verify(t, want, true)
+	if maxBuf > 8<<20 {
+		t.Errorf("buffer reached %d bytes on disk, bound is %d", maxBuf, 8<<20)
+	}
+	r.mu.Lock()
+	early := r.early
+	r.mu.Unlock()
+	if early > 0 {
+		t.Errorf("%d requests arrived before Retry-After had passed", early)
+	}
+}
+
+// dirBytes sums the sizes of the regular files under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+// Scenario 6: SIGTERM right after a burst; everything written before the
+// signal is delivered before exit, and the exit is 0.
+func TestScenarioShutdown(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	r := newReceiver(t)
+	p := start(t, httpEnv(data, r, filepath.Join(logs, "*.log")))
+	time.Sleep(500 * time.Millisecond)
+	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 3), Size: 200, Lines: pick[uint64](20000, 200000)})
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	r.verify(t, want, false) // no waiting: it must all be there at exit
+}
+
+// Scenario 7: bad input among normal lines.
+func TestScenarioBadInput(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	r := newReceiver(t)
+	p := start(t, httpEnv(data, r, filepath.Join(logs, "*.log")))
+	f, err := os.Create(filepath.Join(logs, "bad.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var normal [][]byte
+	line := func(seq uint64) []byte {
+		l := loggen.AppendLine(nil, loggen.FormatPlain, loggen.Line{Stream: "bad", Seq: seq}, 120)
+		normal = append(normal, l)
+		return append(l, '\n')
+	}
+	var content []byte
+	seq := uint64(1)
+	for _, junk := range [][]byte{
+		[]byte(strings.Repeat("L", 5<<20) + "\n"),   // a 5 MiB line
+		[]byte("invalid utf-8: \xff\xfe\xfd end\n"), //
+		[]byte("nul \x00\x00 bytes\n"),
+		[]byte("crlf line\r\n"),
+		[]byte("control \x01\x02\x1b[31m chars\n"),
+	} {
+		content = append(content, line(seq)...)
+		seq++
+		content = append(content, junk...)
+	}
+	content = append(content, line(seq)...)
+	content = append(content, "final line without newline"...)
+	if _, err := f.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	want := map[string]uint64{"bad": seq}
+	waitDelivered(t, r, want, 30*time.Second)
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	r.verify(t, want, false)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	got := strings.Join(r.other, "\n")
+	for _, w := range []string{"invalid utf-8: \xff\xfe\xfd end", "nul \x00\x00 bytes", "crlf line", "control \x01\x02\x1b[31m chars", "final line without newline"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("line %q not delivered exactly", w)
+		}
+	}
+	long := 0
+	for _, o := range r.other {
+		if strings.Trim(o, "L") == "" {
+			long += len(o)
+		}
+	}
+	if long != 5<<20 {
+		t.Errorf("the 5 MiB line arrived as %d bytes of pieces", long)
+	}
+}
+
+// Scenario 8: two sinks, one stalled; the other keeps delivering.
+func TestScenarioSlowSinkIsolation(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	fast, slow := newReceiver(t), newReceiver(t)
+	slow.mode.Store(modeStall)
+	env := baseEnv(data, filepath.Join(logs, "*.log"))
+	env["SKIFF_SINKS"] = "fast:http,slow:http"
+	env["SKIFF_FAST_URL"] = fast.url()
+	env["SKIFF_SLOW_URL"] = slow.url()
+	env["SKIFF_SLOW_TIMEOUT"] = "500ms"
+	env["SKIFF_SLOW_BACKOFF_MAX"] = "500ms"
+	p := start(t, env)
+	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: 2000, Duration: pick(3*time.Second, 30*time.Second)})
+	waitDelivered(t, fast, want, 30*time.Second)
+	slow.mode.Store(modeOK)
+	waitDelivered(t, slow, want, 60*time.Second)
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	fast.verify(t, want, false)
+	slow.verify(t, want, true)
+}
+
+// Scenario 9: the data dir's volume fills up; skiff degrades, then
+// recovers by itself when space returns, losing nothing.
+func TestScenarioDiskFull(t *testing.T) {
+	logs := t.TempDir()
+	data := filepath.Join(t.TempDir(), "vol")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", data).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a small tmpfs here (%v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", data).Run() })
+	r := newReceiver(t)
+	r.mode.Store(mode503) // the sink is down too, so the buffer must hold everything
+	env := httpEnv(data, r, filepath.Join(logs, "*.log"))
+	env["SKIFF_BUFFER_MAX_BYTES"] = "64MiB" // more than the volume holds
+	p := start(t, env)
+	// Ballast leaves ~2 MiB for the buffer.
+	ballast := filepath.Join(data, "ballast")
+	if err := os.WriteFile(ballast, make([]byte, 6<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 1), Size: 200, Lines: 30000}) // ~6 MiB
+	time.Sleep(2 * time.Second)                                                                                   // skiff hits ENOSPC
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	r.mode.Store(modeOK)
+	waitDelivered(t, r, want, 60*time.Second)
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	r.verify(t, want, true)
+}

@@ -1,0 +1,114 @@
+package tailer
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/skiff-dev/skiff/internal/fsutil"
+)
+
+// checkpointFile is the name of the tailer's state file in the data dir.
+const checkpointFile = "tailer.checkpoint"
+
+// checkpointMagic starts the file's first line, followed by the format
+// version and the CRC32C of the JSON body that follows the line.
+const checkpointMagic = "skiff-tailer-checkpoint"
+
+const checkpointVersion = 1
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ckEntry is one file identity's checkpoint: where to resume reading.
+type ckEntry struct {
+	Dev    uint64 `json:"dev"`
+	Ino    uint64 `json:"ino"`
+	FP     []byte `json:"fp"`                // the first bytes (≤ fpLen) when written
+	Source uint64 `json:"source,omitempty"`  // record.Record.Source, once a record was shipped
+	Offset int64  `json:"offset"`            // every line before it is durable in the buffer
+	InLong bool   `json:"in_long,omitempty"` // Offset is inside a line being shipped in pieces
+	Path   string `json:"path"`              // last known path; a label, and where to look for a rotated file
+}
+
+type ckBody struct {
+	Files []ckEntry `json:"files"`
+}
+
+// encodeCheckpoint renders entries as the checkpoint file's bytes.
+func encodeCheckpoint(entries []ckEntry) ([]byte, error) {
+	body, err := json.Marshal(ckBody{Files: entries})
+	if err != nil {
+		return nil, fmt.Errorf("encode checkpoint: %w", err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s %d %08x\n", checkpointMagic, checkpointVersion, crc32.Checksum(body, castagnoli))
+	b.Write(body)
+	b.WriteByte('\n')
+	return b.Bytes(), nil
+}
+
+// errCorruptCheckpoint marks a checkpoint file that fails its checksum or
+// does not parse.
+var errCorruptCheckpoint = errors.New("corrupt checkpoint")
+
+// decodeCheckpoint parses the checkpoint file's bytes.
+func decodeCheckpoint(b []byte) ([]ckEntry, error) {
+	line, body, ok := bytes.Cut(b, []byte{'\n'})
+	if !ok {
+		return nil, fmt.Errorf("%w: no header line", errCorruptCheckpoint)
+	}
+	f := bytes.Fields(line)
+	if len(f) != 3 || string(f[0]) != checkpointMagic {
+		return nil, fmt.Errorf("%w: bad header", errCorruptCheckpoint)
+	}
+	if v, err := strconv.Atoi(string(f[1])); err != nil || v != checkpointVersion {
+		return nil, fmt.Errorf("%w: unknown version %q", errCorruptCheckpoint, f[1])
+	}
+	want, err := strconv.ParseUint(string(f[2]), 16, 32)
+	if err != nil {
+		return nil, fmt.Errorf("%w: bad checksum field", errCorruptCheckpoint)
+	}
+	body = bytes.TrimSuffix(body, []byte{'\n'})
+	if got := crc32.Checksum(body, castagnoli); uint64(got) != want {
+		return nil, fmt.Errorf("%w: checksum %08x, want %08x", errCorruptCheckpoint, got, want)
+	}
+	var cb ckBody
+	if err := json.Unmarshal(body, &cb); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCorruptCheckpoint, err)
+	}
+	return cb.Files, nil
+}
+
+// loadCheckpoints reads dir's checkpoint file; a missing file is no
+// checkpoints.
+func loadCheckpoints(dir string) ([]ckEntry, error) {
+	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	return decodeCheckpoint(b)
+}
+
+// saveCheckpoints replaces dir's checkpoint file crash-safely.
+func saveCheckpoints(dir string, entries []ckEntry) error {
+	b, err := encodeCheckpoint(entries)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, checkpointFile), b, 0o644); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+// Package tailer finds log files by glob, follows each file identity
+// through rotation, and appends every line to an Appender (skiff's on-disk
+// buffer) as an encoded record.Record.
+//
+// Guarantees:
+//
+//   - Identity is (device, inode) plus the file's first bytes, never the
+//     path: a file renamed within the globs is not read twice, and a new
+//     file on a reused inode is read from its start.
+//   - A file rotated away by rename, or deleted, is read to its end
+//     (including lines written after the rename) before it is released;
+//     it is released once it has not grown for a second, or at once when
+//     another non-empty file has taken its path (the writer moved on).
+//   - Only complete lines are shipped while a file is followed; an
+//     unterminated last line is shipped when the file is rotated away or
+//     deleted, or at shutdown (then marked partial, and so is its
+//     continuation after a restart).
+//   - Lines longer than Options.MaxLineBytes are shipped in pieces marked
+//     record.FlagPartial; no line is ever held whole in memory beyond
+//     that bound.
+//   - Checkpoints, one per file identity, move only past lines the
+//     Appender accepted, and are written (crash-safely, with a checksum)
+//     only after Appender.Sync. After a crash lines may repeat (the last
+//     batch before the checkpoint), never go missing, except by
+//     copytruncate's inherent window (see docs/TAILER.md).
+//   - When Append blocks, reading stops: nothing queues in memory beyond
+//     one batch.
+//
+// Concurrency: New starts nothing. Run owns all reading and must be called
+// once; it starts two goroutines (the inotify event pump and the janitor
+// that releases deleted files held too long while Append blocks) and waits
+// for them before it returns. WaitQuiet is safe to call from any goroutine
+// while Run runs.
+package tailer

@@ -1,0 +1,134 @@
+package tailer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// errReleased is returned by follower.readAt once the janitor has closed
+// the file (a deleted file held too long under a full buffer).
+var errReleased = errors.New("file released")
+
+// follower follows one file identity from discovery until it is released.
+//
+// Fields are owned by the Run goroutine, except those under mu, which the
+// janitor goroutine also touches.
+type follower struct {
+	key     fileKey
+	path    string
+	pathB   []byte // path as bytes for records; replaced, never mutated
+	pattern int    // index into the matcher's patterns, for the lag metric
+
+	mu       sync.Mutex
+	file     *os.File  // nil when closed for inactivity or released; guarded by mu
+	released bool      // the janitor closed the file; guarded by mu
+	off      int64     // next byte not yet emitted (into the batch or a pending multiline record); guarded by mu for writes
+	heldAt   time.Time // when the janitor first saw it deleted; guarded by mu
+
+	fp         []byte // first bytes of the file, ≤ fpLen; grows with a small file
+	source     uint64
+	haveSource bool
+
+	committed       int64 // every byte before it is in records Append accepted; the checkpoint
+	committedInLong bool  // whether committed is inside a long line shipped in pieces
+	inLong          bool  // off is inside a long line shipped in pieces
+
+	size       int64     // size at the last check
+	seen       int64     // highest offset ever read, to tell growth from re-reading a partial line
+	lastGrowth time.Time // when size last grew (or the file was opened)
+	dirty      bool      // read it on the next pass
+	check      bool      // run the poll checks (rotation, idleness) at the next EOF
+
+	gone      bool // no longer found under any matching path: rotated away or deleted
+	deleted   bool // its link count is 0
+	successor bool // another non-empty file now sits at path, so the writer has moved on
+
+	ml multiline // pending joined record, when multiline is on
+}
+
+func newFollower(key fileKey, path string, pattern int, f *os.File, now time.Time) *follower {
+	return &follower{key: key, path: path, pathB: []byte(path), pattern: pattern, file: f, lastGrowth: now}
+}
+
+func (f *follower) setPath(p string) {
+	f.path = p
+	f.pathB = []byte(p)
+}
+
+// readAt reads from the file at off. It returns errReleased once the
+// janitor has closed the file.
+func (f *follower) readAt(b []byte, off int64) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.file == nil {
+		return 0, errReleased
+	}
+	return f.file.ReadAt(b, off)
+}
+
+func (f *follower) setOff(off int64) {
+	f.mu.Lock()
+	f.off = off
+	f.mu.Unlock()
+}
+
+// stat returns the open file's info.
+func (f *follower) stat() (os.FileInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.file == nil {
+		return nil, errReleased
+	}
+	return f.file.Stat()
+}
+
+// head reads the first n bytes of the open file into a new slice.
+func (f *follower) head(n int) ([]byte, error) {
+	b := make([]byte, n)
+	m, err := f.readAt(b, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return b[:m], nil
+}
+
+// closeFile closes the open file, if any, and reports whether it was open.
+func (f *follower) closeFile() (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.file == nil {
+		return false, nil
+	}
+	err := f.file.Close()
+	f.file = nil
+	if err != nil {
+		return true, fmt.Errorf("close %s: %w", f.path, err)
+	}
+	return true, nil
+}
+
+func (f *follower) isOpen() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.file != nil
+}
+
+// sourceFor returns the record Source, computing it on first use from the
+// file's first line.
+func (f *follower) sourceFor() uint64 {
+	if !f.haveSource {
+		h := f.fp
+		if len(h) < fpLen {
+			if b, err := f.head(fpLen); err == nil {
+				h = b
+			}
+		}
+		f.source = sourceID(f.key, h)
+		f.haveSource = true
+	}
+	return f.source
+}

@@ -1,0 +1,152 @@
+package tailer
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skiff-dev/skiff/internal/record"
+)
+
+// A 5 MiB line, invalid UTF-8, NUL bytes, CRLF and an unterminated last
+// line among normal lines: every normal line arrives, the long line in
+// partial pieces that add up to it, and the last line only at shutdown.
+func TestHostileFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	long := bytes.Repeat([]byte("0123456789abcdef"), 5<<20/16)
+	var b bytes.Buffer
+	n := 0
+	normal := func() { fmt.Fprintf(&b, "normal-%d\n", n); n++ }
+	normal()
+	b.Write(long)
+	b.WriteByte('\n')
+	normal()
+	b.WriteString("bad \xff\xfe utf8\n")
+	normal()
+	b.WriteString("nul\x00in\x00the\x00middle\n")
+	normal()
+	b.WriteString("crlf line\r\n")
+	normal()
+	b.Write([]byte{0, 0, 0, 0, '\n'})
+	normal()
+	b.WriteString("unterminated last line")
+	writeFile(t, path, b.String())
+
+	o := testOptions(t, path)
+	app := &memAppender{}
+	tl, stop := start(t, o, app)
+	waitFor(t, "normal lines", func() bool {
+		return strings.Count(strings.Join(app.messages(), "\n"), "normal-") == n
+	})
+	if err := tl.WaitQuiet(t.Context(), 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range app.messages() {
+		if strings.HasPrefix(m, "unterminated") {
+			t.Fatal("unterminated line shipped while the file is still followed")
+		}
+	}
+	if len(tl.buf) > 2<<20 {
+		t.Errorf("read buffer is %d bytes: a long line must not be held whole", len(tl.buf))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	recs := app.snapshot()
+	var pieces [][]byte
+	var rest []string
+	for _, r := range recs {
+		if r.Partial() && bytes.HasPrefix(r.Message, []byte("0123")) {
+			pieces = append(pieces, r.Message)
+			continue
+		}
+		rest = append(rest, fmt.Sprintf("%q/%d", r.Message, r.Flags))
+	}
+	if len(pieces) != 5 {
+		t.Errorf("long line came in %d pieces, want 5", len(pieces))
+	}
+	if !bytes.Equal(bytes.Join(pieces, nil), long) {
+		t.Errorf("pieces do not add up to the long line")
+	}
+	want := []string{
+		`"normal-0"/0`, `"normal-1"/0`, `"bad \xff\xfe utf8"/0`, `"normal-2"/0`,
+		`"nul\x00in\x00the\x00middle"/0`, `"normal-3"/0`, `"crlf line"/0`, `"normal-4"/0`,
+		`"\x00\x00\x00\x00"/0`, `"normal-5"/0`,
+		fmt.Sprintf(`"unterminated last line"/%d`, record.FlagPartial),
+	}
+	if strings.Join(rest, " ") != strings.Join(want, " ") {
+		t.Errorf("got  %s\nwant %s", strings.Join(rest, " "), strings.Join(want, " "))
+	}
+	// Offsets point at each line's first byte.
+	data, _ := os.ReadFile(path)
+	for _, r := range recs {
+		if !bytes.HasPrefix(data[r.Offset:], r.Message) {
+			t.Errorf("record at offset %d does not start there", r.Offset)
+		}
+	}
+}
+
+// The continuation of a line shipped unterminated at shutdown is marked
+// partial after the restart, and nothing is repeated.
+func TestUnterminatedAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "first\nhalf a")
+	o := testOptions(t, path)
+	app := &memAppender{}
+	tl, stop := start(t, o, app)
+	waitFor(t, "first", func() bool { return app.count() == 1 })
+	if err := tl.WaitQuiet(t.Context(), 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, " line\nnext\n")
+	o.Registerer = nil
+	_, stop = start(t, o, app)
+	waitFor(t, "the rest", func() bool { return app.count() == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range app.snapshot() {
+		got = append(got, fmt.Sprintf("%s/%v", r.Message, r.Partial()))
+	}
+	if g, w := strings.Join(got, "|"), "first/false|half a/true| line/true|next/false"; g != w {
+		t.Errorf("got %s, want %s", g, w)
+	}
+}
+
+func TestMaxLineBytesSplitsAcrossReads(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "")
+	o := testOptions(t, path)
+	o.MaxLineBytes = 10
+	app := &memAppender{}
+	_, stop := start(t, o, app)
+	// A long line written in slow pieces: pieces are cut by size, never by
+	// timing.
+	for _, p := range []string{"aaaaaaa", "aaaaaaabbbbbbbbbb", "cc", "c\r\nshort\n"} {
+		appendFile(t, path, p)
+		time.Sleep(20 * time.Millisecond)
+	}
+	waitFor(t, "short", func() bool { return app.count() == 4 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range app.snapshot() {
+		got = append(got, fmt.Sprintf("%s/%v@%d", r.Message, r.Partial(), r.Offset))
+	}
+	if g, w := strings.Join(got, " "), "aaaaaaaaaa/true@0 aaaabbbbbb/true@10 bbbbccc/true@20 short/false@29"; g != w {
+		t.Errorf("got  %s\nwant %s", g, w)
+	}
+}

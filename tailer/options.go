@@ -1,0 +1,147 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Appender is where the tailer puts records: in skiff, the on-disk buffer.
+//
+// Append returns only once recs are accepted under the buffer's fsync policy
+// and blocks (honouring ctx) while the buffer is full; while it blocks, the
+// tailer reads nothing more. It must not retain recs or the byte slices in
+// them after it returns: the tailer reuses that memory. When ctx is
+// cancelled the records may or may not have been written; the tailer then
+// treats them as not appended (and may repeat them after a restart).
+//
+// Sync makes everything appended so far durable. The tailer calls it before
+// every checkpoint write, so a checkpoint never skips past lines a crash
+// could lose.
+type Appender interface {
+	Append(ctx context.Context, recs [][]byte) error
+	Sync() error
+}
+
+// Options configures a Tailer. Zero values mean the documented defaults.
+type Options struct {
+	// Paths are absolute globs of the files to follow; ** matches any
+	// number of directories. Required.
+	Paths []string
+	// Exclude are globs never to read. A pattern without "/" matches the
+	// base name (so "*.gz" excludes /logs/a.log.1.gz); with "/" it matches
+	// the whole path.
+	Exclude []string
+	// DataDir holds the checkpoint file. Required.
+	DataDir string
+	// ReadFrom is where to start a file with no checkpoint that is found
+	// by the first scan: "head" (default) or "tail". Files appearing later
+	// are always read from the head.
+	ReadFrom string
+	// MaxLineBytes bounds a record's message (default 1 MiB); longer lines
+	// are split into pieces marked record.FlagPartial. It also bounds a
+	// joined multiline record.
+	MaxLineBytes int
+	// ScanInterval is the period of the rescan that backs up inotify and
+	// replaces it when inotify is unavailable (default 5s).
+	ScanInterval time.Duration
+	// CloseInactive closes a file that has not grown for this long
+	// (default 5m); it is reopened when it changes.
+	CloseInactive time.Duration
+	// DeletedHoldTime and DeletedHoldBytes bound how long a deleted file is
+	// kept open while Append blocks (buffer full): once it has been deleted
+	// this long, or this many of its bytes are unread, it is released and
+	// the unread bytes counted as dropped (reason="deleted_unread").
+	// Defaults 5m and 64 MiB.
+	DeletedHoldTime  time.Duration
+	DeletedHoldBytes int64
+	// ParseJSON marks lines that are JSON objects with record.FlagJSON.
+	ParseJSON bool
+	// TimeField, with ParseJSON, names the top-level field holding the
+	// event time: an RFC 3339 string, or epoch seconds or milliseconds.
+	TimeField string
+	// MultilineStart, when set, is the pattern of a line that begins a
+	// record; other lines are joined (with "\n") to the record before them.
+	MultilineStart *regexp.Regexp
+	// MultilineMaxLines bounds the lines in one joined record (default 500).
+	MultilineMaxLines int
+	// MultilineTimeout ships a pending joined record when no line has been
+	// added to it for this long (default 1s).
+	MultilineTimeout time.Duration
+	// CheckpointInterval is the period of checkpoint writes (default 1s).
+	CheckpointInterval time.Duration
+	// Registerer receives the tailer's metrics; nil means none.
+	Registerer prometheus.Registerer
+	// Logger receives the tailer's logs; nil means none.
+	Logger *slog.Logger
+	// NewWatcher creates the inotify watcher; nil means fsnotify.NewWatcher.
+	// When it fails, the tailer works by rescanning alone.
+	NewWatcher func() (*fsnotify.Watcher, error)
+}
+
+const (
+	defaultMaxLineBytes       = 1 << 20
+	defaultScanInterval       = 5 * time.Second
+	defaultCloseInactive      = 5 * time.Minute
+	defaultDeletedHoldTime    = 5 * time.Minute
+	defaultDeletedHoldBytes   = 64 << 20
+	defaultMultilineMaxLines  = 500
+	defaultMultilineTimeout   = time.Second
+	defaultCheckpointInterval = time.Second
+)
+
+// withDefaults returns o with zero values replaced by defaults, or an error
+// naming every invalid field.
+func (o Options) withDefaults() (Options, error) {
+	var errs []error
+	if len(o.Paths) == 0 {
+		errs = append(errs, errors.New("no paths"))
+	}
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("no data dir"))
+	}
+	switch o.ReadFrom {
+	case "":
+		o.ReadFrom = "head"
+	case "head", "tail":
+	default:
+		errs = append(errs, fmt.Errorf("read from %q: want head or tail", o.ReadFrom))
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = defaultMaxLineBytes
+	}
+	if o.ScanInterval <= 0 {
+		o.ScanInterval = defaultScanInterval
+	}
+	if o.CloseInactive <= 0 {
+		o.CloseInactive = defaultCloseInactive
+	}
+	if o.DeletedHoldTime <= 0 {
+		o.DeletedHoldTime = defaultDeletedHoldTime
+	}
+	if o.DeletedHoldBytes <= 0 {
+		o.DeletedHoldBytes = defaultDeletedHoldBytes
+	}
+	if o.MultilineMaxLines <= 0 {
+		o.MultilineMaxLines = defaultMultilineMaxLines
+	}
+	if o.MultilineTimeout <= 0 {
+		o.MultilineTimeout = defaultMultilineTimeout
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = defaultCheckpointInterval
+	}
+	if o.NewWatcher == nil {
+		o.NewWatcher = fsnotify.NewWatcher
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, errors.Join(errs...)
+}

@@ -1,0 +1,270 @@
+package tailer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/skiff-dev/skiff/internal/record"
+)
+
+const (
+	// maxBatchBytes and maxBatchRecords bound one Append call.
+	maxBatchBytes   = 1 << 20
+	maxBatchRecords = 8192
+	// readBudget is how much one file may read in a pass before the others
+	// get their turn.
+	readBudget = 8 << 20
+	// minReadBuf is the smallest shared read buffer.
+	minReadBuf = 256 << 10
+)
+
+// batch collects encoded records of one follower for one Append call. Its
+// memory is reused from call to call.
+type batch struct {
+	data   []byte
+	ends   []int // ends[i] is where record i ends in data
+	recs   [][]byte
+	owner  *follower
+	end    int64 // offset after the last record's bytes in owner's file
+	inLong bool  // owner.inLong as of end
+	bytes  int64 // file bytes the records cover
+}
+
+func (b *batch) reset() {
+	b.data = b.data[:0]
+	b.ends = b.ends[:0]
+	b.owner = nil
+	b.bytes = 0
+}
+
+// record encodes one record into the batch, flushing first when the batch
+// belongs to another file and after when it is full.
+// more says the line continues after end (a piece of a long line), which
+// the checkpoint must remember to mark the rest partial after a restart.
+func (t *Tailer) record(ctx context.Context, f *follower, off int64, msg []byte, flags uint8, end int64, more bool) error {
+	b := &t.batch
+	if b.owner != nil && b.owner != f {
+		if err := t.flush(ctx); err != nil {
+			return err
+		}
+	}
+	r := record.Record{
+		Collected: t.now,
+		Source:    f.sourceFor(),
+		Offset:    off,
+		Path:      f.pathB,
+		Message:   msg,
+		Flags:     flags,
+	}
+	if t.o.ParseJSON {
+		if obj, ok := jsonObject(msg); ok {
+			r.Message = obj
+			r.Flags |= record.FlagJSON
+			if t.o.TimeField != "" {
+				r.EventTime = eventTime(obj, t.o.TimeField)
+			}
+		}
+	}
+	b.data = r.AppendBinary(b.data)
+	b.ends = append(b.ends, len(b.data))
+	if b.owner == nil {
+		b.owner = f
+		b.bytes = 0
+	}
+	if len(b.ends) == 1 {
+		b.bytes = end - off
+	} else {
+		b.bytes += end - b.end
+	}
+	b.end = end
+	b.inLong = more
+	if len(b.data) >= maxBatchBytes || len(b.ends) >= maxBatchRecords {
+		return t.flush(ctx)
+	}
+	return nil
+}
+
+// flush appends the batch. Only when Append succeeds does the owner's
+// committed offset move past the batch's records.
+func (t *Tailer) flush(ctx context.Context) error {
+	b := &t.batch
+	if len(b.ends) == 0 {
+		b.owner = nil
+		return nil
+	}
+	b.recs = b.recs[:0]
+	start := 0
+	for _, e := range b.ends {
+		b.recs = append(b.recs, b.data[start:e:e])
+		start = e
+	}
+	t.appendSince.Store(time.Now().UnixNano())
+	err := t.app.Append(ctx, b.recs)
+	t.appendSince.Store(0)
+	clear(b.recs) // do not pin the data through the slice headers
+	if err != nil {
+		return &appendError{err: err}
+	}
+	f := b.owner
+	f.committed = b.end
+	f.committedInLong = b.inLong
+	t.ckDirty = true
+	t.m.linesRead.Add(float64(len(b.ends)))
+	t.m.bytesRead.Add(float64(b.bytes))
+	b.reset()
+	return nil
+}
+
+// appendError is a failed Append: it stops Run, unlike a problem with
+// one file.
+type appendError struct{ err error }
+
+func (e *appendError) Error() string { return "append: " + e.err.Error() }
+func (e *appendError) Unwrap() error { return e.err }
+
+// readFile reads f from f.off until EOF (or its budget is spent), emitting
+// complete lines. An incomplete last line is left unread, to be read
+// again when the file grows: only complete lines are emitted, so a line is
+// never split by timing. It reports whether it reached EOF.
+func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
+	buf := t.buf
+	have := 0
+	start := f.off
+	budget := readBudget
+	for {
+		n, rerr := f.readAt(buf[have:], start+int64(have))
+		if n > 0 {
+			t.now = time.Now()
+			have += n
+			budget -= n
+			if hi := start + int64(have); hi > f.seen {
+				f.seen = hi
+				t.progress()
+			}
+		}
+		pos, err := t.splitLines(ctx, f, buf[:have], start)
+		if pos > 0 {
+			copy(buf, buf[pos:have])
+			have -= pos
+			start += int64(pos)
+			f.setOff(start)
+		}
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case errors.Is(rerr, io.EOF):
+			return true, nil
+		case rerr != nil:
+			return false, rerr
+		case n == 0:
+			return true, nil
+		case budget <= 0:
+			return false, nil
+		}
+	}
+}
+
+// splitLines emits the complete lines in data (which starts at file offset
+// base) and the pieces of lines longer than MaxLineBytes, and returns how
+// many bytes it consumed.
+func (t *Tailer) splitLines(ctx context.Context, f *follower, data []byte, base int64) (int, error) {
+	pos := 0
+	for {
+		i := bytes.IndexByte(data[pos:], '\n')
+		if i < 0 {
+			break
+		}
+		le := pos + i
+		ce := le
+		if ce > pos && data[ce-1] == '\r' {
+			ce--
+		}
+		if err := t.emitLine(ctx, f, base+int64(pos), data[pos:ce], base+int64(le)+1); err != nil {
+			return pos, err
+		}
+		pos = le + 1
+	}
+	// An unterminated run longer than a line may be is shipped in pieces
+	// now, so a huge line never sits whole in memory.
+	max := t.o.MaxLineBytes
+	for len(data)-pos >= max {
+		off := base + int64(pos)
+		if err := t.emit(ctx, f, off, data[pos:pos+max], record.FlagPartial, off+int64(max), true); err != nil {
+			return pos, err
+		}
+		f.inLong = true
+		pos += max
+	}
+	return pos, nil
+}
+
+// emitLine emits one terminated line; end is the offset after its
+// terminator. A line longer than MaxLineBytes, or the end of one whose
+// first pieces were already shipped, goes out in pieces marked partial.
+func (t *Tailer) emitLine(ctx context.Context, f *follower, off int64, msg []byte, end int64) error {
+	max := t.o.MaxLineBytes
+	for len(msg) > max {
+		if err := t.emit(ctx, f, off, msg[:max], record.FlagPartial, off+int64(max), true); err != nil {
+			return err
+		}
+		f.inLong = true
+		off += int64(max)
+		msg = msg[max:]
+	}
+	var flags uint8
+	if f.inLong {
+		flags = record.FlagPartial
+	}
+	if err := t.emit(ctx, f, off, msg, flags, end, false); err != nil {
+		return err
+	}
+	f.inLong = false
+	return nil
+}
+
+// emitRest ships the unterminated bytes after f.off (at most MaxLineBytes:
+// longer runs were already shipped in pieces) as a final line: the file was
+// rotated away or deleted, or skiff is stopping. partial marks a line the
+// writer may still complete (shutdown); the continuation after a restart
+// is then marked partial too.
+func (t *Tailer) emitRest(ctx context.Context, f *follower, size int64, partial bool) error {
+	if size <= f.off {
+		return nil
+	}
+	n := size - f.off
+	if n > int64(len(t.buf)) {
+		n = int64(len(t.buf))
+	}
+	m, err := f.readAt(t.buf[:n], f.off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %s: %w", f.path, err)
+	}
+	if m == 0 {
+		return nil
+	}
+	t.now = time.Now()
+	msg := t.buf[:m]
+	if bytes.IndexByte(msg, '\n') >= 0 {
+		// The file grew under us; the caller reads again first.
+		return nil
+	}
+	if msg[len(msg)-1] == '\r' {
+		msg = msg[:len(msg)-1]
+	}
+	var flags uint8
+	if f.inLong || partial {
+		flags = record.FlagPartial
+	}
+	end := f.off + int64(m)
+	if err := t.emit(ctx, f, f.off, msg, flags, end, partial); err != nil {
+		return err
+	}
+	f.inLong = partial
+	f.setOff(end)
+	return nil
+}

@@ -1,0 +1,145 @@
+package tailer
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// loadWriter appends numbered lines to path at a few thousand lines per
+// second and rotates the file every rotateBytes in the given way.
+type loadWriter struct {
+	path        string
+	lines       int
+	rotateBytes int64
+	mode        string // rename | copytruncate | delete | none
+	afterRotate int    // lines written to the old file after a rename or delete
+	rotations   int
+}
+
+func (w *loadWriter) run(t testing.TB) error {
+	f, err := os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	var since int64
+	i := 0
+	write := func(f *os.File) error {
+		l := seqLine(i, 40+i%60)
+		i++
+		since += int64(len(l))
+		_, err := f.WriteString(l)
+		return err
+	}
+	for i < w.lines {
+		for b := 0; b < 50 && i < w.lines; b++ {
+			if err := write(f); err != nil {
+				return err
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // ~10k lines/s at most
+		if since < w.rotateBytes || i >= w.lines {
+			continue
+		}
+		since = 0
+		w.rotations++
+		rotated := fmt.Sprintf("%s.%d", w.path, w.rotations)
+		switch w.mode {
+		case "rename", "delete":
+			if w.mode == "rename" {
+				err = os.Rename(w.path, rotated)
+			} else {
+				err = os.Remove(w.path)
+			}
+			if err != nil {
+				return err
+			}
+			for k := 0; k < w.afterRotate && i < w.lines; k++ {
+				if err := write(f); err != nil {
+					return err
+				}
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			if f, err = os.OpenFile(w.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
+				return err
+			}
+		case "copytruncate":
+			if err := copyFile(w.path, rotated); err != nil {
+				return err
+			}
+			if err := os.Truncate(w.path, 0); err != nil {
+				return err
+			}
+		}
+	}
+	return f.Close()
+}
+
+func copyFile(from, to string) error {
+	src, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := os.Create(to)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return err
+	}
+	return dst.Close()
+}
+
+func TestRotationUnderLoad(t *testing.T) {
+	cases := map[string]struct {
+		mode    string
+		glob    string
+		exclude []string
+	}{
+		"rename, rotated names outside the glob": {mode: "rename", glob: "app.log"},
+		"rename, rotated names inside the glob":  {mode: "rename", glob: "app.log*"},
+		"delete and recreate":                    {mode: "delete", glob: "app.log"},
+		"copytruncate":                           {mode: "copytruncate", glob: "app.log"},
+		"copytruncate, copies excluded by glob":  {mode: "copytruncate", glob: "app.log*", exclude: []string{"*.log.*"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			o := testOptions(t, filepath.Join(dir, tc.glob))
+			o.Exclude = tc.exclude
+			app := &memAppender{}
+			tl, stop := start(t, o, app)
+			w := &loadWriter{path: path, lines: 15000, rotateBytes: 200 << 10, mode: tc.mode, afterRotate: 20}
+			if err := w.run(t); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "every line", func() bool {
+				missing, _ := seqCheck(app.messages(), w.lines)
+				return len(missing) == 0
+			})
+			if err := tl.WaitQuiet(t.Context(), 300*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			missing, repeated := seqCheck(app.messages(), w.lines)
+			if len(missing) > 0 || len(repeated) > 0 {
+				t.Fatalf("%d rotations: missing %s, repeated %s", w.rotations, short(missing), short(repeated))
+			}
+			if w.rotations < 5 {
+				t.Fatalf("only %d rotations", w.rotations)
+			}
+			t.Logf("%d lines, %d rotations, %d appends: none lost, none repeated", w.lines, w.rotations, app.appends)
+		})
+	}
+}

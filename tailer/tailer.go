@@ -1,0 +1,830 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// maxPollInterval bounds how long a change waits to be noticed without
+	// inotify, and how often open files are checked for rotation.
+	maxPollInterval = 250 * time.Millisecond
+	// goneQuiet is how long a rotated-away or deleted file must sit at EOF
+	// without growing before it is released, unless a successor file shows
+	// the writer has moved on.
+	goneQuiet = time.Second
+	// finishTimeout bounds the final reads and appends on shutdown.
+	finishTimeout = 10 * time.Second
+)
+
+// Tailer follows the files matching Options.Paths and appends their lines
+// to an Appender. Create it with New and run it with Run; WaitQuiet may be
+// called from another goroutine while Run runs.
+type Tailer struct {
+	o     Options
+	app   Appender
+	log   *slog.Logger
+	m     *metrics
+	match *matcher
+	poll  time.Duration
+
+	running atomic.Bool
+
+	// Owned by the Run goroutine.
+	files     map[fileKey]*follower // every followed identity; written under filesMu
+	byPath    map[string]*follower  // current path of each follower, for events
+	saved     map[fileKey]ckEntry   // loaded checkpoints not yet matched to a file
+	problems  map[string]string     // paths already logged as unusable, and why
+	w         *watch                // nil without inotify
+	buf       []byte                // shared read buffer, ≥ MaxLineBytes+64 KiB
+	batch     batch
+	now       time.Time // collection time of the lines being emitted
+	needScan  bool
+	polled    bool // a poll tick marked every follower since the last pass
+	ckDirty   bool // a checkpoint changed since the last write
+	initialed bool // the first scan is done
+
+	filesMu sync.Mutex // guards writes to files and the janitor's reads of it
+
+	// appendSince is when the Append in progress began (unix ns), 0 when
+	// none: the janitor acts only while Append blocks.
+	appendSince atomic.Int64
+
+	evMu sync.Mutex
+	ev   events
+	wake chan struct{} // capacity 1: "events are waiting"
+
+	quietMu  sync.Mutex
+	busy     bool      // some file was not at EOF after the last pass
+	lastGrow time.Time // when a file last grew
+	lastPass time.Time // when the last full poll pass ended
+}
+
+// New checks o and returns a Tailer. It starts nothing and touches no
+// file; Run does.
+func New(o Options, app Appender) (*Tailer, error) {
+	if app == nil {
+		return nil, errors.New("new tailer: nil appender")
+	}
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("new tailer: %w", err)
+	}
+	mt, err := newMatcher(o.Paths, o.Exclude)
+	if err != nil {
+		return nil, fmt.Errorf("new tailer: %w", err)
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("new tailer: %w", err)
+	}
+	for _, p := range mt.patterns {
+		m.lag.WithLabelValues(p.glob).Set(0)
+	}
+	t := &Tailer{
+		o:        o,
+		app:      app,
+		log:      o.Logger,
+		m:        m,
+		match:    mt,
+		poll:     min(maxPollInterval, o.ScanInterval),
+		files:    map[fileKey]*follower{},
+		byPath:   map[string]*follower{},
+		problems: map[string]string{},
+		buf:      make([]byte, max(minReadBuf, o.MaxLineBytes+64<<10)),
+		ev:       events{paths: map[string]struct{}{}},
+		wake:     make(chan struct{}, 1),
+		busy:     true,
+	}
+	return t, nil
+}
+
+// Run follows the files until ctx is done, then ships the unterminated
+// last lines of open files, calls Appender.Sync and writes the final
+// checkpoints. It returns nil after a clean stop, or the error that stopped
+// it (an Append or Sync failure). It must be called once.
+func (t *Tailer) Run(ctx context.Context) error {
+	if !t.running.CompareAndSwap(false, true) {
+		return errors.New("tailer: run called twice")
+	}
+	entries, err := loadCheckpoints(t.o.DataDir)
+	if err != nil {
+		// A checkpoint that cannot be trusted costs repeated lines, not a
+		// refusal to start.
+		t.log.Error("ignoring unreadable checkpoints; files are read again from their start", "err", err)
+		t.m.errors.WithLabelValues("checkpoint").Inc()
+	}
+	t.saved = make(map[fileKey]ckEntry, len(entries))
+	for _, e := range entries {
+		t.saved[fileKey{e.Dev, e.Ino}] = e
+	}
+
+	t.startWatcher()
+	bg, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if t.w != nil {
+		w := t.w.w
+		wg.Go(func() { t.pump(bg, w) })
+	}
+	wg.Go(func() { t.janitor(bg) })
+
+	loopErr := t.loop(ctx)
+	stop()
+	if t.w != nil {
+		if err := t.w.w.Close(); err != nil {
+			t.log.Debug("close watcher", "err", err)
+		}
+	}
+	wg.Wait()
+	finErr := t.finish(ctx)
+	return errors.Join(loopErr, finErr)
+}
+
+func (t *Tailer) loop(ctx context.Context) error {
+	t.rescan()
+	t.initialed = true
+	pollT := time.NewTicker(t.poll)
+	defer pollT.Stop()
+	scanT := time.NewTicker(t.o.ScanInterval)
+	defer scanT.Stop()
+	ckT := time.NewTicker(t.o.CheckpointInterval)
+	defer ckT.Stop()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		ev := t.takeEvents()
+		if ev.overflow && t.w != nil {
+			t.fallback("inotify queue overflow", errors.New("events were lost"))
+		}
+		if ev.scan || t.needScan {
+			t.rescan()
+		}
+		for p := range ev.paths {
+			if f := t.byPath[p]; f != nil {
+				f.dirty = true
+			}
+		}
+		busy, err := t.readPass(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		t.setBusy(busy)
+		if busy {
+			// Serve timers without waiting, then read on.
+			select {
+			case <-pollT.C:
+				t.markAll()
+			case <-scanT.C:
+				t.needScan = true
+			case <-ckT.C:
+				t.checkpoint()
+			default:
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.wake:
+		case <-pollT.C:
+			t.markAll()
+		case <-scanT.C:
+			t.needScan = true
+		case <-ckT.C:
+			t.checkpoint()
+		}
+	}
+}
+
+// markAll schedules every follower for a read and the poll checks.
+func (t *Tailer) markAll() {
+	t.polled = true
+	for _, f := range t.files {
+		f.dirty, f.check = true, true
+	}
+}
+
+// readPass processes every dirty follower once and reports whether any
+// still has bytes to read.
+func (t *Tailer) readPass(ctx context.Context) (bool, error) {
+	busy := false
+	polled := t.polled
+	t.polled = false
+	for _, f := range t.files {
+		if !f.dirty {
+			continue
+		}
+		more, err := t.process(ctx, f)
+		if err != nil {
+			return false, err
+		}
+		busy = busy || more
+	}
+	if polled {
+		t.updateGauges()
+		t.quietMu.Lock()
+		t.lastPass = time.Now()
+		t.quietMu.Unlock()
+	}
+	return busy, nil
+}
+
+// process reads f and, at EOF, runs its checks. It reports whether f has
+// more to read.
+func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
+	f.mu.Lock()
+	released := f.released
+	f.mu.Unlock()
+	if released {
+		t.forget(f)
+		return false, nil
+	}
+	if !f.isOpen() {
+		f.dirty = false
+		if f.check {
+			f.check = false
+			t.checkClosed(f)
+		}
+		return false, nil
+	}
+	if err := t.checkTruncation(ctx, f); err != nil {
+		return false, t.fileErr(ctx, f, err)
+	}
+	eof, err := t.readFile(ctx, f)
+	if err != nil {
+		return false, t.fileErr(ctx, f, err)
+	}
+	if !eof {
+		return true, nil
+	}
+	f.dirty = false
+	if err := t.flush(ctx); err != nil {
+		return false, err
+	}
+	if f.check {
+		f.check = false
+		if err := t.checkAtEOF(ctx, f); err != nil {
+			return false, t.fileErr(ctx, f, err)
+		}
+	}
+	return false, nil
+}
+
+// fileErr turns an error met while handling f into the loop's error when
+// it is fatal (Append failed, ctx done), and otherwise logs it, counts it
+// and lets go of the file.
+func (t *Tailer) fileErr(ctx context.Context, f *follower, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ae *appendError
+	if errors.As(err, &ae) {
+		return err
+	}
+	if errors.Is(err, errReleased) {
+		t.forget(f)
+		return nil
+	}
+	t.log.Error("stop following file", "path", f.path, "err", err)
+	t.m.errors.WithLabelValues("read").Inc()
+	t.forget(f)
+	return nil
+}
+
+// checkTruncation restarts f at 0 when the file shrank below the read
+// position or its first bytes changed (copytruncate, or truncate and
+// rewrite). It runs before every read so that a truncated file's new bytes
+// are never read at the old offset.
+func (t *Tailer) checkTruncation(ctx context.Context, f *follower) error {
+	st, err := f.stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	if size > f.size {
+		f.lastGrowth = time.Now()
+	}
+	defer func() { f.size = size }()
+	if size < f.off {
+		return t.truncated(ctx, f, size, "shrank below the read position")
+	}
+	if size == f.size && len(f.fp) >= fpLen {
+		return nil
+	}
+	head, err := f.head(int(min(size, fpLen)))
+	if err != nil {
+		return err
+	}
+	if !fpMatch(f.fp, head) {
+		return t.truncated(ctx, f, size, "first bytes changed")
+	}
+	if len(head) > len(f.fp) {
+		f.fp = head
+	}
+	return nil
+}
+
+func (t *Tailer) truncated(ctx context.Context, f *follower, size int64, why string) error {
+	// What was read of the old contents ships first, under the old Source.
+	if err := t.flushMultiline(ctx, f); err != nil {
+		return err
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	t.log.Warn("file truncated; reading it again from the start", "path", f.path, "why", why,
+		"old_offset", f.off, "size", size)
+	t.m.truncations.Inc()
+	t.recoverFromCopy(lostTail{dir: filepath.Dir(f.path), key: f.key, fp: f.fp, off: f.off,
+		source: f.sourceFor(), inLong: f.inLong, pattern: f.pattern})
+	f.setOff(0)
+	f.committed, f.committedInLong, f.inLong = 0, false, false
+	f.seen = 0
+	f.haveSource = false
+	head, err := f.head(int(min(size, fpLen)))
+	if err != nil {
+		return err
+	}
+	f.fp = head
+	t.ckDirty = true
+	return nil
+}
+
+// checkAtEOF runs the poll checks of an open file at EOF: deletion,
+// rotation, multiline timeout, release and idleness.
+func (t *Tailer) checkAtEOF(ctx context.Context, f *follower) error {
+	now := time.Now()
+	if f.ml.pending && now.Sub(f.ml.last) >= t.o.MultilineTimeout {
+		if err := t.flushMultiline(ctx, f); err != nil {
+			return err
+		}
+		if err := t.flush(ctx); err != nil {
+			return err
+		}
+	}
+	st, err := f.stat()
+	if err != nil {
+		return err
+	}
+	if nlinkOf(st) == 0 && !f.deleted {
+		f.deleted = true
+		if !f.gone {
+			f.gone = true
+			t.m.rotations.WithLabelValues("delete").Inc()
+			t.log.Info("file deleted; reading it to its end", "path", f.path)
+		}
+	}
+	if !f.gone {
+		if pst, err := os.Stat(f.path); err != nil || keyOf(pst) != f.key {
+			t.needScan = true // the scan tells a rename within the globs from a rotation away
+		}
+	}
+	if st.Size() > f.size {
+		f.lastGrowth = now
+		f.size = st.Size()
+		f.dirty = true // it grew since the read: read again before deciding
+		return nil
+	}
+	if f.gone {
+		if f.successor || now.Sub(f.lastGrowth) >= goneQuiet {
+			return t.release(ctx, f)
+		}
+		return nil
+	}
+	if now.Sub(f.lastGrowth) >= t.o.CloseInactive && !f.ml.pending {
+		if _, err := f.closeFile(); err != nil {
+			t.log.Warn("close inactive file", "path", f.path, "err", err)
+		}
+		t.log.Debug("closed inactive file", "path", f.path)
+	}
+	return nil
+}
+
+// release ships the rest of a rotated-away or deleted file, then closes
+// and forgets it.
+func (t *Tailer) release(ctx context.Context, f *follower) error {
+	st, err := f.stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() > f.size {
+		f.dirty = true // grew again: not done yet
+		return nil
+	}
+	if err := t.emitRest(ctx, f, st.Size(), false); err != nil {
+		return err
+	}
+	if err := t.flushMultiline(ctx, f); err != nil {
+		return err
+	}
+	if err := t.flush(ctx); err != nil {
+		return err
+	}
+	if f.off < st.Size() {
+		f.dirty = true
+		return nil
+	}
+	t.log.Info("released rotated file after reading it to its end", "path", f.path, "deleted", f.deleted, "size", st.Size())
+	t.forget(f)
+	return nil
+}
+
+// checkClosed decides about a follower closed for inactivity: reopen it
+// when its path still names it and it changed.
+func (t *Tailer) checkClosed(f *follower) {
+	st, err := os.Stat(f.path)
+	if err != nil || keyOf(st) != f.key {
+		t.needScan = true
+		return
+	}
+	if st.Size() == f.size {
+		return
+	}
+	file, err := os.Open(f.path)
+	if err != nil {
+		t.problem(f.path, errKind(err), err)
+		return
+	}
+	fst, err := file.Stat()
+	if err != nil || keyOf(fst) != f.key {
+		_ = file.Close() // read-only: nothing to lose
+		t.needScan = true
+		return
+	}
+	f.mu.Lock()
+	f.file = file
+	f.mu.Unlock()
+	f.dirty, f.check = true, true
+	f.lastGrowth = time.Now()
+	t.log.Debug("reopened file", "path", f.path)
+}
+
+// forget closes f and drops it and its checkpoint.
+func (t *Tailer) forget(f *follower) {
+	if _, err := f.closeFile(); err != nil {
+		t.log.Warn("close file", "path", f.path, "err", err)
+	}
+	t.filesMu.Lock()
+	if t.files[f.key] == f {
+		delete(t.files, f.key)
+	}
+	t.filesMu.Unlock()
+	if t.byPath[f.path] == f {
+		delete(t.byPath, f.path)
+	}
+	if t.batch.owner == f {
+		// Only reachable when the janitor released f mid-batch: those
+		// records were read and are still worth shipping.
+		return
+	}
+	t.ckDirty = true
+}
+
+// problem logs an unusable path once per kind and counts every occurrence.
+func (t *Tailer) problem(path, kind string, err error) {
+	t.m.errors.WithLabelValues(kind).Inc()
+	if t.problems[path] == kind {
+		return
+	}
+	t.problems[path] = kind
+	t.log.Warn("cannot follow file", "path", path, "kind", kind, "err", err)
+}
+
+// rescan walks the globs, watches their directories, adopts new files and
+// marks followers whose files left the globs.
+func (t *Tailer) rescan() {
+	t.needScan = false
+	res := t.match.scan(func(p scanProblem) { t.problem(p.path, p.kind, p.err) })
+	t.watchDirs(res.dirs)
+	seen := make(map[fileKey]bool, len(res.files))
+	for _, fd := range res.files {
+		key := keyOf(fd.info)
+		if seen[key] {
+			continue // a symlink or hard link to a file already followed
+		}
+		seen[key] = true
+		delete(t.problems, fd.path)
+		if f := t.files[key]; f != nil {
+			if f.path != fd.path {
+				if st, err := os.Stat(f.path); err != nil || keyOf(st) != key {
+					delete(t.byPath, f.path)
+					f.setPath(fd.path)
+					t.byPath[fd.path] = f
+				}
+			}
+			f.pattern = fd.pattern
+			if f.gone && !f.deleted {
+				f.gone, f.successor = false, false
+			}
+			continue
+		}
+		t.adopt(fd.path, fd.pattern, key)
+	}
+	for key, f := range t.files {
+		if seen[key] {
+			continue
+		}
+		if !f.isOpen() {
+			t.forget(f) // idle and gone: nothing unread to save
+			continue
+		}
+		if !f.gone {
+			f.gone = true
+			kind := "rename"
+			if st, err := f.stat(); err == nil && nlinkOf(st) == 0 {
+				kind = "delete"
+				f.deleted = true
+			}
+			t.m.rotations.WithLabelValues(kind).Inc()
+			t.log.Info("file rotated away; reading it to its end", "path", f.path, "kind", kind)
+		}
+		if !f.successor {
+			if st, err := os.Stat(f.path); err == nil && keyOf(st) != key && st.Size() > 0 {
+				f.successor = true
+			}
+		}
+		f.dirty, f.check = true, true
+	}
+	if !t.initialed {
+		t.recoverOrphans()
+		t.saved = nil
+	}
+	t.updateGauges()
+}
+
+// adopt starts following the file at path. Its checkpoint, if any, says
+// where to resume; otherwise the first scan honours ReadFrom and later
+// files start at the head.
+func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
+	file, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			t.m.errors.WithLabelValues("vanished").Inc()
+			return nil
+		}
+		t.problem(path, errKind(err), err)
+		return nil
+	}
+	st, err := file.Stat()
+	if err != nil {
+		_ = file.Close() // read-only: nothing to lose
+		t.problem(path, errKind(err), err)
+		return nil
+	}
+	if k := keyOf(st); k != key {
+		// Replaced between the scan and the open: the next scan sees it.
+		_ = file.Close()
+		t.needScan = true
+		return nil
+	}
+	now := time.Now()
+	f := newFollower(key, path, pattern, file, now)
+	head, err := f.head(int(min(st.Size(), fpLen)))
+	if err != nil {
+		_ = file.Close()
+		t.problem(path, errKind(err), err)
+		return nil
+	}
+	f.fp = head
+	f.size = st.Size()
+	if e, ok := t.saved[key]; ok {
+		delete(t.saved, key)
+		lt := lostTail{dir: filepath.Dir(path), key: key, fp: e.FP, off: e.Offset, source: e.Source,
+			inLong: e.InLong, pattern: pattern}
+		if lt.source == 0 {
+			lt.source = sourceID(key, e.FP)
+		}
+		switch {
+		case !fpMatch(e.FP, head):
+			t.log.Info("file replaced while skiff was stopped (truncated and rewritten, or inode reused); reading it from the start", "path", path)
+			t.m.rotations.WithLabelValues("inode_reuse").Inc()
+			t.recoverFromCopy(lt)
+		case st.Size() < e.Offset:
+			t.log.Warn("file truncated while skiff was stopped; reading it from the start", "path", path,
+				"checkpoint", e.Offset, "size", st.Size())
+			t.m.truncations.Inc()
+			t.recoverFromCopy(lt)
+		default:
+			f.off, f.committed = e.Offset, e.Offset
+			f.inLong, f.committedInLong = e.InLong, e.InLong
+			if e.Source != 0 {
+				f.source, f.haveSource = e.Source, true
+			}
+		}
+	} else if !t.initialed && t.o.ReadFrom == "tail" {
+		f.off, f.committed = st.Size(), st.Size()
+	}
+	f.seen = f.off
+	f.dirty, f.check = true, true
+	t.filesMu.Lock()
+	t.files[key] = f
+	t.filesMu.Unlock()
+	t.byPath[path] = f
+	t.ckDirty = true
+	t.log.Debug("following file", "path", path, "offset", f.off)
+	return f
+}
+
+// recoverOrphans looks for files that were being read to their end when
+// skiff stopped and have since left the globs (app.log renamed to
+// app.log.1): the directory of their last path is searched for their
+// inode, and a match with the same first bytes is read to its end.
+func (t *Tailer) recoverOrphans() {
+	for key, e := range t.saved {
+		dir := filepath.Dir(e.Path)
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, de := range ents {
+			if !de.Type().IsRegular() {
+				continue
+			}
+			p := filepath.Join(dir, de.Name())
+			if t.match.excluded(p) {
+				continue
+			}
+			info, err := de.Info()
+			if err != nil || keyOf(info) != key || info.Size() <= e.Offset {
+				continue
+			}
+			pattern := max(t.match.match(e.Path), 0)
+			f := t.adopt(p, pattern, key)
+			if f != nil && f.off == e.Offset {
+				f.gone = true
+				t.log.Info("reading rotated file left unfinished at the last stop", "path", p, "offset", e.Offset)
+			} else if f != nil {
+				t.forget(f) // not the same file after all
+			}
+			break
+		}
+	}
+}
+
+// updateGauges recomputes the file gauges and the lag per pattern.
+func (t *Tailer) updateGauges() {
+	open, deleted := 0, 0
+	lag := make([]int64, len(t.match.patterns))
+	for _, f := range t.files {
+		if f.isOpen() {
+			open++
+			if f.deleted {
+				deleted++
+			}
+		}
+		if d := f.size - f.committed; d > 0 && f.pattern < len(lag) {
+			lag[f.pattern] += d
+		}
+	}
+	t.m.filesWatched.Set(float64(len(t.files)))
+	t.m.filesOpen.Set(float64(open))
+	t.m.deletedOpen.Set(float64(deleted))
+	for i, p := range t.match.patterns {
+		t.m.lag.WithLabelValues(p.glob).Set(float64(lag[i]))
+	}
+}
+
+// checkpoint makes the appended records durable and then records how far
+// each file is covered by them. A failed Sync leaves the old checkpoint in
+// place: lines may repeat after a restart, none are skipped.
+func (t *Tailer) checkpoint() {
+	if !t.ckDirty {
+		return
+	}
+	entries := make([]ckEntry, 0, len(t.files))
+	for _, f := range t.files {
+		e := ckEntry{Dev: f.key.dev, Ino: f.key.ino, FP: f.fp, Offset: f.committed, InLong: f.committedInLong, Path: f.path}
+		if f.haveSource {
+			e.Source = f.source
+		}
+		entries = append(entries, e)
+	}
+	// Entries are snapshotted before Sync, so Sync covers all they claim.
+	if err := t.app.Sync(); err != nil {
+		t.log.Error("sync buffer before checkpoint", "err", err)
+		t.m.errors.WithLabelValues("sync").Inc()
+		return
+	}
+	if err := saveCheckpoints(t.o.DataDir, entries); err != nil {
+		t.log.Error("save checkpoints", "err", err)
+		t.m.errors.WithLabelValues("checkpoint").Inc()
+		return
+	}
+	t.ckDirty = false
+}
+
+// finish runs after the loop: everything read but not appended is read
+// again, unterminated last lines are shipped, and the checkpoints are
+// written after a Sync.
+func (t *Tailer) finish(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	t.batch.reset()
+	var err error
+	for _, f := range t.files {
+		// Anything not committed is read again: the Append that was cut
+		// short may or may not have stored it.
+		f.setOff(f.committed)
+		f.inLong = f.committedInLong
+		f.ml.pending = false
+	}
+	for _, f := range t.files {
+		if !f.isOpen() {
+			continue
+		}
+		if err = t.drain(fctx, f); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = t.flush(fctx)
+	}
+	if err != nil {
+		t.log.Warn("stopping without shipping every last line", "err", err)
+	}
+	t.ckDirty = true
+	t.checkpoint()
+	for _, f := range t.files {
+		if _, cerr := f.closeFile(); cerr != nil {
+			t.log.Warn("close file", "path", f.path, "err", cerr)
+		}
+	}
+	t.updateGauges()
+	var ae *appendError
+	if errors.As(err, &ae) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// drain reads f to EOF and ships its unterminated last line.
+func (t *Tailer) drain(ctx context.Context, f *follower) error {
+	if err := t.checkTruncation(ctx, f); err != nil {
+		return t.fileErr(ctx, f, err)
+	}
+	for {
+		eof, err := t.readFile(ctx, f)
+		if err != nil {
+			return t.fileErr(ctx, f, err)
+		}
+		if eof {
+			break
+		}
+	}
+	st, err := f.stat()
+	if err != nil {
+		return nil
+	}
+	if err := t.emitRest(ctx, f, st.Size(), !f.gone); err != nil {
+		return err
+	}
+	return t.flushMultiline(ctx, f)
+}
+
+func (t *Tailer) setBusy(b bool) {
+	t.quietMu.Lock()
+	t.busy = b
+	t.quietMu.Unlock()
+}
+
+func (t *Tailer) progress() {
+	t.quietMu.Lock()
+	t.lastGrow = time.Now()
+	t.quietMu.Unlock()
+}
+
+// WaitQuiet blocks until every followed file has been at EOF, with no
+// growth, for quiet (checked by Run's polls), or until ctx is done. It is
+// meant for graceful shutdown: call it, then cancel Run's context. It is
+// safe to call concurrently with Run.
+func (t *Tailer) WaitQuiet(ctx context.Context, quiet time.Duration) error {
+	tick := time.NewTicker(min(quiet/4+time.Millisecond, 50*time.Millisecond))
+	defer tick.Stop()
+	for {
+		t.quietMu.Lock()
+		now := time.Now()
+		ok := !t.busy && now.Sub(t.lastGrow) >= quiet && t.lastPass.After(t.lastGrow) &&
+			now.Sub(t.lastPass) < quiet+2*t.poll
+		t.quietMu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}

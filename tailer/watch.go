@@ -1,0 +1,193 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watch is the tailer's one inotify instance: directory watches only (as
+// fsnotify advises), never one per file.
+type watch struct {
+	w    *fsnotify.Watcher
+	dirs map[string]bool
+}
+
+// events is what the pump goroutine hands to Run: coalesced, so a burst of
+// writes costs one wake-up and a blocked Run never makes the kernel queue
+// overflow.
+type events struct {
+	paths    map[string]struct{} // files written to
+	scan     bool                // something was created, removed or renamed
+	overflow bool                // inotify dropped events: switch to rescans
+}
+
+// startWatcher creates the watcher, or switches to rescans alone.
+func (t *Tailer) startWatcher() {
+	w, err := t.o.NewWatcher()
+	if err != nil {
+		t.fallback("create inotify watcher", err)
+		return
+	}
+	t.w = &watch{w: w, dirs: map[string]bool{}}
+}
+
+// fallback closes the watcher for good: from now on the periodic rescan
+// and polls find every change.
+func (t *Tailer) fallback(why string, err error) {
+	t.log.Warn("inotify unavailable, rescanning every scan interval instead", "why", why, "err", err, "scan_interval", t.o.ScanInterval)
+	t.m.inotifyFallbk.Set(1)
+	t.m.errors.WithLabelValues("inotify").Inc()
+	if t.w != nil {
+		if cerr := t.w.w.Close(); cerr != nil {
+			t.log.Debug("close watcher", "err", cerr)
+		}
+		t.w = nil
+	}
+}
+
+// watchDirs makes the watched set equal to dirs.
+func (t *Tailer) watchDirs(dirs []string) {
+	if t.w == nil {
+		return
+	}
+	want := make(map[string]bool, len(dirs))
+	for _, d := range dirs {
+		want[d] = true
+		if t.w.dirs[d] {
+			continue
+		}
+		if err := t.w.w.Add(d); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed since the scan; a later scan sees it again
+			}
+			// ENOSPC (the watch limit), a closed or broken watcher: the
+			// watch set is now incomplete, so trust rescans alone.
+			t.fallback("watch "+d, err)
+			return
+		}
+		t.w.dirs[d] = true
+	}
+	for d := range t.w.dirs {
+		if !want[d] {
+			_ = t.w.w.Remove(d) // the directory is usually gone already
+			delete(t.w.dirs, d)
+		}
+	}
+}
+
+// pump moves watcher events into t.ev until ctx is done or the watcher is
+// closed.
+func (t *Tailer) pump(ctx context.Context, w *fsnotify.Watcher) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-w.Events:
+			if !ok {
+				return
+			}
+			t.evMu.Lock()
+			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+				t.ev.scan = true
+			}
+			if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Create) {
+				t.ev.paths[ev.Name] = struct{}{}
+			}
+			t.evMu.Unlock()
+		case err, ok := <-w.Errors:
+			if !ok {
+				return
+			}
+			t.evMu.Lock()
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				t.ev.overflow = true
+			}
+			t.ev.scan = true
+			t.evMu.Unlock()
+			if !errors.Is(err, fsnotify.ErrEventOverflow) {
+				t.log.Warn("inotify error", "err", err)
+				t.m.errors.WithLabelValues("inotify").Inc()
+			}
+		}
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// takeEvents returns and clears the pending events.
+func (t *Tailer) takeEvents() events {
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	e := t.ev
+	t.ev = events{paths: map[string]struct{}{}}
+	if len(e.paths) == 0 {
+		// Reuse the empty map rather than keep allocating.
+		t.ev.paths = e.paths
+		e.paths = nil
+	}
+	return e
+}
+
+// janitor releases deleted files held open too long while Append blocks.
+// It runs beside Run's loop because that loop is the one blocked.
+func (t *Tailer) janitor(ctx context.Context) {
+	period := min(t.o.DeletedHoldTime/4, time.Second)
+	period = max(period, 10*time.Millisecond)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if t.appendSince.Load() == 0 {
+			continue
+		}
+		t.filesMu.Lock()
+		fs := make([]*follower, 0, len(t.files))
+		for _, f := range t.files {
+			fs = append(fs, f)
+		}
+		t.filesMu.Unlock()
+		for _, f := range fs {
+			t.maybeReleaseDeleted(f)
+		}
+	}
+}
+
+func (t *Tailer) maybeReleaseDeleted(f *follower) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.file == nil {
+		return
+	}
+	st, err := f.file.Stat()
+	if err != nil || nlinkOf(st) > 0 {
+		return
+	}
+	now := time.Now()
+	if f.heldAt.IsZero() {
+		f.heldAt = now
+	}
+	unread := st.Size() - f.off
+	if now.Sub(f.heldAt) < t.o.DeletedHoldTime && unread < t.o.DeletedHoldBytes {
+		return
+	}
+	if err := f.file.Close(); err != nil {
+		t.log.Warn("close deleted file", "path", f.path, "err", err)
+	}
+	f.file = nil
+	f.released = true
+	if unread > 0 {
+		t.m.dropped.WithLabelValues("deleted_unread").Add(float64(unread))
+	}
+	t.log.Warn("released a deleted file while the buffer is full; its unread bytes are lost",
+		"path", f.path, "unread_bytes", unread, "held", now.Sub(f.heldAt).Round(time.Millisecond))
+}

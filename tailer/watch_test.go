@@ -1,0 +1,183 @@
+package tailer
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// Without inotify (instance limit reached, a watch that cannot be added)
+// the rescan takes over: new files, new directories and new lines are all
+// still found, and the fallback shows in a metric.
+func TestInotifyUnavailable(t *testing.T) {
+	cases := map[string]struct {
+		newWatcher func() (*fsnotify.Watcher, error)
+	}{
+		"instance limit reached": {newWatcher: func() (*fsnotify.Watcher, error) {
+			return nil, fmt.Errorf("inotify_init1: %w", syscall.EMFILE)
+		}},
+		"watch limit reached": {newWatcher: func() (*fsnotify.Watcher, error) {
+			// A closed watcher refuses every Add, as an exhausted
+			// max_user_watches refuses with ENOSPC.
+			w, err := fsnotify.NewWatcher()
+			if err != nil {
+				return nil, err
+			}
+			return w, w.Close()
+		}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "a.log"), "a1\n")
+			o := testOptions(t, filepath.Join(dir, "**", "*.log"))
+			o.NewWatcher = tc.newWatcher
+			app := &memAppender{}
+			tl, stop := start(t, o, app)
+			waitFor(t, "a1", func() bool { return app.count() == 1 })
+			appendFile(t, filepath.Join(dir, "a.log"), "a2\n")
+			writeFile(t, filepath.Join(dir, "new", "b.log"), "b1\n")
+			waitFor(t, "a2 and b1", func() bool { return app.count() == 3 })
+			if v := testutil.ToFloat64(tl.m.inotifyFallbk); v != 1 {
+				t.Errorf("skiff_tailer_inotify_fallback = %v, want 1", v)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// One inotify instance serves every pattern and directory.
+func TestOneWatcher(t *testing.T) {
+	dir := t.TempDir()
+	var made atomic.Int32
+	o := testOptions(t, filepath.Join(dir, "x", "**", "*.log"), filepath.Join(dir, "y", "*.log"))
+	o.ScanInterval = time.Hour // only inotify can find the new files in time
+	o.NewWatcher = func() (*fsnotify.Watcher, error) {
+		made.Add(1)
+		return fsnotify.NewWatcher()
+	}
+	app := &memAppender{}
+	tl, stop := start(t, o, app)
+	// The directories do not exist yet: their nearest existing parent is
+	// watched, and each level is watched as it appears.
+	time.Sleep(50 * time.Millisecond)
+	writeFile(t, filepath.Join(dir, "x", "deep", "er", "a.log"), "a\n")
+	writeFile(t, filepath.Join(dir, "y", "b.log"), "b\n")
+	waitFor(t, "both files", func() bool { return app.count() == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := made.Load(); n != 1 {
+		t.Errorf("%d watchers created, want 1", n)
+	}
+	if v := testutil.ToFloat64(tl.m.inotifyFallbk); v != 0 {
+		t.Errorf("skiff_tailer_inotify_fallback = %v, want 0", v)
+	}
+}
+
+// openDeleted counts this process's descriptors of deleted files under dir.
+func openDeleted(t *testing.T, dir string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	n := 0
+	for _, e := range ents {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err == nil && strings.HasPrefix(l, dir) && strings.HasSuffix(l, "(deleted)") {
+			n++
+		}
+	}
+	return n
+}
+
+func bigFile(t *testing.T, path string, lines int) {
+	var b strings.Builder
+	for i := 0; i < lines; i++ {
+		b.WriteString(seqLine(i, 100))
+	}
+	writeFile(t, path, b.String())
+}
+
+// While Append blocks, a deleted file is held open only up to the hold
+// limits, then released with its unread bytes counted.
+func TestDeletedHoldUnderFullBuffer(t *testing.T) {
+	cases := map[string]struct {
+		holdTime  time.Duration
+		holdBytes int64
+	}{
+		"hold time":  {holdTime: 100 * time.Millisecond, holdBytes: 1 << 40},
+		"hold bytes": {holdTime: time.Hour, holdBytes: 1 << 10},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			bigFile(t, path, 40000) // ~6 MiB: far more than one batch
+			o := testOptions(t, path)
+			o.DeletedHoldTime, o.DeletedHoldBytes = tc.holdTime, tc.holdBytes
+			app := &memAppender{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+			tl, stop := start(t, o, app)
+			<-app.entered
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the deleted file released", func() bool { return openDeleted(t, dir) == 0 })
+			dropped := testutil.ToFloat64(tl.m.dropped.WithLabelValues("deleted_unread"))
+			if dropped <= 0 {
+				t.Errorf("dropped_bytes_total{reason=deleted_unread} = %v, want > 0", dropped)
+			}
+			close(app.gate)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			_, repeated := seqCheck(app.messages(), 40000)
+			if len(repeated) > 0 {
+				t.Errorf("repeated %s", short(repeated))
+			}
+			t.Logf("shipped %d lines, dropped %v bytes", app.count(), dropped)
+		})
+	}
+}
+
+// When Append blocks, reading stops: no more than one batch is read ahead.
+func TestBackpressure(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	bigFile(t, path, 40000)
+	o := testOptions(t, path)
+	app := &memAppender{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	tl, stop := start(t, o, app)
+	<-app.entered
+	time.Sleep(100 * time.Millisecond) // give a wrong implementation time to read on
+	tl.filesMu.Lock()
+	var off int64
+	for _, f := range tl.files {
+		f.mu.Lock()
+		off = f.off
+		f.mu.Unlock()
+	}
+	tl.filesMu.Unlock()
+	if off > 2*maxBatchBytes {
+		t.Errorf("read %d bytes ahead while Append blocks", off)
+	}
+	close(app.gate)
+	waitFor(t, "every line", func() bool { return app.count() == 40000 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	missing, repeated := seqCheck(app.messages(), 40000)
+	if len(missing)+len(repeated) > 0 {
+		t.Errorf("missing %s, repeated %s", short(missing), short(repeated))
+	}
+}
