@@ -509,9 +509,9 @@ func (k *Kafka) isolate(ctx context.Context, a *kafkaAttempt, idx []int) {
 	for len(queue) > 0 {
 		set := queue[0]
 		queue = queue[1:]
-		if ctx.Err() != nil {
+		if err := ctx.Err(); err != nil {
 			for _, i := range set {
-				a.st[i] = recPending
+				a.st[i], a.err[i] = recPending, fmt.Errorf("isolate a rejected record: %w", err)
 			}
 			continue
 		}

@@ -581,3 +581,29 @@ func TestKafkaSecretsAreReadPerConnection(t *testing.T) {
 		t.Fatal("the renewed client certificate was not picked up")
 	}
 }
+
+// TestKafkaIsolationCutShort: when the attempt's time runs out during
+// isolation, the records not yet settled stay in the batch as a timeout,
+// not as rejected.
+func TestKafkaIsolationCutShort(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	allRejected := func(_ context.Context, msgs []kafka.Message) error {
+		return errorsFor(msgs, func(*kafka.Message) bool { return true }, kafka.MessageSizeTooLarge)
+	}
+	probe := &fakeWriter{write: func(c context.Context, msgs []kafka.Message) error {
+		cancel()
+		return allRejected(c, msgs)
+	}}
+	dl := &fakeDeadLetters{enc: testEncoder()}
+	k := fakeKafka(t, &fakeWriter{write: allRejected}, probe, dl, nil)
+	b := &Batch{Records: kafkaTestRecords(0, 8, 50)}
+	err := k.Send(ctx, b)
+	var se *SendError
+	if !errors.As(err, &se) || se.Kind != KindTimeout || len(b.Records) != 8 {
+		t.Fatalf("Send: %v with %d records left, want kind timeout and 8", err, len(b.Records))
+	}
+	if got := dl.byReason(); len(got) != 0 {
+		t.Fatalf("dead letters %v, want none", got)
+	}
+}
