@@ -34,55 +34,135 @@ const (
 
 func BenchmarkKafka(b *testing.B) {
 	c := startKfake(b, kfake.SeedTopics(3, "logs"), kfake.BlackholeProduce())
+	batches, lineBytes, msgBytes := kafkaBenchBatches()
+	for _, inflight := range []int{1, 4} {
+		b.Run(fmt.Sprintf("Sink/inflight=%d", inflight), func(b *testing.B) {
+			runKafkaBench(b, inflight, lineBytes, msgBytes, kafkaBenchSink(b, c, batches))
+		})
+		b.Run(fmt.Sprintf("Bare/inflight=%d", inflight), func(b *testing.B) {
+			runKafkaBench(b, inflight, lineBytes, msgBytes, kafkaBenchBare(b, c, batches))
+		})
+	}
+}
+
+// BenchmarkKafkaPaired measures the sink and the bare writer of
+// BenchmarkKafka in alternation, a few batches each in turn, so that both
+// see the same load on a shared machine; it reports both rates and their
+// ratio. One op is one batch of 1000 records on each side.
+func BenchmarkKafkaPaired(b *testing.B) {
+	c := startKfake(b, kfake.SeedTopics(3, "logs"), kfake.BlackholeProduce())
+	batches, lineBytes, _ := kafkaBenchBatches()
+	for _, inflight := range []int{1, 4} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			sides := []func(int) error{kafkaBenchSink(b, c, batches), kafkaBenchBare(b, c, batches)}
+			var took [2]time.Duration
+			for _, send := range sides {
+				if err := send(0); err != nil { // connect outside the timing
+					b.Fatal(err)
+				}
+			}
+			const round = 8 // batches per side per turn
+			b.ResetTimer()
+			for done, turn := 0, 0; done < b.N; done, turn = done+round, turn+1 {
+				n := min(round, b.N-done)
+				for j := range 2 {
+					side := (j + turn) % 2 // alternate which side goes first
+					start := time.Now()
+					if err := sendBatches(inflight, n, done, sides[side]); err != nil {
+						b.Fatal(err)
+					}
+					took[side] += time.Since(start)
+				}
+			}
+			b.StopTimer()
+			sink := float64(b.N*benchBatch) / took[0].Seconds()
+			bare := float64(b.N*benchBatch) / took[1].Seconds()
+			b.ReportMetric(sink, "sink_records/s")
+			b.ReportMetric(bare, "bare_records/s")
+			b.ReportMetric(sink*float64(lineBytes)/benchBatch/1e6, "sink_lineMB/s")
+			b.ReportMetric(sink/bare, "sink/bare")
+		})
+	}
+}
+
+// sendBatches sends batches first..first+n-1 from inflight goroutines.
+func sendBatches(inflight, n, first int, send func(i int) error) error {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, inflight)
+	for range inflight {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := send(first + i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// kafkaBenchBatches returns 16 different batches of 1000 records, their
+// line bytes and their message (JSON value) bytes per batch.
+func kafkaBenchBatches() (batches [][]record.Record, lineBytes, msgBytes int) {
 	enc := testEncoder()
-	// A pool of batches, so that the records differ across batches.
-	batches := make([][]record.Record, 16)
+	batches = make([][]record.Record, 16)
 	for i := range batches {
 		batches[i] = kafkaTestRecords(i*benchBatch, benchBatch, benchLineSize)
 	}
-	lineBytes, msgBytes := 0, 0
 	for i := range batches[0] {
 		lineBytes += len(batches[0][i].Message)
 		msgBytes += len(enc.AppendJSON(nil, &batches[0][i]))
 	}
-	for _, inflight := range []int{1, 4} {
-		b.Run(fmt.Sprintf("Sink/inflight=%d", inflight), func(b *testing.B) {
-			cfg := kafkaConfig(c.ListenAddrs(), "logs")
-			cfg.Compression, cfg.BatchMaxRecords = "lz4", benchBatch
-			k := newTestKafka(b, cfg, nil)
-			send := func(i int) error {
-				// Not copied: Send writes to b.Records only when it fails.
-				bt := &Batch{Records: batches[i%len(batches)]}
-				return k.Send(context.Background(), bt)
-			}
-			runKafkaBench(b, inflight, lineBytes, msgBytes, send)
-		})
-		b.Run(fmt.Sprintf("Bare/inflight=%d", inflight), func(b *testing.B) {
-			// The same messages as the sink makes, ready-made.
-			msgs := make([][]kafka.Message, len(batches))
-			for i, recs := range batches {
-				msgs[i] = make([]kafka.Message, len(recs))
-				for j := range recs {
-					r := &recs[j]
-					msgs[i][j] = kafka.Message{
-						Value: enc.AppendJSON(nil, r), Time: r.Time(),
-						Headers: []kafka.Header{{Key: HeaderID, Value: enc.AppendID(nil, r)}, {Key: HeaderPath, Value: r.Path}},
-					}
-				}
-			}
-			tr := &kafka.Transport{ClientID: "bare"}
-			w := &kafka.Writer{
-				Addr: kafka.TCP(c.ListenAddrs()...), Topic: "logs", Balancer: &kafka.RoundRobin{},
-				RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4,
-				BatchSize: benchBatch, BatchBytes: 1000000 - kafkaBatchOverhead, BatchTimeout: time.Microsecond,
-				Transport: tr,
-			}
-			defer tr.CloseIdleConnections()
-			defer w.Close()
-			send := func(i int) error { return w.WriteMessages(context.Background(), msgs[i%len(msgs)]...) }
-			runKafkaBench(b, inflight, lineBytes, msgBytes, send)
-		})
+	return batches, lineBytes, msgBytes
+}
+
+// kafkaBenchSink returns a function that sends batch i with a Kafka sink.
+func kafkaBenchSink(b *testing.B, c *kfake.Cluster, batches [][]record.Record) func(int) error {
+	cfg := kafkaConfig(c.ListenAddrs(), "logs")
+	cfg.Compression, cfg.BatchMaxRecords = "lz4", benchBatch
+	k := newTestKafka(b, cfg, nil)
+	return func(i int) error {
+		// Not copied: Send writes to b.Records only when it fails.
+		return k.Send(context.Background(), &Batch{Records: batches[i%len(batches)]})
 	}
+}
+
+// kafkaBenchBare returns a function that writes batch i's messages, made
+// in advance exactly as the sink makes them, with a bare kafka-go Writer
+// of the sink's settings.
+func kafkaBenchBare(b *testing.B, c *kfake.Cluster, batches [][]record.Record) func(int) error {
+	enc := testEncoder()
+	msgs := make([][]kafka.Message, len(batches))
+	for i, recs := range batches {
+		msgs[i] = make([]kafka.Message, len(recs))
+		for j := range recs {
+			r := &recs[j]
+			msgs[i][j] = kafka.Message{
+				Value: enc.AppendJSON(nil, r), Time: r.Time(),
+				Headers: []kafka.Header{{Key: HeaderID, Value: enc.AppendID(nil, r)}, {Key: HeaderPath, Value: r.Path}},
+			}
+		}
+	}
+	tr := &kafka.Transport{ClientID: "bare"}
+	w := &kafka.Writer{
+		Addr: kafka.TCP(c.ListenAddrs()...), Topic: "logs", Balancer: &kafka.RoundRobin{},
+		RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4,
+		BatchSize: benchBatch, BatchBytes: 1000000 - kafkaBatchOverhead, BatchTimeout: time.Microsecond,
+		Transport: tr,
+	}
+	b.Cleanup(func() {
+		_ = w.Close()
+		tr.CloseIdleConnections()
+	})
+	return func(i int) error { return w.WriteMessages(context.Background(), msgs[i%len(msgs)]...) }
 }
 
 // runKafkaBench calls send for b.N batches from inflight goroutines and
