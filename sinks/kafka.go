@@ -143,7 +143,7 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 		// alike land on the same partitions.
 		balancer = kafka.Murmur2Balancer{}
 	}
-	if k.transport, err = newKafkaTransport(&cfg); err != nil {
+	if k.transport, err = newKafkaTransport(&cfg, topic.fixed); err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
 	if cfg.TLSEnabled() && cfg.TLSInsecureSkipVerify {

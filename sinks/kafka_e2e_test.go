@@ -479,3 +479,45 @@ func TestKafkaMissingFixedTopic(t *testing.T) {
 		t.Fatalf("dead letters %v, want none", got)
 	}
 }
+
+// TestKafkaLeaderChange: partition leaders move to other brokers in the
+// middle of a stream; attempts answered NOT_LEADER are retried (kind
+// server) until kafka-go has the new leaders, and nothing is lost.
+func TestKafkaLeaderChange(t *testing.T) {
+	c := startKfake(t, kfake.NumBrokers(3), kfake.SeedTopics(3, "logs"))
+	cfg := kafkaConfig(c.ListenAddrs(), "logs")
+	k := newTestKafka(t, cfg, nil)
+	recs := kafkaTestRecords(0, 2000, 200)
+	kinds := map[string]int{}
+	for i := 0; i < len(recs); i += 100 {
+		if i == 1000 {
+			for p := range int32(3) {
+				leader := c.LeaderFor("logs", p)
+				if err := c.MoveTopicPartition("logs", p, (leader+1)%3); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		b := &Batch{Records: slices.Clone(recs[i : i+100])}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			err := k.Send(context.Background(), b)
+			if err == nil {
+				break
+			}
+			var se *SendError
+			if errors.As(err, &se) {
+				kinds[se.Kind]++
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("batch at %d undelivered: %v", i, err)
+			}
+			time.Sleep(20 * time.Millisecond) // the loop's backoff
+		}
+	}
+	t.Logf("failed attempts by kind: %v", kinds)
+	if kinds[KindServer] == 0 {
+		t.Fatal("no attempt failed: the leaders did not move")
+	}
+	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
+}

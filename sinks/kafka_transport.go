@@ -21,12 +21,23 @@ import (
 	"github.com/skiff-dev/skiff/internal/config"
 )
 
-// newKafkaTransport builds the connection pool shared by the sink's writers.
-func newKafkaTransport(cfg *config.Kafka) (*kafka.Transport, error) {
+// kafkaMetadataTTL bounds how long kafka-go routes by stale metadata: it
+// does not refresh on NOT_LEADER_FOR_PARTITION, so after a leader change
+// attempts fail until the next refresh (kafka-go's default is 6s).
+const kafkaMetadataTTL = 2 * time.Second
+
+// newKafkaTransport builds the connection pool shared by the sink's
+// writers. With a fixed topic, metadata refreshes ask for that topic only
+// rather than for every topic of the cluster.
+func newKafkaTransport(cfg *config.Kafka, fixedTopic string) (*kafka.Transport, error) {
 	t := &kafka.Transport{
 		Dial:        (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		DialTimeout: min(cfg.Timeout, 10*time.Second),
+		MetadataTTL: kafkaMetadataTTL,
 		ClientID:    cfg.ClientID,
+	}
+	if fixedTopic != "" {
+		t.MetadataTopics = []string{fixedTopic}
 	}
 	if cfg.TLSEnabled() {
 		tc, err := kafkaTLS(cfg)
