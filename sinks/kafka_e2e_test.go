@@ -115,7 +115,7 @@ func TestKafkaAcks(t *testing.T) {
 		acks string
 		want int16
 	}{
-		"all": {"all", -1}, "one": {"one", 1},
+		"all": {"all", -1}, "one": {"one", 1}, "none": {"none", 0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := startKfake(t, kfake.SeedTopics(1, "logs"))
