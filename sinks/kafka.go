@@ -93,6 +93,11 @@ type Kafka struct {
 	// missing; an entry goes when a write to the topic succeeds.
 	unknown map[string]time.Time
 
+	logMu sync.Mutex
+	// deadLog limits the dead-letter warnings to one per reason and
+	// logEvery; guarded by logMu.
+	deadLog map[string]*logLimiter
+
 	// attempts recycles the buffers of Sends (*kafkaAttempt).
 	attempts sync.Pool
 
@@ -116,7 +121,6 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("sink", name)
 	topic, err := newTopicTemplate(cfg.Topic, d.Encoder)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
@@ -133,6 +137,7 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 		unknownTopicTimeout: cfg.UnknownTopicTimeout,
 		now:                 time.Now,
 		unknown:             map[string]time.Time{},
+		deadLog:             map[string]*logLimiter{},
 	}
 	var balancer kafka.Balancer = &kafka.RoundRobin{}
 	if cfg.Key != "none" {
@@ -608,10 +613,26 @@ func (k *Kafka) writeDeadLetters(a *kafkaAttempt) {
 			a.st[i] = recDone
 		}
 		k.m.deadLetters.WithLabelValues(reason).Add(float64(len(idx)))
-		first := &a.recs[idx[0]]
-		k.log.Warn("kafka: records dead-lettered", "reason", reason, "records", len(idx),
-			"first_id", k.enc.ID(first), "first_path", string(first.Path), "topic", a.msgs[idx[0]].Topic)
+		if ok, suppressed := k.allowDeadLog(reason); ok {
+			first := &a.recs[idx[0]]
+			k.log.Warn("kafka: records dead-lettered", "reason", reason, "records", len(idx),
+				"first_id", k.enc.ID(first), "first_path", string(first.Path), "topic", a.msgs[idx[0]].Topic,
+				"logs_suppressed", suppressed)
+		}
 	}
+}
+
+// allowDeadLog rate-limits the dead-letter warning of reason, so that a
+// stream of bad records does not flood the log (the metric counts all).
+func (k *Kafka) allowDeadLog(reason string) (bool, int) {
+	k.logMu.Lock()
+	defer k.logMu.Unlock()
+	l := k.deadLog[reason]
+	if l == nil {
+		l = &logLimiter{every: logEvery}
+		k.deadLog[reason] = l
+	}
+	return l.allow(k.now())
 }
 
 // finish shrinks b.Records to the records not delivered and describes why.

@@ -607,3 +607,39 @@ func TestKafkaIsolationCutShort(t *testing.T) {
 		t.Fatalf("dead letters %v, want none", got)
 	}
 }
+
+// TestKafkaDeadLetterLogIsLimited: a stream of dead-lettered records logs
+// one warning per reason and interval; the metric counts every record.
+func TestKafkaDeadLetterLogIsLimited(t *testing.T) {
+	var buf strings.Builder
+	enc := testEncoder()
+	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
+	cfg.MessageMaxBytes = 2 << 10
+	k, err := NewKafka("kafka", cfg, Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc},
+		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	k.w = &fakeWriter{}
+	now := time.Now()
+	k.now = func() time.Time { return now }
+	for i := range 5 {
+		if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(i*10, 2, 4<<10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(buf.String(), "records dead-lettered"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, buf.String())
+	}
+	now = now.Add(logEvery)
+	if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(100, 1, 4<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "logs_suppressed=4") {
+		t.Fatalf("second warning does not count the 4 suppressed:\n%s", buf.String())
+	}
+	if n := testutil.ToFloat64(k.m.deadLetters.WithLabelValues(reasonTooLarge)); n != 11 {
+		t.Fatalf("dead-lettered records counted %v, want 11", n)
+	}
+}
