@@ -296,10 +296,15 @@ func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMa
 				r.add("%s: want valueFrom.fieldRef.fieldPath %s, have %+v", name, field, src)
 			}
 		}
-		for name := range from {
-			if _, ok := want[name]; !ok {
-				r.add("unexpected valueFrom variable %s", name)
+		for name, src := range from {
+			if _, ok := want[name]; ok {
+				continue
 			}
+			if rf := src.ResourceFieldRef; name == "GOMAXPROCS" && rf != nil && rf.ContainerName == skiff.Name &&
+				(rf.Resource == "requests.cpu" || rf.Resource == "limits.cpu") && rf.Divisor.Cmp(resource.MustParse("1")) == 0 {
+				continue
+			}
+			r.add("unexpected valueFrom variable %s", name)
 		}
 		if fields := keyValues(env["SKIFF_FIELDS"]); fields["container"] != apps[0].Name {
 			r.add("SKIFF_FIELDS=%q: want container=%s (the application container's name)", env["SKIFF_FIELDS"], apps[0].Name)
@@ -454,6 +459,18 @@ func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMa
 		}
 	}()
 
+	// images are pinned: a tag other than latest, or a digest
+	for _, c := range append(append([]*corev1.Container{}, apps...), skiff) {
+		name, digest, _ := strings.Cut(c.Image, "@")
+		tag := ""
+		if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+			tag = name[i+1:]
+		}
+		if digest == "" && (tag == "" || tag == "latest") {
+			r.add("%s: image %q is not pinned (set a tag or digest in kustomization.yaml images)", c.Name, c.Image)
+		}
+	}
+
 	// security
 	func() {
 		if pod.EnableServiceLinks == nil || *pod.EnableServiceLinks {
@@ -492,6 +509,9 @@ func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMa
 
 	// resources
 	func() {
+		if from["GOMAXPROCS"] == nil {
+			r.add("GOMAXPROCS is not derived from the CPU request: Go would size itself to the whole node")
+		}
 		rr := skiff.Resources
 		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 			if q, ok := rr.Requests[name]; !ok || q.IsZero() {
@@ -506,9 +526,9 @@ func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMa
 		if req := rr.Requests[corev1.ResourceMemory]; req.Cmp(mem) > 0 {
 			r.add("memory request %s above limit %s", &req, &mem)
 		}
+		// Unset, skiff derives GOMEMLIMIT from the cgroup's limit (90%).
 		gml, ok := env["GOMEMLIMIT"]
 		if !ok {
-			r.add("GOMEMLIMIT unset: the Go heap would not know the container's memory limit")
 			return
 		}
 		q, err := resource.ParseQuantity(strings.TrimSuffix(gml, "B"))

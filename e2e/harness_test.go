@@ -135,6 +135,12 @@ func tail(s string, n int) string {
 	return s
 }
 
+// killed reports whether the process ended by SIGKILL.
+func (p *proc) killed() bool {
+	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+}
+
 func (p *proc) signal(sig syscall.Signal) {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		p.t.Fatalf("signal %v: %v", sig, err)
@@ -201,18 +207,29 @@ func (c *collector) add(msg string) {
 	}
 }
 
-// drain feeds p's stdout records into c until p exits.
+// drain feeds p's stdout records into c until p exits. The last line of a
+// process killed with SIGKILL may be torn (a pipe write larger than
+// PIPE_BUF is not atomic); any other undecodable line fails the test.
 func (c *collector) drain(t *testing.T, p *proc) chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var torn []byte
 		for line := range p.lines {
+			if torn != nil {
+				t.Errorf("stdout line is not a record: %q", tail(string(torn), 200))
+				torn = nil
+			}
 			var s shipped
 			if err := json.Unmarshal(line, &s); err != nil {
-				t.Errorf("stdout line is not a record: %v: %q", err, tail(string(line), 200))
+				torn = line
 				continue
 			}
 			c.add(s.Message)
+		}
+		<-p.done
+		if torn != nil && !p.killed() {
+			t.Errorf("last stdout line is not a record: %q", tail(string(torn), 200))
 		}
 	}()
 	return done

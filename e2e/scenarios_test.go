@@ -179,7 +179,7 @@ func TestScenarioOutage(t *testing.T) {
 	logs, data := t.TempDir(), t.TempDir()
 	r := newReceiver(t)
 	env := httpEnv(data, r, filepath.Join(logs, "*.log"))
-	env["SKIFF_BUFFER_MAX_BYTES"] = "8MiB"
+	env["SKIFF_BUFFER_MAX_BYTES"] = "16MiB"
 	p := start(t, env)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan map[string]uint64)
@@ -205,8 +205,8 @@ func TestScenarioOutage(t *testing.T) {
 	p.signal(syscall.SIGTERM)
 	p.wait(30 * time.Second)
 	r.verify(t, want, true)
-	if maxBuf > 8<<20 {
-		t.Errorf("buffer reached %d bytes on disk, bound is %d", maxBuf, 8<<20)
+	if maxBuf > 16<<20 {
+		t.Errorf("buffer reached %d bytes on disk, bound is %d", maxBuf, 16<<20)
 	}
 	r.mu.Lock()
 	early := r.early
@@ -314,6 +314,7 @@ func TestScenarioSlowSinkIsolation(t *testing.T) {
 	env["SKIFF_SLOW_URL"] = slow.url()
 	env["SKIFF_SLOW_TIMEOUT"] = "500ms"
 	env["SKIFF_SLOW_BACKOFF_MAX"] = "500ms"
+	env["SKIFF_SLOW_BREAKER_COOLDOWN"] = "500ms"
 	p := start(t, env)
 	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: 2000, Duration: pick(3*time.Second, 30*time.Second)})
 	waitDelivered(t, fast, want, 30*time.Second)
@@ -333,7 +334,7 @@ func TestScenarioDiskFull(t *testing.T) {
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", data).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", data).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a small tmpfs here (%v: %s)", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", data).Run() })
@@ -341,18 +342,32 @@ func TestScenarioDiskFull(t *testing.T) {
 	r.mode.Store(mode503) // the sink is down too, so the buffer must hold everything
 	env := httpEnv(data, r, filepath.Join(logs, "*.log"))
 	env["SKIFF_BUFFER_MAX_BYTES"] = "64MiB" // more than the volume holds
+	env["SKIFF_METRICS_ADDR"] = freeAddr(t)
+	defer func() {
+		if t.Failed() {
+			_, body, _ := httpGet(context.Background(), "http://"+env["SKIFF_METRICS_ADDR"]+"/metrics")
+			for _, l := range strings.Split(body, "\n") {
+				if strings.HasPrefix(l, "skiff_") {
+					t.Log(l)
+				}
+			}
+		}
+	}()
 	p := start(t, env)
-	// Ballast leaves ~2 MiB for the buffer.
+	// Ballast leaves ~2 MiB for the buffer, which needs ~7.5 MiB.
 	ballast := filepath.Join(data, "ballast")
-	if err := os.WriteFile(ballast, make([]byte, 6<<20), 0o644); err != nil {
+	if err := os.WriteFile(ballast, make([]byte, 14<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 1), Size: 200, Lines: 30000}) // ~6 MiB
+	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 1), Size: 200, Lines: 30000}) // ~7.5 MiB in the buffer
 	time.Sleep(2 * time.Second)                                                                                   // skiff hits ENOSPC
 	if err := os.Remove(ballast); err != nil {
 		t.Fatal(err)
 	}
 	r.mode.Store(modeOK)
+	defer func() {
+		t.Logf("received %d distinct of %v; other %d; %+v", r.distinct("s0"), want, len(r.other), r.checker.Result("s0", 30000))
+	}()
 	waitDelivered(t, r, want, 60*time.Second)
 	p.signal(syscall.SIGTERM)
 	p.wait(30 * time.Second)

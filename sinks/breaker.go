@@ -13,6 +13,7 @@ const (
 	CircuitOpen     CircuitState = 2 // no requests until the cool-down ends
 )
 
+// String returns closed, half-open or open.
 func (s CircuitState) String() string {
 	switch s {
 	case CircuitClosed:

@@ -214,7 +214,7 @@ func (d *DeadLetter) Write(sink, reason string, recs []record.Record) error {
 		return err
 	}
 	d.seq++
-	name := fmt.Sprintf("%s-%06d-%s-%d.ndjson", now.Format("20060102T150405.000000000Z"), d.seq%1e6, sink, len(recs))
+	name := fmt.Sprintf("%s-%06d-%s-%d.ndjson", now.Format("20060102T150405.000000000Z"), d.seq%1e6, fileSafe(sink), len(recs))
 	if err := writeFileSync(d.o.Dir, name, buf); err != nil {
 		return fmt.Errorf("write dead letters: %w", err)
 	}
@@ -289,4 +289,19 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync dir: %w", err)
 	}
 	return f.Close()
+}
+
+// fileSafe keeps a sink name usable inside a file name whatever the
+// caller passes (names from SKIFF_SINKS are already [a-z0-9_]).
+func fileSafe(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		return "_"
+	}
+	return string(b)
 }

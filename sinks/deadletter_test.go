@@ -175,3 +175,22 @@ func TestDeadLetterConcurrent(t *testing.T) {
 		t.Errorf("%d distinct records, want %d", len(seen), 8*20*5)
 	}
 }
+
+func TestDeadLetterOddSinkName(t *testing.T) {
+	dir := t.TempDir()
+	d := NewDeadLetter(DeadLetterOptions{Dir: dir})
+	if err := d.Write("../../etc/x-1", "400", dlRecords(0, 2, 0)); err != nil {
+		t.Fatal(err)
+	}
+	lines := readDeadLetters(t, dir)
+	if len(lines) != 2 || lines[0]["dead_letter"].(map[string]any)["sink"] != "../../etc/x-1" {
+		t.Errorf("lines %v", lines)
+	}
+	d2, err := OpenDeadLetter(DeadLetterOptions{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d2.files) != 1 || d2.files[0].records != 2 {
+		t.Errorf("reopened: %+v", d2.files)
+	}
+}

@@ -22,7 +22,6 @@ type ringSource struct {
 	read      int
 	committed atomic.Int64
 	done      chan struct{}
-	es        []Entry[int]
 }
 
 func newRingSource(distinct, n, size int) *ringSource {

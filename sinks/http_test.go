@@ -112,12 +112,6 @@ func (in *ingest) setFault(f func(n int, req *ingestRequest, w http.ResponseWrit
 	in.mu.Unlock()
 }
 
-func (in *ingest) count() int {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return len(in.seen)
-}
-
 func (in *ingest) requests() []ingestRequest {
 	in.mu.Lock()
 	defer in.mu.Unlock()

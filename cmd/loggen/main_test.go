@@ -3,10 +3,14 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/skiff-dev/skiff/internal/loggen"
 )
@@ -91,5 +95,58 @@ func TestStreamPath(t *testing.T) {
 				t.Fatalf("streamPath = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSIGTERMFlushes runs loggen as a process, stops it with SIGTERM
+// mid-stream and checks that it exits 0 having flushed whole lines only,
+// exactly as many as its summary reports.
+func TestSIGTERMFlushes(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "loggen")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	path := filepath.Join(dir, "app.log")
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "-out", path, "-rate", "2000", "-size", "300", "-buffer-bytes", "65536")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait (generously) until lines reach the file, then stop it.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 10000 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no lines after 60s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		t.Fatal("the file does not end with a whole line")
+	}
+	n := uint64(bytes.Count(b, []byte("\n")))
+	if want := fmt.Sprintf("lines=%d bytes=%d ", n, len(b)); !strings.Contains(stderr.String(), want) {
+		t.Errorf("summary %q lacks %q", stderr.String(), want)
+	}
+	c := loggen.NewChecker()
+	for _, l := range bytes.Split(b[:len(b)-1], []byte("\n")) {
+		c.Add(l)
+	}
+	if err := c.Verify(map[string]uint64{"s0": n}, false); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -112,13 +112,15 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 	dl := sinks.NewDeadLetter(sinks.DeadLetterOptions{
 		Dir:        filepath.Join(cfg.DataDir, "deadletter"),
 		MaxBytes:   int64(cfg.DeadLetterMaxBytes),
+		Encoder:    enc,
 		Registerer: a.reg,
 		Logger:     logger.With("part", "deadletter"),
 	})
 	for _, s := range cfg.SinkList {
 		d := sinks.Deps{Encoder: enc, DeadLetters: dl, Registerer: a.reg, Logger: logger.With("sink", s.Name)}
 		var out sinks.Sink
-		lo := sinks.LoopOptions{Name: s.Name, StallTimeout: cfg.StallTimeout, Registerer: a.reg, Logger: d.Logger}
+		// The loop adds the sink label to its own log lines.
+		lo := sinks.LoopOptions{Name: s.Name, StallTimeout: cfg.StallTimeout, Registerer: a.reg, Logger: logger}
 		switch {
 		case s.Stdout != nil:
 			out = sinks.NewStdout(stdout, *s.Stdout, d)

@@ -77,6 +77,9 @@ func (h *HTTP) Validate(prefix string) []error {
 			bad("HEADERS", "%q: %v", hd, err)
 			continue
 		}
+		if strings.EqualFold(name, "Authorization") && h.Auth != "none" {
+			bad("HEADERS", "an Authorization header conflicts with %sAUTH=%s (accepted: one of them, e.g. Authorization=@/path for an Elasticsearch ApiKey)", prefix, h.Auth)
+		}
 		if file, ok := strings.CutPrefix(value, "@"); ok {
 			if err := readable(file); err != nil {
 				bad("HEADERS", "header %s: %v", name, err)
@@ -168,10 +171,16 @@ func (h *HTTP) Validate(prefix string) []error {
 		if len(h.LokiLabels) == 0 {
 			bad("LOKI_LABELS", "is empty (accepted: at least one label=source; Loki needs a label)")
 		}
+		seen := map[string]bool{}
 		for _, l := range h.LokiLabels {
-			if _, _, err := ParseLokiLabel(l); err != nil {
+			name, _, err := ParseLokiLabel(l)
+			switch {
+			case err != nil:
 				bad("LOKI_LABELS", "%q: %v", l, err)
+			case seen[name]:
+				bad("LOKI_LABELS", "label %s is given twice (accepted: each label once)", name)
 			}
+			seen[name] = true
 		}
 	}
 	return ps
@@ -187,8 +196,8 @@ func ParseHeader(s string) (name, value string, err error) {
 		return "", "", errors.New("not a header (accepted: Name=value or Name=@/path/to/file)")
 	}
 	switch strings.ToLower(name) {
-	case "content-length", "content-encoding", "transfer-encoding", "authorization":
-		return "", "", fmt.Errorf("header %s is set by skiff (use COMPRESSION or AUTH)", name)
+	case "content-length", "content-encoding", "transfer-encoding", "host":
+		return "", "", fmt.Errorf("header %s is set by skiff", name)
 	}
 	return name, strings.TrimSpace(value), nil
 }
@@ -223,7 +232,7 @@ func checkESIndex(s string) error {
 	case strings.ToLower(s) != s:
 		return errors.New("not lowercase")
 	case strings.ContainsAny(s, "\\/*?\"<>| ,#:"):
-		return errors.New(`contains one of \ / * ? " < > | space , # :`)
+		return errors.New(`contains one of \ / * ? " < > | , # : or a space`)
 	case strings.IndexAny(s[:1], "-_+") == 0:
 		return errors.New("starts with -, _ or +")
 	}

@@ -50,7 +50,12 @@ func TestHTTPValidate(t *testing.T) {
 			h.Timeout, h.BackoffMax, h.Linger, h.BatchMaxBytes, h.BatchMaxRecords, h.Concurrency = 0, 1, -1, 10, 0, 100
 			h.BreakerFailures, h.RetryableStatus = -1, []int{42}
 		}, want: []string{"TIMEOUT", "BACKOFF_MAX", "LINGER", "BATCH_MAX_BYTES", "BATCH_MAX_RECORDS", "CONCURRENCY", "BREAKER_FAILURES", "RETRYABLE_STATUS: 42"}},
-		"bad es index": {edit: func(h *HTTP) { h.Format, h.ESIndex = "elasticsearch", "Logs" }, want: []string{"SKIFF_HTTP_ES_INDEX"}},
+		"bad es index":      {edit: func(h *HTTP) { h.Format, h.ESIndex = "elasticsearch", "Logs" }, want: []string{"SKIFF_HTTP_ES_INDEX"}},
+		"es api key header": {edit: func(h *HTTP) { h.Headers = []string{"Authorization=ApiKey abc"} }},
+		"auth twice": {edit: func(h *HTTP) {
+			h.Auth, h.Token, h.Headers = "bearer", "t", []string{"authorization=@" + token}
+		}, want: []string{"SKIFF_HTTP_HEADERS: an Authorization header conflicts"}},
+		"loki label twice": {edit: func(h *HTTP) { h.Format, h.LokiLabels = "loki", []string{"a=path", "a=filename"} }, want: []string{"label a is given twice"}},
 		"bad loki labels": {edit: func(h *HTTP) {
 			h.Format, h.LokiLabels = "loki", []string{"1bad=path", "ok=nothing", "__name__=path"}
 		}, want: []string{"1bad=path", "unknown source", "__name__"}},
