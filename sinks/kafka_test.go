@@ -438,7 +438,7 @@ func TestKafkaMetadataLookupsAreShared(t *testing.T) {
 	if calls["a"] != 3 || calls["b"] != 1 {
 		t.Fatalf("transport calls %v, want a:3 (two failures, one answer) b:1", calls)
 	}
-	now = now.Add(metadataTTL)
+	now = now.Add(partitionCountTTL)
 	if err := lookup("a"); err != nil || calls["a"] != 4 {
 		t.Fatalf("lookup after the TTL: %v, calls %d; want a fresh answer", err, calls["a"])
 	}

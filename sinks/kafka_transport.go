@@ -145,7 +145,7 @@ func (m *fileSASL) Start(ctx context.Context) (sasl.StateMachine, []byte, error)
 
 // meteredTransport counts produce requests, their latency and the errors
 // and throttling the brokers answer with. It also remembers, for
-// metadataTTL, the answer to the one-topic metadata lookup that kafka-go's
+// partitionCountTTL, the answer to the one-topic metadata lookup that kafka-go's
 // Writer makes for every single message: kafka-go serves it from its own
 // cache (refreshed every few seconds), but reaching that cache costs a
 // string join and two allocations per message, a quarter of the sink's
@@ -167,9 +167,9 @@ type metaEntry struct {
 }
 
 const (
-	metadataTTL      = time.Second
+	partitionCountTTL      = time.Second
 	maxCachedTopics  = 1000
-	produceErrorsKey = "transport"
+	transportErrorLabel = "transport"
 )
 
 func (t *meteredTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
@@ -204,7 +204,7 @@ func (t *meteredTransport) metadata(ctx context.Context, addr net.Addr, req *met
 	if t.meta == nil || len(t.meta) >= maxCachedTopics {
 		t.meta = map[string]metaEntry{} // a templated topic with endless values
 	}
-	t.meta[topic] = metaEntry{resp: resp, expires: now.Add(metadataTTL)}
+	t.meta[topic] = metaEntry{resp: resp, expires: now.Add(partitionCountTTL)}
 	t.mu.Unlock()
 	return resp, nil
 }
@@ -215,7 +215,7 @@ func (t *meteredTransport) produce(ctx context.Context, addr net.Addr, req *prod
 	t.m.requests.Inc()
 	t.m.requestSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		t.m.errors.WithLabelValues(produceErrorsKey).Inc()
+		t.m.errors.WithLabelValues(transportErrorLabel).Inc()
 		return resp, err
 	}
 	if r, ok := resp.(*produceAPI.Response); ok {
