@@ -167,8 +167,8 @@ type metaEntry struct {
 }
 
 const (
-	partitionCountTTL      = time.Second
-	maxCachedTopics  = 1000
+	partitionCountTTL   = time.Second
+	maxCachedTopics     = 1000
 	transportErrorLabel = "transport"
 )
 
