@@ -327,6 +327,10 @@ func TestKafkaTopicGroups(t *testing.T) {
 func TestNewKafkaRejects(t *testing.T) {
 	enc := testEncoder()
 	dl := &fakeDeadLetters{enc: enc}
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
 		edit func(*kafkaTestConfig)
 		deps Deps
@@ -335,6 +339,7 @@ func TestNewKafkaRejects(t *testing.T) {
 		"invalid config":       {func(c *kafkaTestConfig) { c.Acks = "most" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_KAFKA_ACKS"},
 		"field no record has":  {func(c *kafkaTestConfig) { c.Topic = "logs-{fields.team}" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_FIELDS"},
 		"no dead-letter store": {nil, Deps{Encoder: enc}, "dead-letter"},
+		"CA file without PEM":  {func(c *kafkaTestConfig) { c.TLSCAFile = notPEM }, Deps{Encoder: enc, DeadLetters: dl}, "no PEM certificate"},
 		"unreadable SASL secret": {func(c *kafkaTestConfig) {
 			c.SASLMechanism, c.SASLUsername, c.SASLPasswordFile = "plain", "u", "/nonexistent"
 		}, Deps{Encoder: enc, DeadLetters: dl}, "SASL_PASSWORD_FILE"},
