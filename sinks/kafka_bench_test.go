@@ -3,6 +3,8 @@ package sinks
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -220,6 +222,7 @@ func BenchmarkKafkaLoop(b *testing.B) {
 		data[i] = pool[i%len(pool)]
 	}
 	src := newMemSource()
+	cfg.Concurrency = kafkaBenchConcurrency
 	l := NewLoop(k, src, KafkaLoopOptions("kafka", cfg))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -281,6 +284,7 @@ func BenchmarkKafkaBuffer(b *testing.B) {
 	cfg := kafkaConfig(c.ListenAddrs(), "logs")
 	cfg.Compression, cfg.BatchMaxRecords = "lz4", benchBatch
 	k := newTestKafka(b, cfg, nil)
+	cfg.Concurrency = kafkaBenchConcurrency
 	l := NewLoop(k, kafkaBufferSource{cur}, KafkaLoopOptions("kafka", cfg))
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -313,3 +317,12 @@ func BenchmarkKafkaBuffer(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(b.N)/elapsed, "records/s")
 }
+
+// kafkaBenchConcurrency is the loop's CONCURRENCY in the loop benchmarks
+// (SKIFF_BENCH_CONCURRENCY, default 4 as SKIFF_KAFKA_CONCURRENCY).
+var kafkaBenchConcurrency = func() int {
+	if n, err := strconv.Atoi(os.Getenv("SKIFF_BENCH_CONCURRENCY")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}()
