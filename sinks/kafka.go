@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,12 +34,20 @@ const (
 // Dead-letter reasons used by the Kafka sink, besides reasonTopicUnresolved
 // and reasonInvalidTopic.
 const (
-	reasonTooLarge      = "message_too_large"
-	reasonInvalid       = "invalid_record"
-	reasonTimestamp     = "invalid_timestamp"
-	reasonUnknownTopic  = "unknown_topic"
-	kafkaBatchOverhead  = 1024  // v2 record batch header (61 bytes) plus slack for kafka-go's size estimate
-	maxUnknownTopics    = 10000 // bound on remembered missing topics
+	reasonTooLarge     = "message_too_large"
+	reasonInvalid      = "invalid_record"
+	reasonTimestamp    = "invalid_timestamp"
+	reasonUnknownTopic = "unknown_topic"
+)
+
+const (
+	// kafkaBatchOverhead is kept free under MESSAGE_MAX_BYTES: the v2
+	// record batch header (61 bytes) and slack for kafka-go's estimate.
+	kafkaBatchOverhead = 1024
+	// maxUnknownTopics bounds the missing topics remembered.
+	maxUnknownTopics = 10000
+	// kafkaLingerInWriter is kafka-go's BatchTimeout: a Send's messages
+	// leave as soon as they are handed over.
 	kafkaLingerInWriter = time.Microsecond
 )
 
@@ -84,6 +93,11 @@ type Kafka struct {
 	// missing; an entry goes when a write to the topic succeeds.
 	unknown map[string]time.Time
 
+	logMu sync.Mutex
+	// deadLog limits the dead-letter warnings to one per reason and
+	// logEvery; guarded by logMu.
+	deadLog map[string]*logLimiter
+
 	// attempts recycles the buffers of Sends (*kafkaAttempt).
 	attempts sync.Pool
 
@@ -107,7 +121,6 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	log = log.With("sink", name)
 	topic, err := newTopicTemplate(cfg.Topic, d.Encoder)
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
@@ -124,6 +137,7 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 		unknownTopicTimeout: cfg.UnknownTopicTimeout,
 		now:                 time.Now,
 		unknown:             map[string]time.Time{},
+		deadLog:             map[string]*logLimiter{},
 	}
 	var balancer kafka.Balancer = &kafka.RoundRobin{}
 	if cfg.Key != "none" {
@@ -134,21 +148,28 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 		// alike land on the same partitions.
 		balancer = kafka.Murmur2Balancer{}
 	}
-	if k.transport, err = newKafkaTransport(&cfg); err != nil {
+	if k.transport, err = newKafkaTransport(&cfg, topic.fixed); err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
 	if cfg.TLSEnabled() && cfg.TLSInsecureSkipVerify {
 		log.Warn("KAFKA TLS CERTIFICATE VERIFICATION IS OFF: anyone between skiff and the brokers can read and change the logs and steal the SASL password",
 			"variable", prefix+"TLS_INSECURE_SKIP_VERIFY")
 	}
+	if cfg.SASLMechanism == "plain" && !cfg.TLSEnabled() {
+		log.Warn("kafka SASL PLAIN without TLS sends the password in clear text", "variable", prefix+"TLS")
+	}
 	if cfg.Acks == "none" {
 		log.Warn("kafka acks=none: the brokers acknowledge nothing, so records lost in flight are not retried", "variable", prefix+"ACKS")
+	}
+	brokers := make([]string, len(cfg.Brokers))
+	for i, b := range cfg.Brokers {
+		brokers[i] = strings.TrimSpace(b)
 	}
 	k.m = newKafkaMetrics(d.Registerer, name)
 	rt := &meteredTransport{next: k.transport, m: k.m}
 	newWriter := func() *kafka.Writer {
 		return &kafka.Writer{
-			Addr:     kafka.TCP(cfg.Brokers...),
+			Addr:     kafka.TCP(brokers...),
 			Balancer: balancer,
 			// One attempt: the delivery loop retries with backoff and
 			// jitter, counts the errors and opens its circuit breaker.
@@ -493,9 +514,9 @@ func (k *Kafka) isolate(ctx context.Context, a *kafkaAttempt, idx []int) {
 	for len(queue) > 0 {
 		set := queue[0]
 		queue = queue[1:]
-		if ctx.Err() != nil {
+		if err := ctx.Err(); err != nil {
 			for _, i := range set {
-				a.st[i] = recPending
+				a.st[i], a.err[i] = recPending, fmt.Errorf("isolate a rejected record: %w", err)
 			}
 			continue
 		}
@@ -592,10 +613,26 @@ func (k *Kafka) writeDeadLetters(a *kafkaAttempt) {
 			a.st[i] = recDone
 		}
 		k.m.deadLetters.WithLabelValues(reason).Add(float64(len(idx)))
-		first := &a.recs[idx[0]]
-		k.log.Warn("kafka: records dead-lettered", "reason", reason, "records", len(idx),
-			"first_id", k.enc.ID(first), "first_path", string(first.Path), "topic", a.msgs[idx[0]].Topic)
+		if ok, suppressed := k.allowDeadLog(reason); ok {
+			first := &a.recs[idx[0]]
+			k.log.Warn("kafka: records dead-lettered", "reason", reason, "records", len(idx),
+				"first_id", k.enc.ID(first), "first_path", string(first.Path), "topic", a.msgs[idx[0]].Topic,
+				"logs_suppressed", suppressed)
+		}
 	}
+}
+
+// allowDeadLog rate-limits the dead-letter warning of reason, so that a
+// stream of bad records does not flood the log (the metric counts all).
+func (k *Kafka) allowDeadLog(reason string) (bool, int) {
+	k.logMu.Lock()
+	defer k.logMu.Unlock()
+	l := k.deadLog[reason]
+	if l == nil {
+		l = &logLimiter{every: logEvery}
+		k.deadLog[reason] = l
+	}
+	return l.allow(k.now())
 }
 
 // finish shrinks b.Records to the records not delivered and describes why.

@@ -96,6 +96,16 @@ func TestKafkaDeliversEveryCodec(t *testing.T) {
 					t.Fatalf("compression attribute %d, want %d", c, tc.codec)
 				}
 			}
+			if n := testutil.ToFloat64(k.m.requests); n < 3 {
+				t.Fatalf("produce requests counted %v, want at least one per Send (3)", n)
+			}
+			var valueBytes float64
+			for _, g := range got {
+				valueBytes += float64(len(g.Key) + len(g.Value))
+			}
+			if n := testutil.ToFloat64(k.m.messageBytes); n <= valueBytes {
+				t.Fatalf("message bytes counted %v, want more than keys and values (%v)", n, valueBytes)
+			}
 		})
 	}
 }
@@ -105,13 +115,13 @@ func TestKafkaAcks(t *testing.T) {
 		acks string
 		want int16
 	}{
-		"all": {"all", -1}, "one": {"one", 1},
+		"all": {"all", -1}, "one": {"one", 1}, "none": {"none", 0},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := startKfake(t, kfake.SeedTopics(1, "logs"))
 			seen := make(chan int16, 100)
-			c.KeepControl()
 			c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
 				seen <- req.(*kmsg.ProduceRequest).Acks
 				return nil, nil, false
 			})
@@ -132,8 +142,8 @@ func TestKafkaAcks(t *testing.T) {
 func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 	c := startKfake(t, kfake.SeedTopics(1, "logs"))
 	failures := 2
-	c.KeepControl()
 	c.ControlKey(int16(kmsg.Produce), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
 		if failures == 0 {
 			return nil, nil, false
 		}
@@ -151,6 +161,7 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 			}
 			resp.Topics = append(resp.Topics, st)
 		}
+		resp.ThrottleMillis = 250
 		return resp, nil, true
 	})
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), nil)
@@ -158,6 +169,7 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 	b := &Batch{Records: slices.Clone(recs)}
 	for attempt := 1; ; attempt++ {
 		err := k.Send(context.Background(), b)
+		t.Logf("attempt %d: %v", attempt, err)
 		if err == nil {
 			break
 		}
@@ -173,6 +185,12 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 		}
 	}
 	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
+	if n := testutil.ToFloat64(k.m.errors.WithLabelValues("not_enough_replicas")); n != 2 {
+		t.Fatalf("not_enough_replicas errors counted %v, want 2", n)
+	}
+	if n := testutil.ToFloat64(k.m.throttleSeconds); n != 0.5 {
+		t.Fatalf("throttle seconds %v, want 0.5", n)
+	}
 }
 
 // TestKafkaOversizeRecordIsDeadLettered: the broker rejects the batch that
@@ -460,4 +478,46 @@ func TestKafkaMissingFixedTopic(t *testing.T) {
 	if got := dl.byReason(); len(got) != 0 {
 		t.Fatalf("dead letters %v, want none", got)
 	}
+}
+
+// TestKafkaLeaderChange: partition leaders move to other brokers in the
+// middle of a stream; attempts answered NOT_LEADER are retried (kind
+// server) until kafka-go has the new leaders, and nothing is lost.
+func TestKafkaLeaderChange(t *testing.T) {
+	c := startKfake(t, kfake.NumBrokers(3), kfake.SeedTopics(3, "logs"))
+	cfg := kafkaConfig(c.ListenAddrs(), "logs")
+	k := newTestKafka(t, cfg, nil)
+	recs := kafkaTestRecords(0, 2000, 200)
+	kinds := map[string]int{}
+	for i := 0; i < len(recs); i += 100 {
+		if i == 1000 {
+			for p := range int32(3) {
+				leader := c.LeaderFor("logs", p)
+				if err := c.MoveTopicPartition("logs", p, (leader+1)%3); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		b := &Batch{Records: slices.Clone(recs[i : i+100])}
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			err := k.Send(context.Background(), b)
+			if err == nil {
+				break
+			}
+			var se *SendError
+			if errors.As(err, &se) {
+				kinds[se.Kind]++
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("batch at %d undelivered: %v", i, err)
+			}
+			time.Sleep(20 * time.Millisecond) // the loop's backoff
+		}
+	}
+	t.Logf("failed attempts by kind: %v", kinds)
+	if kinds[KindServer] == 0 {
+		t.Fatal("no attempt failed: the leaders did not move")
+	}
+	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)
 }

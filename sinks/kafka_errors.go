@@ -17,7 +17,7 @@ func kafkaKind(err error) string {
 		switch ke {
 		case kafka.RequestTimedOut:
 			return KindTimeout
-		case kafka.ThrottlingQuotaExceeded, kafka.PolicyViolation:
+		case kafka.ThrottlingQuotaExceeded:
 			return KindThrottled
 		case kafka.SASLAuthenticationFailed, kafka.IllegalSASLState, kafka.UnsupportedSASLMechanism,
 			kafka.TopicAuthorizationFailed, kafka.ClusterAuthorizationFailed,

@@ -55,8 +55,8 @@ func TestKafkaSASL(t *testing.T) {
 			// A wrong password is an auth error, and nothing is lost. kfake
 			// drops the connection on a bad password where Kafka answers
 			// SASL_AUTHENTICATION_FAILED first: answer as Kafka does.
-			c.KeepControl()
 			c.ControlKey(int16(kmsg.SASLAuthenticate), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				c.KeepControl()
 				resp := req.(*kmsg.SASLAuthenticateRequest).ResponseKind().(*kmsg.SASLAuthenticateResponse)
 				resp.ErrorCode = kerr.SaslAuthenticationFailed.Code
 				msg := "Authentication failed: invalid credentials"

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -325,6 +327,10 @@ func TestKafkaTopicGroups(t *testing.T) {
 func TestNewKafkaRejects(t *testing.T) {
 	enc := testEncoder()
 	dl := &fakeDeadLetters{enc: enc}
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for name, tc := range map[string]struct {
 		edit func(*kafkaTestConfig)
 		deps Deps
@@ -333,6 +339,7 @@ func TestNewKafkaRejects(t *testing.T) {
 		"invalid config":       {func(c *kafkaTestConfig) { c.Acks = "most" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_KAFKA_ACKS"},
 		"field no record has":  {func(c *kafkaTestConfig) { c.Topic = "logs-{fields.team}" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_FIELDS"},
 		"no dead-letter store": {nil, Deps{Encoder: enc}, "dead-letter"},
+		"CA file without PEM":  {func(c *kafkaTestConfig) { c.TLSCAFile = notPEM }, Deps{Encoder: enc, DeadLetters: dl}, "no PEM certificate"},
 		"unreadable SASL secret": {func(c *kafkaTestConfig) {
 			c.SASLMechanism, c.SASLUsername, c.SASLPasswordFile = "plain", "u", "/nonexistent"
 		}, Deps{Encoder: enc, DeadLetters: dl}, "SASL_PASSWORD_FILE"},
@@ -419,8 +426,10 @@ func TestKafkaMetadataLookupsAreShared(t *testing.T) {
 		_, err := mt.RoundTrip(context.Background(), kafka.TCP("x:1"), &metadataAPI.Request{TopicNames: []string{topic}})
 		return err
 	}
-	if lookup("a") == nil || lookup("a") == nil {
-		t.Fatal("failed lookups succeeded")
+	for range 2 { // failures are not remembered: both reach the transport
+		if lookup("a") == nil {
+			t.Fatal("a failed lookup succeeded")
+		}
 	}
 	fail = false
 	for range 100 {
@@ -434,8 +443,210 @@ func TestKafkaMetadataLookupsAreShared(t *testing.T) {
 	if calls["a"] != 3 || calls["b"] != 1 {
 		t.Fatalf("transport calls %v, want a:3 (two failures, one answer) b:1", calls)
 	}
-	now = now.Add(metadataTTL)
+	now = now.Add(partitionCountTTL)
 	if err := lookup("a"); err != nil || calls["a"] != 4 {
 		t.Fatalf("lookup after the TTL: %v, calls %d; want a fresh answer", err, calls["a"])
+	}
+}
+
+// TestKafkaTopicUnresolved: a record whose topic field is missing (no
+// fallback) or makes no valid topic is dead-lettered without a write.
+func TestKafkaTopicUnresolved(t *testing.T) {
+	enc := testEncoder()
+	dl := &fakeDeadLetters{enc: enc}
+	w := &fakeWriter{}
+	k := fakeKafka(t, w, &fakeWriter{}, dl, func(c *kafkaTestConfig) { c.Topic = "logs-{json.app}" })
+	recs := []record.Record{
+		jsonRecord(0, `{"app":"a"}`), jsonRecord(1, `{"other":1}`), jsonRecord(2, `{"app":{"x":1}}`),
+		jsonRecord(3, `{"app":"with space"}`), jsonRecord(4, `{"app":7}`),
+	}
+	if err := k.Send(context.Background(), &Batch{Records: slices.Clone(recs)}); err != nil {
+		t.Fatal(err)
+	}
+	got := dl.byReason()
+	if !slices.Equal(got[reasonTopicUnresolved], []string{enc.ID(&recs[1]), enc.ID(&recs[2])}) ||
+		!slices.Equal(got[reasonInvalidTopic], []string{enc.ID(&recs[3])}) {
+		t.Fatalf("dead letters %v", got)
+	}
+	var topics []string
+	for _, c := range w.calls {
+		for _, m := range c {
+			topics = append(topics, m.Topic)
+		}
+	}
+	slices.Sort(topics)
+	if !slices.Equal(topics, []string{"logs-7", "logs-a"}) {
+		t.Fatalf("written to %v, want logs-7 and logs-a", topics)
+	}
+}
+
+func TestKafkaPoisonReasons(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{kafka.MessageSizeTooLarge, reasonTooLarge},
+		{kafka.RecordListTooLarge, reasonTooLarge},
+		{kafka.MessageTooLargeError{}, reasonTooLarge},
+		{kafka.InvalidRecord, reasonInvalid},
+		{kafka.InvalidMessage, reasonInvalid},
+		{fmt.Errorf("x: %w", kafka.InvalidTimestamp), reasonTimestamp},
+		{kafka.NotLeaderForPartition, ""},
+		{io.EOF, ""},
+	} {
+		if got := poisonReason(tc.err); got != tc.want {
+			t.Errorf("poisonReason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
+
+// TestKafkaWarnings: insecure TLS and acks=none are logged as warnings.
+func TestKafkaWarnings(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))
+	enc := testEncoder()
+	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
+	cfg.TLSInsecureSkipVerify, cfg.Acks = true, "none"
+	k, err := NewKafka("kafka", cfg, Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc}, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	for _, want := range []string{"level=WARN msg=\"KAFKA TLS CERTIFICATE VERIFICATION IS OFF", "SKIFF_KAFKA_TLS_INSECURE_SKIP_VERIFY", "acks=none"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Fatalf("log %q lacks %q", buf.String(), want)
+		}
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// TestKafkaSecretsAreReadPerConnection: a rotated password file or client
+// certificate is used by the next connection, without a restart.
+func TestKafkaSecretsAreReadPerConnection(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
+	cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPasswordFile = "plain", "u", pw
+	m, err := kafkaSASL(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"one", "two"} {
+		if want == "two" {
+			if err := os.WriteFile(pw, []byte("two"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, ir, err := m.Start(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ir) != "\x00u\x00"+want {
+			t.Fatalf("PLAIN initial response %q, want password %q", ir, want)
+		}
+	}
+
+	ca := newKafkaTestCA(t)
+	_, certFile, keyFile := ca.issue(t, true)
+	cfg.TLSCertFile, cfg.TLSKeyFile = certFile, keyFile
+	tc, err := kafkaTLS(&cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := tc.GetClientCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cert2, key2 := ca.issue(t, true)
+	for from, to := range map[string]string{cert2: certFile, key2: keyFile} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second, err := tc.GetClientCertificate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first.Certificate[0]) == string(second.Certificate[0]) {
+		t.Fatal("the renewed client certificate was not picked up")
+	}
+}
+
+// TestKafkaIsolationCutShort: when the attempt's time runs out during
+// isolation, the records not yet settled stay in the batch as a timeout,
+// not as rejected.
+func TestKafkaIsolationCutShort(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	allRejected := func(_ context.Context, msgs []kafka.Message) error {
+		return errorsFor(msgs, func(*kafka.Message) bool { return true }, kafka.MessageSizeTooLarge)
+	}
+	probe := &fakeWriter{write: func(c context.Context, msgs []kafka.Message) error {
+		cancel()
+		return allRejected(c, msgs)
+	}}
+	dl := &fakeDeadLetters{enc: testEncoder()}
+	k := fakeKafka(t, &fakeWriter{write: allRejected}, probe, dl, nil)
+	b := &Batch{Records: kafkaTestRecords(0, 8, 50)}
+	err := k.Send(ctx, b)
+	var se *SendError
+	if !errors.As(err, &se) || se.Kind != KindTimeout || len(b.Records) != 8 {
+		t.Fatalf("Send: %v with %d records left, want kind timeout and 8", err, len(b.Records))
+	}
+	if got := dl.byReason(); len(got) != 0 {
+		t.Fatalf("dead letters %v, want none", got)
+	}
+}
+
+// TestKafkaDeadLetterLogIsLimited: a stream of dead-lettered records logs
+// one warning per reason and interval; the metric counts every record.
+func TestKafkaDeadLetterLogIsLimited(t *testing.T) {
+	var buf strings.Builder
+	enc := testEncoder()
+	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
+	cfg.MessageMaxBytes = 2 << 10
+	k, err := NewKafka("kafka", cfg, Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc},
+		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	k.w = &fakeWriter{}
+	now := time.Now()
+	k.now = func() time.Time { return now }
+	for i := range 5 {
+		if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(i*10, 2, 4<<10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(buf.String(), "records dead-lettered"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, buf.String())
+	}
+	now = now.Add(logEvery)
+	if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(100, 1, 4<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), "logs_suppressed=4") {
+		t.Fatalf("second warning does not count the 4 suppressed:\n%s", buf.String())
+	}
+	if n := testutil.ToFloat64(k.m.deadLetters.WithLabelValues(reasonTooLarge)); n != 11 {
+		t.Fatalf("dead-lettered records counted %v, want 11", n)
 	}
 }

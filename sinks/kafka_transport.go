@@ -21,12 +21,23 @@ import (
 	"github.com/skiff-dev/skiff/internal/config"
 )
 
-// newKafkaTransport builds the connection pool shared by the sink's writers.
-func newKafkaTransport(cfg *config.Kafka) (*kafka.Transport, error) {
+// kafkaMetadataTTL bounds how long kafka-go routes by stale metadata: it
+// does not refresh on NOT_LEADER_FOR_PARTITION, so after a leader change
+// attempts fail until the next refresh (kafka-go's default is 6s).
+const kafkaMetadataTTL = 2 * time.Second
+
+// newKafkaTransport builds the connection pool shared by the sink's
+// writers. With a fixed topic, metadata refreshes ask for that topic only
+// rather than for every topic of the cluster.
+func newKafkaTransport(cfg *config.Kafka, fixedTopic string) (*kafka.Transport, error) {
 	t := &kafka.Transport{
 		Dial:        (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		DialTimeout: min(cfg.Timeout, 10*time.Second),
+		MetadataTTL: kafkaMetadataTTL,
 		ClientID:    cfg.ClientID,
+	}
+	if fixedTopic != "" {
+		t.MetadataTopics = []string{fixedTopic}
 	}
 	if cfg.TLSEnabled() {
 		tc, err := kafkaTLS(cfg)
@@ -134,7 +145,7 @@ func (m *fileSASL) Start(ctx context.Context) (sasl.StateMachine, []byte, error)
 
 // meteredTransport counts produce requests, their latency and the errors
 // and throttling the brokers answer with. It also remembers, for
-// metadataTTL, the answer to the one-topic metadata lookup that kafka-go's
+// partitionCountTTL, the answer to the one-topic metadata lookup that kafka-go's
 // Writer makes for every single message: kafka-go serves it from its own
 // cache (refreshed every few seconds), but reaching that cache costs a
 // string join and two allocations per message, a quarter of the sink's
@@ -156,9 +167,9 @@ type metaEntry struct {
 }
 
 const (
-	metadataTTL      = time.Second
-	maxCachedTopics  = 1000
-	produceErrorsKey = "transport"
+	partitionCountTTL   = time.Second
+	maxCachedTopics     = 1000
+	transportErrorLabel = "transport"
 )
 
 func (t *meteredTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
@@ -193,7 +204,7 @@ func (t *meteredTransport) metadata(ctx context.Context, addr net.Addr, req *met
 	if t.meta == nil || len(t.meta) >= maxCachedTopics {
 		t.meta = map[string]metaEntry{} // a templated topic with endless values
 	}
-	t.meta[topic] = metaEntry{resp: resp, expires: now.Add(metadataTTL)}
+	t.meta[topic] = metaEntry{resp: resp, expires: now.Add(partitionCountTTL)}
 	t.mu.Unlock()
 	return resp, nil
 }
@@ -204,7 +215,7 @@ func (t *meteredTransport) produce(ctx context.Context, addr net.Addr, req *prod
 	t.m.requests.Inc()
 	t.m.requestSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		t.m.errors.WithLabelValues(produceErrorsKey).Inc()
+		t.m.errors.WithLabelValues(transportErrorLabel).Inc()
 		return resp, err
 	}
 	if r, ok := resp.(*produceAPI.Response); ok {

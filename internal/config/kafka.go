@@ -30,11 +30,11 @@ type Kafka struct {
 	BackoffMin          time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first retry backoff; doubles per attempt, with full jitter"`
 	BackoffMax          time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop"`
 	BreakerFailures     int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed attempts that open the circuit; 0 disables the breaker"`
-	BreakerCooldown     time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"time the circuit stays open before one probe attempt"`
+	BreakerCooldown     time.Duration `envconfig:"BREAKER_COOLDOWN" default:"10s" desc:"time the circuit stays open before one probe attempt (Kafka failovers are short)"`
 
 	TLS                   bool   `envconfig:"TLS" default:"false" desc:"connect with TLS; implied by any other TLS_ setting"`
 	TLSCAFile             string `envconfig:"TLS_CA_FILE" desc:"PEM file of the CAs that sign the brokers' certificates; default: the system pool"`
-	TLSCertFile           string `envconfig:"TLS_CERT_FILE" desc:"PEM client certificate, for brokers that require one (with TLS_KEY_FILE)"`
+	TLSCertFile           string `envconfig:"TLS_CERT_FILE" desc:"PEM client certificate, for brokers that require one (with TLS_KEY_FILE); re-read for every new connection"`
 	TLSKeyFile            string `envconfig:"TLS_KEY_FILE" desc:"PEM private key of TLS_CERT_FILE"`
 	TLSServerName         string `envconfig:"TLS_SERVER_NAME" desc:"name to verify the brokers' certificates against; default: the host dialled"`
 	TLSInsecureSkipVerify bool   `envconfig:"TLS_INSECURE_SKIP_VERIFY" default:"false" desc:"accept any broker certificate (tests only: anyone on the path can read and change the traffic)"`
