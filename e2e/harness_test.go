@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,7 +29,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	skiffBin = filepath.Join(dir, "skiff")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", skiffBin, "../cmd/skiff")
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	build := exec.Command(goBin, "build", "-o", skiffBin, "../cmd/skiff")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build skiff:", err)
@@ -175,14 +178,6 @@ type shipped struct {
 	Partial bool   `json:"partial"`
 }
 
-func decode(t *testing.T, line []byte) shipped {
-	t.Helper()
-	var s shipped
-	if err := json.Unmarshal(line, &s); err != nil {
-		t.Fatalf("stdout line is not a record: %v: %q", err, tail(string(line), 200))
-	}
-	return s
-}
 
 // collector gathers the messages skiff ships, counting each.
 type collector struct {

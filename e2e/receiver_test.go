@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -168,5 +167,3 @@ func (r *receiver) duplicates(stream string) int {
 	defer r.mu.Unlock()
 	return r.checker.Result(stream, 0).Duplicates
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
