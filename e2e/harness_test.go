@@ -178,7 +178,6 @@ type shipped struct {
 	Partial bool   `json:"partial"`
 }
 
-
 // collector gathers the messages skiff ships, counting each.
 type collector struct {
 	mu     sync.Mutex
