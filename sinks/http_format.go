@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"path"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
@@ -23,7 +22,7 @@ func newHTTPFormat(cfg *config.HTTP, enc *record.Encoder) (httpFormat, error) {
 	case config.FormatLoki:
 		return newLokiFormat(cfg, enc)
 	case config.FormatElasticsearch:
-		return esFormat{enc: enc, action: []byte(`{"create":{"_index":` + string(appendJSONString(nil, []byte(cfg.ESIndex))) + `,"_id":`)}, nil
+		return esFormat{enc: enc, action: []byte(`{"create":{"_index":` + string(record.AppendString(nil, []byte(cfg.ESIndex))) + `,"_id":`)}, nil
 	}
 	return ndjsonFormat{enc}, nil
 }
@@ -135,9 +134,9 @@ func newLokiFormat(cfg *config.HTTP, enc *record.Encoder) (*lokiFormat, error) {
 		if len(f.static) > 0 {
 			f.static = append(f.static, ',')
 		}
-		f.static = appendJSONString(f.static, []byte(name))
+		f.static = record.AppendString(f.static, []byte(name))
 		f.static = append(f.static, ':')
-		f.static = appendJSONString(f.static, []byte(v))
+		f.static = record.AppendString(f.static, []byte(v))
 	}
 	if len(f.static) == 0 && len(f.dynamic) == 0 {
 		f.static = []byte(`"job":"skiff"`) // a stream needs at least one label
@@ -200,9 +199,9 @@ func (f *lokiFormat) stream(dst, path_ []byte, recs []record.Record, idx []int) 
 		if len(dst) > 0 && dst[len(dst)-1] != '{' {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, []byte(name))
+		dst = record.AppendString(dst, []byte(name))
 		dst = append(dst, ':')
-		dst = appendJSONString(dst, v)
+		dst = record.AppendString(dst, v)
 	}
 	dst = append(dst, `},"values":[`...)
 	n := len(recs)
@@ -222,55 +221,11 @@ func (f *lokiFormat) stream(dst, path_ []byte, recs []record.Record, idx []int) 
 		dst = strconv.AppendInt(dst, r.Time().UnixNano(), 10)
 		dst = append(dst, `",`...)
 		if f.json {
-			dst = appendJSONString(dst, f.enc.AppendJSON(nil, r))
+			dst = record.AppendString(dst, f.enc.AppendJSON(nil, r))
 		} else {
-			dst = appendJSONString(dst, r.Message)
+			dst = record.AppendString(dst, r.Message)
 		}
 		dst = append(dst, ']')
 	}
 	return append(dst, "]}"...)
-}
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes
-// U+FFFD.
-func appendJSONString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

@@ -150,6 +150,13 @@ func appendHex16(dst []byte, v uint64) []byte {
 	return dst
 }
 
+// AppendString appends s as a JSON string (with quotes); invalid UTF-8
+// becomes U+FFFD. Sinks use it for the JSON they build around records.
+func AppendString(dst, s []byte) []byte {
+	dst, _ = appendString(dst, s)
+	return dst
+}
+
 // appendString appends s as a JSON string and reports whether s was valid
 // UTF-8. Invalid UTF-8 becomes U+FFFD (the exact bytes travel in
 // message_base64). Runs of plain ASCII are found eight bytes at a time:
