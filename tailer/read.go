@@ -102,6 +102,7 @@ func (t *Tailer) flush(ctx context.Context) error {
 		b.recs = append(b.recs, b.data[start:e:e])
 		start = e
 	}
+	t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
 	t.appendSince.Store(time.Now().UnixNano())
 	err := t.app.Append(ctx, b.recs)
 	t.appendSince.Store(0)

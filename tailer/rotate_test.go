@@ -5,8 +5,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // loadWriter appends numbered lines to path at a few thousand lines per
@@ -138,6 +141,17 @@ func TestRotationUnderLoad(t *testing.T) {
 			}
 			if w.rotations < 5 {
 				t.Fatalf("only %d rotations", w.rotations)
+			}
+			kind := map[string]string{"rename": "rename", "delete": "delete"}[tc.mode]
+			if kind != "" && !strings.HasSuffix(tc.glob, "*") {
+				if v := testutil.ToFloat64(tl.m.rotations.WithLabelValues(kind)); int(v) != w.rotations {
+					t.Errorf("rotations_total{kind=%s} = %v, want %d", kind, v, w.rotations)
+				}
+			}
+			if tc.mode == "copytruncate" {
+				if v := testutil.ToFloat64(tl.m.truncations); int(v) != w.rotations {
+					t.Errorf("truncations_total = %v, want %d", v, w.rotations)
+				}
 			}
 			t.Logf("%d lines, %d rotations, %d appends: none lost, none repeated", w.lines, w.rotations, app.appends)
 		})

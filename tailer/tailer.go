@@ -252,11 +252,9 @@ func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
 		return false, nil
 	}
 	if !f.isOpen() {
-		f.dirty = false
-		if f.check {
-			f.check = false
-			t.checkClosed(f)
-		}
+		// Closed for inactivity: an event or a poll asks whether it changed.
+		f.dirty, f.check = false, false
+		t.checkClosed(f)
 		return false, nil
 	}
 	if err := t.checkTruncation(ctx, f); err != nil {
