@@ -1,0 +1,103 @@
+package tailer
+
+import (
+	"context"
+	"errors"
+)
+
+// checkpoint makes the appended records durable and then records how far
+// each file is covered by them. A failed Sync leaves the old checkpoint in
+// place: lines may repeat after a restart, none are skipped.
+func (t *Tailer) checkpoint() {
+	if !t.ckDirty {
+		return
+	}
+	entries := make([]ckEntry, 0, len(t.files))
+	for _, f := range t.files {
+		e := ckEntry{Dev: f.key.dev, Ino: f.key.ino, FP: f.fp, Offset: f.committed, InLong: f.committedInLong, Path: f.path}
+		if f.haveSource {
+			e.Source = f.source
+		}
+		entries = append(entries, e)
+	}
+	// Entries are snapshotted before Sync, so Sync covers all they claim.
+	if err := t.app.Sync(); err != nil {
+		t.log.Error("sync buffer before checkpoint", "err", err)
+		t.m.errors.WithLabelValues("sync").Inc()
+		return
+	}
+	if err := saveCheckpoints(t.o.DataDir, entries); err != nil {
+		t.log.Error("save checkpoints", "err", err)
+		t.m.errors.WithLabelValues("checkpoint").Inc()
+		return
+	}
+	t.ckDirty = false
+}
+
+// finish runs after the loop: everything read but not appended is read
+// again, unterminated last lines are shipped, and the checkpoints are
+// written after a Sync.
+func (t *Tailer) finish(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	t.batch.reset()
+	var err error
+	for _, f := range t.files {
+		// Anything not committed is read again: the Append that was cut
+		// short may or may not have stored it.
+		f.setOff(f.committed)
+		f.inLong = f.committedInLong
+		f.ml.pending = false
+	}
+	for _, f := range t.files {
+		if !f.isOpen() {
+			continue
+		}
+		if err = t.drain(fctx, f); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = t.flush(fctx)
+	}
+	if err != nil {
+		t.log.Warn("stopping without shipping every last line", "err", err)
+	}
+	t.ckDirty = true
+	t.checkpoint()
+	for _, f := range t.files {
+		if _, cerr := f.closeFile(); cerr != nil {
+			t.log.Warn("close file", "path", f.path, "err", cerr)
+		}
+	}
+	t.updateGauges()
+	var ae *appendError
+	if errors.As(err, &ae) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// drain reads f to EOF and ships its unterminated last line.
+func (t *Tailer) drain(ctx context.Context, f *follower) error {
+	if err := t.checkTruncation(ctx, f); err != nil {
+		return t.fileErr(ctx, f, err)
+	}
+	for {
+		eof, err := t.readFile(ctx, f)
+		if err != nil {
+			return t.fileErr(ctx, f, err)
+		}
+		if eof {
+			break
+		}
+	}
+	st, err := f.stat()
+	if err != nil {
+		return nil
+	}
+	if err := t.emitRest(ctx, f, st.Size(), !f.gone); err != nil {
+		return err
+	}
+	return t.flushMultiline(ctx, f)
+}
