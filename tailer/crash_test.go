@@ -136,7 +136,10 @@ func TestCrashRestartUnderLoad(t *testing.T) {
 			data := filepath.Join(dir, "data")
 			out := filepath.Join(dir, "out")
 			writeFile(t, path, "")
-			w := &loadWriter{path: path, lines: 20000, rotateBytes: 150 << 10, mode: tc.mode, afterRotate: 20}
+			// ~5,000 lines/s, a rotation every ~0.8 s: a restart (slow
+			// under -race) spans less than one rotation, as in production.
+			w := &loadWriter{path: path, lines: 20000, rotateBytes: 400 << 10, mode: tc.mode, afterRotate: 20,
+				pause: 10 * time.Millisecond}
 			var werr error
 			written := make(chan struct{})
 			go func() { defer close(written); werr = w.run(t) }()
@@ -147,11 +150,18 @@ func TestCrashRestartUnderLoad(t *testing.T) {
 			// shipper; docs/TAILER.md.)
 			kills := 0
 			for done := false; !done; {
+				before := len(readOut(t, out))
 				c := startChild(t, path, data, out)
+				// Kill only a child that has shipped something and had time
+				// for a checkpoint: a file rotated before any skiff ever read
+				// it is outside what a restart can recover.
+				for len(readOut(t, out)) == before && !isClosed(written) {
+					time.Sleep(5 * time.Millisecond)
+				}
 				select {
 				case <-written:
 					done = true
-				case <-time.After(time.Duration(150+kills%5*97) * time.Millisecond):
+				case <-time.After(time.Duration(100+kills%5*67) * time.Millisecond):
 				}
 				if err := c.cmd.Process.Kill(); err != nil {
 					t.Fatal(err)
@@ -237,5 +247,14 @@ func TestCrashRestartUnderLoad(t *testing.T) {
 				t.Errorf("%d lines repeated under a different ID", distinct)
 			}
 		})
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }

@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"os"
@@ -18,8 +19,9 @@ type loadWriter struct {
 	path        string
 	lines       int
 	rotateBytes int64
-	mode        string // rename | copytruncate | delete | none
-	afterRotate int    // lines written to the old file after a rename or delete
+	mode        string        // rename | copytruncate | delete | none
+	afterRotate int           // lines written to the old file after a rename or delete
+	pause       time.Duration // between bursts of 50 lines; default 5ms (~10k lines/s at most)
 	rotations   int
 }
 
@@ -43,7 +45,7 @@ func (w *loadWriter) run(t testing.TB) error {
 				return err
 			}
 		}
-		time.Sleep(5 * time.Millisecond) // ~10k lines/s at most
+		time.Sleep(cmp.Or(w.pause, 5*time.Millisecond))
 		if since < w.rotateBytes || i >= w.lines {
 			continue
 		}
@@ -121,7 +123,11 @@ func TestRotationUnderLoad(t *testing.T) {
 			o.Exclude = tc.exclude
 			app := &memAppender{}
 			tl, stop := start(t, o, app)
-			w := &loadWriter{path: path, lines: 15000, rotateBytes: 200 << 10, mode: tc.mode, afterRotate: 20}
+			n := 15000
+			if os.Getenv("SKIFF_LONG") != "" {
+				n = 300000 // about a minute of writing, ~150 rotations
+			}
+			w := &loadWriter{path: path, lines: n, rotateBytes: 200 << 10, mode: tc.mode, afterRotate: 20}
 			if err := w.run(t); err != nil {
 				t.Fatal(err)
 			}

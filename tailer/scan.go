@@ -22,6 +22,7 @@ func (t *Tailer) problem(path, kind string, err error) {
 // marks followers whose files left the globs.
 func (t *Tailer) rescan() {
 	t.needScan = false
+	t.lastScan = time.Now()
 	res := t.match.scan(func(p scanProblem) { t.problem(p.path, p.kind, p.err) })
 	t.watchDirs(res.dirs)
 	seen := make(map[fileKey]bool, len(res.files))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,8 +21,13 @@ const (
 	// without growing before it is released, unless a successor file shows
 	// the writer has moved on.
 	goneQuiet = time.Second
-	// finishTimeout bounds the final reads and appends on shutdown.
-	finishTimeout = 10 * time.Second
+	// finishTimeout bounds the final reads and appends on shutdown, which
+	// block while the buffer is full.
+	finishTimeout = 5 * time.Second
+	// minEventScanGap spaces rescans caused by create/rename/remove events,
+	// so a directory churning with other files cannot keep the loop
+	// walking; the poll tick picks up a deferred rescan.
+	minEventScanGap = 50 * time.Millisecond
 )
 
 // Tailer follows the files matching Options.Paths and appends their lines
@@ -47,9 +53,11 @@ type Tailer struct {
 	batch     batch
 	now       time.Time // collection time of the lines being emitted
 	needScan  bool
-	polled    bool // a poll tick marked every follower since the last pass
-	ckDirty   bool // a checkpoint changed since the last write
-	initialed bool // the first scan is done
+	lastScan  time.Time
+	fpBuf     []byte // scratch for fingerprint checks
+	polled    bool   // a poll tick marked every follower since the last pass
+	ckDirty   bool   // a checkpoint changed since the last write
+	initialed bool   // the first scan is done
 
 	filesMu sync.Mutex // guards writes to files and the janitor's reads of it
 
@@ -99,6 +107,7 @@ func New(o Options, app Appender) (*Tailer, error) {
 		byPath:   map[string]*follower{},
 		problems: map[string]string{},
 		buf:      make([]byte, max(minReadBuf, o.MaxLineBytes+64<<10)),
+		fpBuf:    make([]byte, fpLen),
 		ev:       events{paths: map[string]struct{}{}},
 		wake:     make(chan struct{}, 1),
 		busy:     true,
@@ -165,7 +174,11 @@ func (t *Tailer) loop(ctx context.Context) error {
 			t.fallback("inotify queue overflow", errors.New("events were lost"))
 		}
 		if ev.scan || t.needScan {
-			t.rescan()
+			if time.Since(t.lastScan) >= minEventScanGap {
+				t.rescan()
+			} else {
+				t.needScan = true
+			}
 		}
 		for p := range ev.paths {
 			if f := t.byPath[p]; f != nil {
@@ -320,15 +333,16 @@ func (t *Tailer) checkTruncation(ctx context.Context, f *follower) error {
 	if size == f.size && len(f.fp) >= fpLen {
 		return nil
 	}
-	head, err := f.head(int(min(size, fpLen)))
-	if err != nil {
+	n, err := f.readAt(t.fpBuf[:min(size, fpLen)], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
+	head := t.fpBuf[:n]
 	if !fpMatch(f.fp, head) {
 		return t.truncated(ctx, f, size, "first bytes changed")
 	}
 	if len(head) > len(f.fp) {
-		f.fp = head
+		f.fp = append(f.fp[:0:0], head...)
 	}
 	return nil
 }
