@@ -60,8 +60,10 @@ func (t *Tailer) finish(ctx context.Context) error {
 	if err == nil {
 		err = t.flush(fctx)
 	}
-	if err != nil {
-		t.log.Warn("stopping without shipping every last line", "err", err)
+	var ae *appendError
+	fatal := errors.As(err, &ae) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+	if err != nil && !fatal {
+		t.log.Warn("stopping without shipping every last line: the buffer did not take them in time", "err", err)
 	}
 	t.ckDirty = true
 	t.checkpoint()
@@ -71,8 +73,7 @@ func (t *Tailer) finish(ctx context.Context) error {
 		}
 	}
 	t.updateGauges()
-	var ae *appendError
-	if errors.As(err, &ae) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+	if fatal {
 		return err
 	}
 	return nil

@@ -17,9 +17,9 @@ const (
 	// maxPollInterval bounds how long a change waits to be noticed without
 	// inotify, and how often open files are checked for rotation.
 	maxPollInterval = 250 * time.Millisecond
-	// goneQuiet is how long a rotated-away or deleted file must sit at EOF
-	// without growing before it is released, unless a successor file shows
-	// the writer has moved on.
+	// goneQuiet is how long a deleted file must sit at EOF without growing
+	// before it is released, unless a successor file shows the writer has
+	// moved on.
 	goneQuiet = time.Second
 	// finishTimeout bounds the final reads and appends on shutdown, which
 	// block while the buffer is full.
@@ -409,7 +409,22 @@ func (t *Tailer) checkAtEOF(ctx context.Context, f *follower) error {
 		return nil
 	}
 	if f.gone {
-		if f.successor || now.Sub(f.lastGrowth) >= goneQuiet {
+		if !f.successor {
+			if pst, err := os.Stat(f.path); err == nil && keyOf(pst) != f.key && pst.Size() > 0 {
+				f.successor = true
+				f.dirty, f.check = true, true // one more read to EOF, now that the writer has moved on
+				return nil
+			}
+		}
+		// A deleted file pins disk space, so it goes after a short quiet. A
+		// renamed one costs only a descriptor: its writer may not have
+		// reopened yet (logrotate's postrotate signal), so it is kept as
+		// long as an idle file would be.
+		quiet := goneQuiet
+		if !f.deleted {
+			quiet = t.o.CloseInactive
+		}
+		if f.successor || now.Sub(f.lastGrowth) >= quiet {
 			return t.release(ctx, f)
 		}
 		return nil
