@@ -163,3 +163,37 @@ func TestRotationUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// A writer that reopens late (logrotate's postrotate signal, a slow
+// application) keeps writing to the renamed file: those lines still
+// arrive, however long the rename and the reopen are apart.
+func TestLateReopenAfterRename(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.WriteString("before\n"); err != nil {
+		t.Fatal(err)
+	}
+	app := &memAppender{}
+	_, stop := start(t, testOptions(t, path), app)
+	waitFor(t, "before", func() bool { return app.count() == 1 })
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // longer than a deleted file is kept
+	if _, err := w.WriteString("after the rename\n"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, "new file\n")
+	waitFor(t, "all three", func() bool { return app.count() == 3 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if g := strings.Join(app.messages(), "|"); !strings.Contains(g, "after the rename") {
+		t.Errorf("got %q", g)
+	}
+}
