@@ -191,9 +191,12 @@ func (t *Tailer) splitLines(ctx context.Context, f *follower, data []byte, base 
 		pos = le + 1
 	}
 	// An unterminated run longer than a line may be is shipped in pieces
-	// now, so a huge line never sits whole in memory.
+	// now, so a huge line never sits whole in memory. A piece is cut only
+	// once the line is known to be longer than max (a trailing "\r" may be
+	// half of the terminator), so the pieces are the same however the
+	// writes were timed.
 	max := t.o.MaxLineBytes
-	for len(data)-pos >= max {
+	for n := len(data) - pos; n > max+1 || (n == max+1 && data[len(data)-1] != '\r'); n = len(data) - pos {
 		off := base + int64(pos)
 		if err := t.emit(ctx, f, off, data[pos:pos+max], record.FlagPartial, off+int64(max), true); err != nil {
 			return pos, err
