@@ -60,7 +60,7 @@ func (t *Tailer) record(ctx context.Context, f *follower, off int64, msg []byte,
 		Message:   msg,
 		Flags:     flags,
 	}
-	if t.o.ParseJSON {
+	if t.o.ParseJSON && flags&record.FlagPartial == 0 { // a piece of a line is not an object
 		if obj, ok := jsonObject(msg); ok {
 			r.Message = obj
 			r.Flags |= record.FlagJSON

@@ -3,6 +3,8 @@ package tailer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 )
 
 // checkpoint makes the appended records durable and then records how far
@@ -22,16 +24,29 @@ func (t *Tailer) checkpoint() {
 	}
 	// Entries are snapshotted before Sync, so Sync covers all they claim.
 	if err := t.app.Sync(); err != nil {
-		t.log.Error("sync buffer before checkpoint", "err", err)
-		t.m.errors.WithLabelValues("sync").Inc()
+		t.checkpointFailed("sync", fmt.Errorf("sync buffer before checkpoint: %w", err))
 		return
 	}
 	if err := saveCheckpoints(t.o.DataDir, entries); err != nil {
-		t.log.Error("save checkpoints", "err", err)
-		t.m.errors.WithLabelValues("checkpoint").Inc()
+		t.checkpointFailed("checkpoint", err)
 		return
 	}
+	if t.ckFailing {
+		t.ckFailing = false
+		t.log.Info("checkpoints are written again")
+	}
 	t.ckDirty = false
+}
+
+// checkpointFailed counts a failed checkpoint and logs it at most once a
+// minute: it is retried every interval.
+func (t *Tailer) checkpointFailed(kind string, err error) {
+	t.m.errors.WithLabelValues(kind).Inc()
+	if !t.ckFailing || time.Since(t.ckLogged) >= time.Minute {
+		t.log.Error("checkpoint not written; lines since the last one will be read again after a restart", "err", err)
+		t.ckLogged = time.Now()
+	}
+	t.ckFailing = true
 }
 
 // finish runs after the loop: everything read but not appended is read

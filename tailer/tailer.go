@@ -54,10 +54,12 @@ type Tailer struct {
 	now       time.Time // collection time of the lines being emitted
 	needScan  bool
 	lastScan  time.Time
-	fpBuf     []byte // scratch for fingerprint checks
-	polled    bool   // a poll tick marked every follower since the last pass
-	ckDirty   bool   // a checkpoint changed since the last write
-	initialed bool   // the first scan is done
+	fpBuf     []byte    // scratch for fingerprint checks
+	polled    bool      // a poll tick marked every follower since the last pass
+	ckDirty   bool      // a checkpoint changed since the last write
+	ckFailing bool      // the last checkpoint write failed
+	ckLogged  time.Time // when a checkpoint failure was last logged
+	initialed bool      // the first scan is done
 
 	filesMu sync.Mutex // guards writes to files and the janitor's reads of it
 
