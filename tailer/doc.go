@@ -8,9 +8,12 @@
 //     path: a file renamed within the globs is not read twice, and a new
 //     file on a reused inode is read from its start.
 //   - A file rotated away by rename, or deleted, is read to its end
-//     (including lines written after the rename) before it is released;
-//     it is released once it has not grown for a second, or at once when
-//     another non-empty file has taken its path (the writer moved on).
+//     (including lines written after the rename) before it is released:
+//     at once when another non-empty file has taken its path (the writer
+//     moved on), else after a second without growth if it was deleted, or
+//     after CloseInactive if it was renamed. A file truncated in place
+//     (copytruncate) restarts at 0, and what was not yet read is read from
+//     the copy when one is found next to it.
 //   - Only complete lines are shipped while a file is followed; an
 //     unterminated last line is shipped when the file is rotated away or
 //     deleted, or at shutdown (then marked partial, and so is its

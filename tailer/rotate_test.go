@@ -197,3 +197,50 @@ func TestLateReopenAfterRename(t *testing.T) {
 		t.Errorf("got %q", g)
 	}
 }
+
+// copytruncate while skiff is behind (Append blocked): the lines it had
+// not read yet are read from the copy, under the old Source and offsets.
+func TestCopytruncateRecoversFromCopy(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	bigFile(t, path, 30000) // ~4.5 MiB: several batches
+	o := testOptions(t, path)
+	app := &memAppender{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
+	tl, stop := start(t, o, app)
+	<-app.entered
+	if err := copyFile(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := 30000; i < 30100; i++ {
+		b.WriteString(seqLine(i, 10))
+	}
+	appendFile(t, path, b.String())
+	close(app.gate)
+	waitFor(t, "every line", func() bool {
+		missing, _ := seqCheck(app.messages(), 30100)
+		return len(missing) == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	missing, repeated := seqCheck(app.messages(), 30100)
+	if len(missing)+len(repeated) > 0 {
+		t.Errorf("missing %s, repeated %s", short(missing), short(repeated))
+	}
+	if v := testutil.ToFloat64(tl.m.truncations); v != 1 {
+		t.Errorf("truncations_total = %v, want 1", v)
+	}
+	// The old lines keep the old Source, whichever file they came from.
+	src := map[string]uint64{}
+	for _, r := range app.snapshot() {
+		src[seqRE.FindString(string(r.Message))] = r.Source
+	}
+	first, lastOld, newer := src["seq=00000000"], src["seq=00029999"], src["seq=00030099"]
+	if first != lastOld || lastOld == newer {
+		t.Errorf("sources: first %x, last old %x, new %x", first, lastOld, newer)
+	}
+}
