@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -140,4 +142,41 @@ func BenchmarkRun(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)*benchLines/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkIdleFiles reports the CPU the tailer spends per second of
+// wall time following 1,000 files that do not change (polls and checks
+// alone). One op is one second.
+func BenchmarkIdleFiles(b *testing.B) {
+	dir := b.TempDir()
+	for i := 0; i < 1000; i++ {
+		if err := os.WriteFile(filepath.Join(dir, "f"+strconv.Itoa(i)+".log"), []byte("line\n"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	app := &countAppender{}
+	tl, err := New(Options{Paths: []string{filepath.Join(dir, "*.log")}, DataDir: b.TempDir()}, app)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- tl.Run(ctx) }()
+	if err := tl.WaitQuiet(ctx, 500*time.Millisecond); err != nil {
+		b.Fatal(err)
+	}
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		time.Sleep(time.Second)
+	}
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/s")
+	cancel()
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
 }

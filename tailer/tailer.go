@@ -274,12 +274,16 @@ func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
 	if err := t.checkTruncation(ctx, f); err != nil {
 		return false, t.fileErr(ctx, f, err)
 	}
-	eof, err := t.readFile(ctx, f)
-	if err != nil {
-		return false, t.fileErr(ctx, f, err)
-	}
-	if !eof {
-		return true, nil
+	// Nothing past what was read before (at most an incomplete last line):
+	// skip the read, which makes an idle file cost one fstat per poll.
+	if f.size > f.seen {
+		eof, err := t.readFile(ctx, f)
+		if err != nil {
+			return false, t.fileErr(ctx, f, err)
+		}
+		if !eof {
+			return true, nil
+		}
 	}
 	f.dirty = false
 	if err := t.flush(ctx); err != nil {
@@ -332,8 +336,8 @@ func (t *Tailer) checkTruncation(ctx context.Context, f *follower) error {
 	if size < f.off {
 		return t.truncated(ctx, f, size, "shrank below the read position")
 	}
-	if size == f.size && len(f.fp) >= fpLen {
-		return nil
+	if size == f.size && int64(len(f.fp)) >= min(size, fpLen) {
+		return nil // unchanged, and the fingerprint already covers the head
 	}
 	n, err := f.readAt(t.fpBuf[:min(size, fpLen)], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -399,11 +403,8 @@ func (t *Tailer) checkAtEOF(ctx context.Context, f *follower) error {
 			t.log.Info("file deleted; reading it to its end", "path", f.path)
 		}
 	}
-	if !f.gone {
-		if pst, err := os.Stat(f.path); err != nil || keyOf(pst) != f.key {
-			t.needScan = true // the scan tells a rename within the globs from a rotation away
-		}
-	}
+	// A rename is found by the rescan (at once with inotify, else every
+	// scan interval): only a scan can find the file that replaces it.
 	if st.Size() > f.size {
 		f.lastGrowth = now
 		f.size = st.Size()

@@ -180,14 +180,14 @@ func (t *Tailer) maybeReleaseDeleted(f *follower) {
 	if now.Sub(f.heldAt) < t.o.DeletedHoldTime && unread < t.o.DeletedHoldBytes {
 		return
 	}
+	if unread > 0 {
+		t.m.dropped.WithLabelValues("deleted_unread").Add(float64(unread))
+	}
 	if err := f.file.Close(); err != nil {
 		t.log.Warn("close deleted file", "path", f.path, "err", err)
 	}
 	f.file = nil
 	f.released = true
-	if unread > 0 {
-		t.m.dropped.WithLabelValues("deleted_unread").Add(float64(unread))
-	}
 	t.log.Warn("released a deleted file while the buffer is full; its unread bytes are lost",
 		"path", f.path, "unread_bytes", unread, "held", now.Sub(f.heldAt).Round(time.Millisecond))
 }
