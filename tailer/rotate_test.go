@@ -244,3 +244,59 @@ func TestCopytruncateRecoversFromCopy(t *testing.T) {
 		t.Errorf("sources: first %x, last old %x, new %x", first, lastOld, newer)
 	}
 }
+
+// Many files in nested directories, each with its own writer rotating by
+// rename: every line of every file arrives exactly once.
+func TestManyFilesUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	const files, perFile = 20, 3000
+	o := testOptions(t, filepath.Join(dir, "**", "app.log"))
+	app := &memAppender{}
+	_, stop := start(t, o, app)
+	errs := make(chan error, files)
+	for i := 0; i < files; i++ {
+		sub := filepath.Join(dir, fmt.Sprintf("svc%d", i%5), fmt.Sprintf("pod%d", i))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			w := &loadWriter{path: filepath.Join(sub, "app.log"), lines: perFile, rotateBytes: 64 << 10,
+				mode: "rename", afterRotate: 5, pause: 20 * time.Millisecond}
+			errs <- w.run(t)
+		}()
+	}
+	for i := 0; i < files; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Lines carry only a per-file sequence: count per path directory.
+	count := func() map[string][]string {
+		m := map[string][]string{}
+		for _, r := range app.snapshot() {
+			d := filepath.Dir(string(r.Path))
+			m[d] = append(m[d], string(r.Message))
+		}
+		return m
+	}
+	waitFor(t, "every line of every file", func() bool {
+		n := 0
+		for _, msgs := range count() {
+			n += len(msgs)
+		}
+		return n >= files*perFile
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	m := count()
+	if len(m) != files {
+		t.Fatalf("lines from %d directories, want %d", len(m), files)
+	}
+	for d, msgs := range m {
+		missing, repeated := seqCheck(msgs, perFile)
+		if len(missing)+len(repeated) > 0 {
+			t.Errorf("%s: missing %s, repeated %s", d, short(missing), short(repeated))
+		}
+	}
+}
