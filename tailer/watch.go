@@ -64,6 +64,10 @@ func (t *Tailer) watchDirs(dirs []string) {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed since the scan; a later scan sees it again
 			}
+			if errors.Is(err, fs.ErrPermission) {
+				t.problem(d, "permission", err) // that directory alone is left to the rescan
+				continue
+			}
 			// ENOSPC (the watch limit), a closed or broken watcher: the
 			// watch set is now incomplete, so trust rescans alone.
 			t.fallback("watch "+d, err)
