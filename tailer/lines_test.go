@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
@@ -185,5 +187,25 @@ func TestUnterminatedAtRotation(t *testing.T) {
 				t.Errorf("got %v, want half/false among them", got)
 			}
 		})
+	}
+}
+
+// An unterminated last line of a file closed for inactivity still ships
+// at shutdown.
+func TestUnterminatedInClosedFileAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "full\nhalf")
+	o := testOptions(t, path)
+	o.CloseInactive = 50 * time.Millisecond
+	app := &memAppender{}
+	tl, stop := start(t, o, app)
+	waitFor(t, "full", func() bool { return app.count() == 1 })
+	waitFor(t, "the file closed", func() bool { return testutil.ToFloat64(tl.m.filesOpen) == 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(app.messages(), "|"); got != "full|half" {
+		t.Errorf("got %q", got)
 	}
 }

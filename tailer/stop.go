@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -65,8 +66,18 @@ func (t *Tailer) finish(ctx context.Context) error {
 		f.ml.pending = false
 	}
 	for _, f := range t.files {
-		if !f.isOpen() {
+		f.mu.Lock()
+		released := f.released
+		f.mu.Unlock()
+		if released {
 			continue
+		}
+		// A file closed for inactivity may still end in an unterminated
+		// line, or have grown since the last poll.
+		if !f.isOpen() {
+			if st, serr := os.Stat(f.path); serr != nil || st.Size() == f.committed || !t.reopen(f) {
+				continue
+			}
 		}
 		if err = t.drain(fctx, f); err != nil {
 			break

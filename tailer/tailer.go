@@ -481,23 +481,30 @@ func (t *Tailer) checkClosed(f *follower) {
 	if st.Size() == f.size {
 		return
 	}
+	if t.reopen(f) {
+		f.dirty, f.check = true, true
+		f.lastGrowth = time.Now()
+		t.log.Debug("reopened file", "path", f.path)
+	}
+}
+
+// reopen opens f's file again by its path, if the path still names it.
+func (t *Tailer) reopen(f *follower) bool {
 	file, err := os.Open(f.path)
 	if err != nil {
 		t.problem(f.path, errKind(err), err)
-		return
+		return false
 	}
 	fst, err := file.Stat()
 	if err != nil || keyOf(fst) != f.key {
 		_ = file.Close() // read-only: nothing to lose
 		t.needScan = true
-		return
+		return false
 	}
 	f.mu.Lock()
 	f.file = file
 	f.mu.Unlock()
-	f.dirty, f.check = true, true
-	f.lastGrowth = time.Now()
-	t.log.Debug("reopened file", "path", f.path)
+	return true
 }
 
 // forget closes f and drops it and its checkpoint.
