@@ -160,6 +160,11 @@ func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
 		switch {
 		case errors.Is(rerr, io.EOF):
 			return true, nil
+		case errors.Is(rerr, errReleased) && have > 0:
+			// The janitor counted what was never read; the incomplete
+			// line still in the buffer is lost as well.
+			t.m.dropped.WithLabelValues("deleted_unread").Add(float64(have))
+			return false, rerr
 		case rerr != nil:
 			return false, rerr
 		case n == 0:

@@ -70,6 +70,13 @@ func (t *Tailer) finish(ctx context.Context) error {
 		released := f.released
 		f.mu.Unlock()
 		if released {
+			// Read into memory but not appended: gone with the file.
+			f.mu.Lock()
+			lost := f.readHi - f.committed
+			f.mu.Unlock()
+			if lost > 0 {
+				t.m.dropped.WithLabelValues("deleted_unread").Add(float64(lost))
+			}
 			continue
 		}
 		// A file closed for inactivity may still end in an unterminated

@@ -309,12 +309,14 @@ func (t *Tailer) fileErr(ctx context.Context, f *follower, err error) error {
 	if errors.As(err, &ae) {
 		return err
 	}
-	if errors.Is(err, errReleased) {
-		t.forget(f)
-		return nil
+	if !errors.Is(err, errReleased) {
+		t.log.Error("stop following file", "path", f.path, "err", err)
+		t.m.errors.WithLabelValues("read").Inc()
 	}
-	t.log.Error("stop following file", "path", f.path, "err", err)
-	t.m.errors.WithLabelValues("read").Inc()
+	// What was read before the file went away is shipped all the same.
+	if ferr := t.flush(ctx); ferr != nil {
+		return ferr
+	}
 	t.forget(f)
 	return nil
 }
@@ -369,6 +371,9 @@ func (t *Tailer) truncated(ctx context.Context, f *follower, size int64, why str
 	f.setOff(0)
 	f.committed, f.committedInLong, f.inLong = 0, false, false
 	f.seen = 0
+	f.mu.Lock()
+	f.readHi = 0
+	f.mu.Unlock()
 	f.haveSource = false
 	head, err := f.head(int(min(size, fpLen)))
 	if err != nil {

@@ -180,7 +180,8 @@ func (t *Tailer) maybeReleaseDeleted(f *follower) {
 	if f.heldAt.IsZero() {
 		f.heldAt = now
 	}
-	unread := st.Size() - f.off
+	// Bytes already read into memory still ship once Append returns.
+	unread := st.Size() - max(f.off, f.readHi)
 	if now.Sub(f.heldAt) < t.o.DeletedHoldTime && unread < t.o.DeletedHoldBytes {
 		return
 	}

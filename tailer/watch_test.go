@@ -124,6 +124,11 @@ func TestDeletedHoldUnderFullBuffer(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "app.log")
 			bigFile(t, path, 40000) // ~6 MiB: far more than one batch
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := st.Size()
 			o := testOptions(t, path)
 			o.DeletedHoldTime, o.DeletedHoldBytes = tc.holdTime, tc.holdBytes
 			app := &memAppender{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
@@ -138,12 +143,27 @@ func TestDeletedHoldUnderFullBuffer(t *testing.T) {
 				t.Errorf("dropped_bytes_total{reason=deleted_unread} = %v, want > 0", dropped)
 			}
 			close(app.gate)
+			// What was read before the release still ships.
+			waitFor(t, "the released file forgotten", func() bool {
+				tl.filesMu.Lock()
+				defer tl.filesMu.Unlock()
+				return len(tl.files) == 0
+			})
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
 			_, repeated := seqCheck(app.messages(), 40000)
 			if len(repeated) > 0 {
 				t.Errorf("repeated %s", short(repeated))
+			}
+			// Every byte is either shipped or counted as dropped.
+			var shipped int64
+			for _, m := range app.messages() {
+				shipped += int64(len(m)) + 1
+			}
+			dropped = testutil.ToFloat64(tl.m.dropped.WithLabelValues("deleted_unread"))
+			if shipped+int64(dropped) != size {
+				t.Errorf("shipped %d + dropped %v != file size %d", shipped, dropped, size)
 			}
 			t.Logf("shipped %d lines, dropped %v bytes", app.count(), dropped)
 		})
