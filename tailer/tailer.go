@@ -14,8 +14,9 @@ import (
 )
 
 const (
-	// maxPollInterval bounds how long a change waits to be noticed without
-	// inotify, and how often open files are checked for rotation.
+	// maxPollInterval bounds how long a write waits to be noticed without
+	// inotify, and how often open files are checked for truncation,
+	// deletion, idleness and a pending multiline timeout.
 	maxPollInterval = 250 * time.Millisecond
 	// goneQuiet is how long a deleted file must sit at EOF without growing
 	// before it is released, unless a successor file shows the writer has
