@@ -23,9 +23,12 @@
 //     that bound.
 //   - Checkpoints, one per file identity, move only past lines the
 //     Appender accepted, and are written (crash-safely, with a checksum)
-//     only after Appender.Sync. After a crash lines may repeat (the last
-//     batch before the checkpoint), never go missing, except by
-//     copytruncate's inherent window (see docs/TAILER.md).
+//     only after Appender.Sync. After a crash, the lines appended since
+//     the last checkpoint are read again under the same record IDs (same
+//     Source and offset). Lines go missing only where no reader can get
+//     them (copytruncate's window, a file deleted while skiff is down) or
+//     by an opt-in limit that counts them (DeletedHoldBytes and
+//     DeletedHoldTime); docs/TAILER.md lists the cases.
 //   - When Append blocks, reading stops: nothing queues in memory beyond
 //     one batch.
 //
