@@ -120,8 +120,10 @@ func New(o Options, app Appender) (*Tailer, error) {
 
 // Run follows the files until ctx is done, then ships the unterminated
 // last lines of open files, calls Appender.Sync and writes the final
-// checkpoints. It returns nil after a clean stop, or the error that stopped
-// it (an Append or Sync failure). It must be called once.
+// checkpoints. It returns nil after a clean stop, or the Append error that
+// stopped it (a failed Sync or checkpoint write is logged, counted and
+// retried, and only costs repeated lines after a restart). It must be
+// called once.
 func (t *Tailer) Run(ctx context.Context) error {
 	if !t.running.CompareAndSwap(false, true) {
 		return errors.New("tailer: run called twice")
