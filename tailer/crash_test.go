@@ -92,6 +92,12 @@ func startChild(t *testing.T, paths, data, out string) *childRun {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil { // the test failed before it stopped the child
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
 	return &childRun{cmd: cmd}
 }
 
