@@ -8,9 +8,12 @@
 //     path: a file renamed within the globs is not read twice, and a new
 //     file on a reused inode is read from its start.
 //   - A file rotated away by rename, or deleted, is read to its end
-//     (including lines written after the rename) before it is released;
-//     it is released once it has not grown for a second, or at once when
-//     another non-empty file has taken its path (the writer moved on).
+//     (including lines written after the rename) before it is released:
+//     at once when another non-empty file has taken its path (the writer
+//     moved on), else after a second without growth if it was deleted, or
+//     after CloseInactive if it was renamed. A file truncated in place
+//     (copytruncate) restarts at 0, and what was not yet read is read from
+//     the copy when one is found next to it.
 //   - Only complete lines are shipped while a file is followed; an
 //     unterminated last line is shipped when the file is rotated away or
 //     deleted, or at shutdown (then marked partial, and so is its
@@ -20,9 +23,12 @@
 //     that bound.
 //   - Checkpoints, one per file identity, move only past lines the
 //     Appender accepted, and are written (crash-safely, with a checksum)
-//     only after Appender.Sync. After a crash lines may repeat (the last
-//     batch before the checkpoint), never go missing, except by
-//     copytruncate's inherent window (see docs/TAILER.md).
+//     only after Appender.Sync. After a crash, the lines appended since
+//     the last checkpoint are read again under the same record IDs (same
+//     Source and offset). Lines go missing only where no reader can get
+//     them (copytruncate's window, a file deleted while skiff is down) or
+//     by an opt-in limit that counts them (DeletedHoldBytes and
+//     DeletedHoldTime); docs/TAILER.md lists the cases.
 //   - When Append blocks, reading stops: nothing queues in memory beyond
 //     one batch.
 //

@@ -28,6 +28,7 @@ type follower struct {
 	released bool      // the janitor closed the file; guarded by mu
 	off      int64     // next byte not yet emitted (into the batch or a pending multiline record); guarded by mu for writes
 	heldAt   time.Time // when the janitor first saw it deleted; guarded by mu
+	readHi   int64     // end of the bytes read into memory so far; guarded by mu
 
 	fp         []byte // first bytes of the file, ≤ fpLen; grows with a small file
 	source     uint64
@@ -67,7 +68,11 @@ func (f *follower) readAt(b []byte, off int64) (int, error) {
 	if f.file == nil {
 		return 0, errReleased
 	}
-	return f.file.ReadAt(b, off)
+	n, err := f.file.ReadAt(b, off)
+	if hi := off + int64(n); hi > f.readHi {
+		f.readHi = hi
+	}
+	return n, err
 }
 
 func (f *follower) setOff(off int64) {

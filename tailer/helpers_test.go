@@ -3,7 +3,6 @@ package tailer
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -240,5 +239,3 @@ func short(xs []int) string {
 	}
 	return fmt.Sprintf("%s (%d in all)", b.String(), len(xs))
 }
-
-var errStop = errors.New("stop")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
@@ -148,5 +150,62 @@ func TestMaxLineBytesSplitsAcrossReads(t *testing.T) {
 	}
 	if g, w := strings.Join(got, " "), "aaaaaaaaaa/true@0 aaaabbbbbb/true@10 bbbbccc/true@20 short/false@29"; g != w {
 		t.Errorf("got  %s\nwant %s", g, w)
+	}
+}
+
+// An unterminated last line ships, whole and not partial, when its file
+// is rotated away or deleted.
+func TestUnterminatedAtRotation(t *testing.T) {
+	for _, mode := range []string{"rename", "delete"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "app.log")
+			writeFile(t, path, "full\nhalf")
+			o := testOptions(t, path)
+			app := &memAppender{}
+			_, stop := start(t, o, app)
+			waitFor(t, "full", func() bool { return app.count() == 1 })
+			var err error
+			if mode == "rename" {
+				err = os.Rename(path, path+".1")
+			} else {
+				err = os.Remove(path)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, path, "next\n")
+			waitFor(t, "half and next", func() bool { return app.count() == 3 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, r := range app.snapshot() {
+				got = append(got, fmt.Sprintf("%s/%v", r.Message, r.Partial()))
+			}
+			if !strings.Contains(strings.Join(got, "|"), "half/false") {
+				t.Errorf("got %v, want half/false among them", got)
+			}
+		})
+	}
+}
+
+// An unterminated last line of a file closed for inactivity still ships
+// at shutdown.
+func TestUnterminatedInClosedFileAtShutdown(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "full\nhalf")
+	o := testOptions(t, path)
+	o.CloseInactive = 50 * time.Millisecond
+	app := &memAppender{}
+	tl, stop := start(t, o, app)
+	waitFor(t, "full", func() bool { return app.count() == 1 })
+	waitFor(t, "the file closed", func() bool { return testutil.ToFloat64(tl.m.filesOpen) == 0 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(app.messages(), "|"); got != "full|half" {
+		t.Errorf("got %q", got)
 	}
 }

@@ -60,7 +60,7 @@ func (t *Tailer) record(ctx context.Context, f *follower, off int64, msg []byte,
 		Message:   msg,
 		Flags:     flags,
 	}
-	if t.o.ParseJSON {
+	if t.o.ParseJSON && flags&record.FlagPartial == 0 { // a piece of a line is not an object
 		if obj, ok := jsonObject(msg); ok {
 			r.Message = obj
 			r.Flags |= record.FlagJSON
@@ -102,6 +102,7 @@ func (t *Tailer) flush(ctx context.Context) error {
 		b.recs = append(b.recs, b.data[start:e:e])
 		start = e
 	}
+	t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
 	t.appendSince.Store(time.Now().UnixNano())
 	err := t.app.Append(ctx, b.recs)
 	t.appendSince.Store(0)
@@ -159,6 +160,11 @@ func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
 		switch {
 		case errors.Is(rerr, io.EOF):
 			return true, nil
+		case errors.Is(rerr, errReleased) && have > 0:
+			// The janitor counted what was never read; the incomplete
+			// line still in the buffer is lost as well.
+			t.m.dropped.WithLabelValues("deleted_unread").Add(float64(have))
+			return false, rerr
 		case rerr != nil:
 			return false, rerr
 		case n == 0:
@@ -190,9 +196,12 @@ func (t *Tailer) splitLines(ctx context.Context, f *follower, data []byte, base 
 		pos = le + 1
 	}
 	// An unterminated run longer than a line may be is shipped in pieces
-	// now, so a huge line never sits whole in memory.
+	// now, so a huge line never sits whole in memory. A piece is cut only
+	// once the line is known to be longer than max (a trailing "\r" may be
+	// half of the terminator), so the pieces are the same however the
+	// writes were timed.
 	max := t.o.MaxLineBytes
-	for len(data)-pos >= max {
+	for n := len(data) - pos; n > max+1 || (n == max+1 && data[len(data)-1] != '\r'); n = len(data) - pos {
 		off := base + int64(pos)
 		if err := t.emit(ctx, f, off, data[pos:pos+max], record.FlagPartial, off+int64(max), true); err != nil {
 			return pos, err

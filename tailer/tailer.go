@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,15 +14,21 @@ import (
 )
 
 const (
-	// maxPollInterval bounds how long a change waits to be noticed without
-	// inotify, and how often open files are checked for rotation.
+	// maxPollInterval bounds how long a write waits to be noticed without
+	// inotify, and how often open files are checked for truncation,
+	// deletion, idleness and a pending multiline timeout.
 	maxPollInterval = 250 * time.Millisecond
-	// goneQuiet is how long a rotated-away or deleted file must sit at EOF
-	// without growing before it is released, unless a successor file shows
-	// the writer has moved on.
+	// goneQuiet is how long a deleted file must sit at EOF without growing
+	// before it is released, unless a successor file shows the writer has
+	// moved on.
 	goneQuiet = time.Second
-	// finishTimeout bounds the final reads and appends on shutdown.
-	finishTimeout = 10 * time.Second
+	// finishTimeout bounds the final reads and appends on shutdown, which
+	// block while the buffer is full.
+	finishTimeout = 5 * time.Second
+	// minEventScanGap spaces rescans caused by create/rename/remove events,
+	// so a directory churning with other files cannot keep the loop
+	// walking; the poll tick picks up a deferred rescan.
+	minEventScanGap = 50 * time.Millisecond
 )
 
 // Tailer follows the files matching Options.Paths and appends their lines
@@ -48,9 +54,13 @@ type Tailer struct {
 	batch     batch
 	now       time.Time // collection time of the lines being emitted
 	needScan  bool
-	polled    bool // a poll tick marked every follower since the last pass
-	ckDirty   bool // a checkpoint changed since the last write
-	initialed bool // the first scan is done
+	lastScan  time.Time
+	fpBuf     []byte    // scratch for fingerprint checks
+	polled    bool      // a poll tick marked every follower since the last pass
+	ckDirty   bool      // a checkpoint changed since the last write
+	ckFailing bool      // the last checkpoint write failed
+	ckLogged  time.Time // when a checkpoint failure was last logged
+	initialed bool      // the first scan is done
 
 	filesMu sync.Mutex // guards writes to files and the janitor's reads of it
 
@@ -100,6 +110,7 @@ func New(o Options, app Appender) (*Tailer, error) {
 		byPath:   map[string]*follower{},
 		problems: map[string]string{},
 		buf:      make([]byte, max(minReadBuf, o.MaxLineBytes+64<<10)),
+		fpBuf:    make([]byte, fpLen),
 		ev:       events{paths: map[string]struct{}{}},
 		wake:     make(chan struct{}, 1),
 		busy:     true,
@@ -109,8 +120,10 @@ func New(o Options, app Appender) (*Tailer, error) {
 
 // Run follows the files until ctx is done, then ships the unterminated
 // last lines of open files, calls Appender.Sync and writes the final
-// checkpoints. It returns nil after a clean stop, or the error that stopped
-// it (an Append or Sync failure). It must be called once.
+// checkpoints. It returns nil after a clean stop, or the Append error that
+// stopped it (a failed Sync or checkpoint write is logged, counted and
+// retried, and only costs repeated lines after a restart). It must be
+// called once.
 func (t *Tailer) Run(ctx context.Context) error {
 	if !t.running.CompareAndSwap(false, true) {
 		return errors.New("tailer: run called twice")
@@ -166,7 +179,11 @@ func (t *Tailer) loop(ctx context.Context) error {
 			t.fallback("inotify queue overflow", errors.New("events were lost"))
 		}
 		if ev.scan || t.needScan {
-			t.rescan()
+			if time.Since(t.lastScan) >= minEventScanGap {
+				t.rescan()
+			} else {
+				t.needScan = true
+			}
 		}
 		for p := range ev.paths {
 			if f := t.byPath[p]; f != nil {
@@ -252,22 +269,24 @@ func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
 		return false, nil
 	}
 	if !f.isOpen() {
-		f.dirty = false
-		if f.check {
-			f.check = false
-			t.checkClosed(f)
-		}
+		// Closed for inactivity: an event or a poll asks whether it changed.
+		f.dirty, f.check = false, false
+		t.checkClosed(f)
 		return false, nil
 	}
 	if err := t.checkTruncation(ctx, f); err != nil {
 		return false, t.fileErr(ctx, f, err)
 	}
-	eof, err := t.readFile(ctx, f)
-	if err != nil {
-		return false, t.fileErr(ctx, f, err)
-	}
-	if !eof {
-		return true, nil
+	// Nothing past what was read before (at most an incomplete last line):
+	// skip the read, which makes an idle file cost one fstat per poll.
+	if f.size > f.seen {
+		eof, err := t.readFile(ctx, f)
+		if err != nil {
+			return false, t.fileErr(ctx, f, err)
+		}
+		if !eof {
+			return true, nil
+		}
 	}
 	f.dirty = false
 	if err := t.flush(ctx); err != nil {
@@ -293,12 +312,14 @@ func (t *Tailer) fileErr(ctx context.Context, f *follower, err error) error {
 	if errors.As(err, &ae) {
 		return err
 	}
-	if errors.Is(err, errReleased) {
-		t.forget(f)
-		return nil
+	if !errors.Is(err, errReleased) {
+		t.log.Error("stop following file", "path", f.path, "err", err)
+		t.m.errors.WithLabelValues("read").Inc()
 	}
-	t.log.Error("stop following file", "path", f.path, "err", err)
-	t.m.errors.WithLabelValues("read").Inc()
+	// What was read before the file went away is shipped all the same.
+	if ferr := t.flush(ctx); ferr != nil {
+		return ferr
+	}
 	t.forget(f)
 	return nil
 }
@@ -320,18 +341,19 @@ func (t *Tailer) checkTruncation(ctx context.Context, f *follower) error {
 	if size < f.off {
 		return t.truncated(ctx, f, size, "shrank below the read position")
 	}
-	if size == f.size && len(f.fp) >= fpLen {
-		return nil
+	if size == f.size && int64(len(f.fp)) >= min(size, fpLen) {
+		return nil // unchanged, and the fingerprint already covers the head
 	}
-	head, err := f.head(int(min(size, fpLen)))
-	if err != nil {
+	n, err := f.readAt(t.fpBuf[:min(size, fpLen)], 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return err
 	}
+	head := t.fpBuf[:n]
 	if !fpMatch(f.fp, head) {
 		return t.truncated(ctx, f, size, "first bytes changed")
 	}
 	if len(head) > len(f.fp) {
-		f.fp = head
+		f.fp = append(f.fp[:0:0], head...)
 	}
 	return nil
 }
@@ -352,6 +374,9 @@ func (t *Tailer) truncated(ctx context.Context, f *follower, size int64, why str
 	f.setOff(0)
 	f.committed, f.committedInLong, f.inLong = 0, false, false
 	f.seen = 0
+	f.mu.Lock()
+	f.readHi = 0
+	f.mu.Unlock()
 	f.haveSource = false
 	head, err := f.head(int(min(size, fpLen)))
 	if err != nil {
@@ -386,11 +411,8 @@ func (t *Tailer) checkAtEOF(ctx context.Context, f *follower) error {
 			t.log.Info("file deleted; reading it to its end", "path", f.path)
 		}
 	}
-	if !f.gone {
-		if pst, err := os.Stat(f.path); err != nil || keyOf(pst) != f.key {
-			t.needScan = true // the scan tells a rename within the globs from a rotation away
-		}
-	}
+	// A rename is found by the rescan (at once with inotify, else every
+	// scan interval): only a scan can find the file that replaces it.
 	if st.Size() > f.size {
 		f.lastGrowth = now
 		f.size = st.Size()
@@ -398,7 +420,22 @@ func (t *Tailer) checkAtEOF(ctx context.Context, f *follower) error {
 		return nil
 	}
 	if f.gone {
-		if f.successor || now.Sub(f.lastGrowth) >= goneQuiet {
+		if !f.successor {
+			if pst, err := os.Stat(f.path); err == nil && keyOf(pst) != f.key && pst.Size() > 0 {
+				f.successor = true
+				f.dirty, f.check = true, true // one more read to EOF, now that the writer has moved on
+				return nil
+			}
+		}
+		// A deleted file pins disk space, so it goes after a short quiet. A
+		// renamed one costs only a descriptor: its writer may not have
+		// reopened yet (logrotate's postrotate signal), so it is kept as
+		// long as an idle file would be.
+		quiet := goneQuiet
+		if !f.deleted {
+			quiet = t.o.CloseInactive
+		}
+		if f.successor || now.Sub(f.lastGrowth) >= quiet {
 			return t.release(ctx, f)
 		}
 		return nil
@@ -452,23 +489,30 @@ func (t *Tailer) checkClosed(f *follower) {
 	if st.Size() == f.size {
 		return
 	}
+	if t.reopen(f) {
+		f.dirty, f.check = true, true
+		f.lastGrowth = time.Now()
+		t.log.Debug("reopened file", "path", f.path)
+	}
+}
+
+// reopen opens f's file again by its path, if the path still names it.
+func (t *Tailer) reopen(f *follower) bool {
 	file, err := os.Open(f.path)
 	if err != nil {
 		t.problem(f.path, errKind(err), err)
-		return
+		return false
 	}
 	fst, err := file.Stat()
 	if err != nil || keyOf(fst) != f.key {
 		_ = file.Close() // read-only: nothing to lose
 		t.needScan = true
-		return
+		return false
 	}
 	f.mu.Lock()
 	f.file = file
 	f.mu.Unlock()
-	f.dirty, f.check = true, true
-	f.lastGrowth = time.Now()
-	t.log.Debug("reopened file", "path", f.path)
+	return true
 }
 
 // forget closes f and drops it and its checkpoint.
@@ -490,307 +534,6 @@ func (t *Tailer) forget(f *follower) {
 		return
 	}
 	t.ckDirty = true
-}
-
-// problem logs an unusable path once per kind and counts every occurrence.
-func (t *Tailer) problem(path, kind string, err error) {
-	t.m.errors.WithLabelValues(kind).Inc()
-	if t.problems[path] == kind {
-		return
-	}
-	t.problems[path] = kind
-	t.log.Warn("cannot follow file", "path", path, "kind", kind, "err", err)
-}
-
-// rescan walks the globs, watches their directories, adopts new files and
-// marks followers whose files left the globs.
-func (t *Tailer) rescan() {
-	t.needScan = false
-	res := t.match.scan(func(p scanProblem) { t.problem(p.path, p.kind, p.err) })
-	t.watchDirs(res.dirs)
-	seen := make(map[fileKey]bool, len(res.files))
-	for _, fd := range res.files {
-		key := keyOf(fd.info)
-		if seen[key] {
-			continue // a symlink or hard link to a file already followed
-		}
-		seen[key] = true
-		delete(t.problems, fd.path)
-		if f := t.files[key]; f != nil {
-			if f.path != fd.path {
-				if st, err := os.Stat(f.path); err != nil || keyOf(st) != key {
-					delete(t.byPath, f.path)
-					f.setPath(fd.path)
-					t.byPath[fd.path] = f
-				}
-			}
-			f.pattern = fd.pattern
-			if f.gone && !f.deleted {
-				f.gone, f.successor = false, false
-			}
-			continue
-		}
-		t.adopt(fd.path, fd.pattern, key)
-	}
-	for key, f := range t.files {
-		if seen[key] {
-			continue
-		}
-		if !f.isOpen() {
-			t.forget(f) // idle and gone: nothing unread to save
-			continue
-		}
-		if !f.gone {
-			f.gone = true
-			kind := "rename"
-			if st, err := f.stat(); err == nil && nlinkOf(st) == 0 {
-				kind = "delete"
-				f.deleted = true
-			}
-			t.m.rotations.WithLabelValues(kind).Inc()
-			t.log.Info("file rotated away; reading it to its end", "path", f.path, "kind", kind)
-		}
-		if !f.successor {
-			if st, err := os.Stat(f.path); err == nil && keyOf(st) != key && st.Size() > 0 {
-				f.successor = true
-			}
-		}
-		f.dirty, f.check = true, true
-	}
-	if !t.initialed {
-		t.recoverOrphans()
-		t.saved = nil
-	}
-	t.updateGauges()
-}
-
-// adopt starts following the file at path. Its checkpoint, if any, says
-// where to resume; otherwise the first scan honours ReadFrom and later
-// files start at the head.
-func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
-	file, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			t.m.errors.WithLabelValues("vanished").Inc()
-			return nil
-		}
-		t.problem(path, errKind(err), err)
-		return nil
-	}
-	st, err := file.Stat()
-	if err != nil {
-		_ = file.Close() // read-only: nothing to lose
-		t.problem(path, errKind(err), err)
-		return nil
-	}
-	if k := keyOf(st); k != key {
-		// Replaced between the scan and the open: the next scan sees it.
-		_ = file.Close()
-		t.needScan = true
-		return nil
-	}
-	now := time.Now()
-	f := newFollower(key, path, pattern, file, now)
-	head, err := f.head(int(min(st.Size(), fpLen)))
-	if err != nil {
-		_ = file.Close()
-		t.problem(path, errKind(err), err)
-		return nil
-	}
-	f.fp = head
-	f.size = st.Size()
-	if e, ok := t.saved[key]; ok {
-		delete(t.saved, key)
-		lt := lostTail{dir: filepath.Dir(path), key: key, fp: e.FP, off: e.Offset, source: e.Source,
-			inLong: e.InLong, pattern: pattern}
-		if lt.source == 0 {
-			lt.source = sourceID(key, e.FP)
-		}
-		switch {
-		case !fpMatch(e.FP, head):
-			t.log.Info("file replaced while skiff was stopped (truncated and rewritten, or inode reused); reading it from the start", "path", path)
-			t.m.rotations.WithLabelValues("inode_reuse").Inc()
-			t.recoverFromCopy(lt)
-		case st.Size() < e.Offset:
-			t.log.Warn("file truncated while skiff was stopped; reading it from the start", "path", path,
-				"checkpoint", e.Offset, "size", st.Size())
-			t.m.truncations.Inc()
-			t.recoverFromCopy(lt)
-		default:
-			f.off, f.committed = e.Offset, e.Offset
-			f.inLong, f.committedInLong = e.InLong, e.InLong
-			if e.Source != 0 {
-				f.source, f.haveSource = e.Source, true
-			}
-		}
-	} else if !t.initialed && t.o.ReadFrom == "tail" {
-		f.off, f.committed = st.Size(), st.Size()
-	}
-	f.seen = f.off
-	f.dirty, f.check = true, true
-	t.filesMu.Lock()
-	t.files[key] = f
-	t.filesMu.Unlock()
-	t.byPath[path] = f
-	t.ckDirty = true
-	t.log.Debug("following file", "path", path, "offset", f.off)
-	return f
-}
-
-// recoverOrphans looks for files that were being read to their end when
-// skiff stopped and have since left the globs (app.log renamed to
-// app.log.1): the directory of their last path is searched for their
-// inode, and a match with the same first bytes is read to its end.
-func (t *Tailer) recoverOrphans() {
-	for key, e := range t.saved {
-		dir := filepath.Dir(e.Path)
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		for _, de := range ents {
-			if !de.Type().IsRegular() {
-				continue
-			}
-			p := filepath.Join(dir, de.Name())
-			if t.match.excluded(p) {
-				continue
-			}
-			info, err := de.Info()
-			if err != nil || keyOf(info) != key || info.Size() <= e.Offset {
-				continue
-			}
-			pattern := max(t.match.match(e.Path), 0)
-			f := t.adopt(p, pattern, key)
-			if f != nil && f.off == e.Offset {
-				f.gone = true
-				t.log.Info("reading rotated file left unfinished at the last stop", "path", p, "offset", e.Offset)
-			} else if f != nil {
-				t.forget(f) // not the same file after all
-			}
-			break
-		}
-	}
-}
-
-// updateGauges recomputes the file gauges and the lag per pattern.
-func (t *Tailer) updateGauges() {
-	open, deleted := 0, 0
-	lag := make([]int64, len(t.match.patterns))
-	for _, f := range t.files {
-		if f.isOpen() {
-			open++
-			if f.deleted {
-				deleted++
-			}
-		}
-		if d := f.size - f.committed; d > 0 && f.pattern < len(lag) {
-			lag[f.pattern] += d
-		}
-	}
-	t.m.filesWatched.Set(float64(len(t.files)))
-	t.m.filesOpen.Set(float64(open))
-	t.m.deletedOpen.Set(float64(deleted))
-	for i, p := range t.match.patterns {
-		t.m.lag.WithLabelValues(p.glob).Set(float64(lag[i]))
-	}
-}
-
-// checkpoint makes the appended records durable and then records how far
-// each file is covered by them. A failed Sync leaves the old checkpoint in
-// place: lines may repeat after a restart, none are skipped.
-func (t *Tailer) checkpoint() {
-	if !t.ckDirty {
-		return
-	}
-	entries := make([]ckEntry, 0, len(t.files))
-	for _, f := range t.files {
-		e := ckEntry{Dev: f.key.dev, Ino: f.key.ino, FP: f.fp, Offset: f.committed, InLong: f.committedInLong, Path: f.path}
-		if f.haveSource {
-			e.Source = f.source
-		}
-		entries = append(entries, e)
-	}
-	// Entries are snapshotted before Sync, so Sync covers all they claim.
-	if err := t.app.Sync(); err != nil {
-		t.log.Error("sync buffer before checkpoint", "err", err)
-		t.m.errors.WithLabelValues("sync").Inc()
-		return
-	}
-	if err := saveCheckpoints(t.o.DataDir, entries); err != nil {
-		t.log.Error("save checkpoints", "err", err)
-		t.m.errors.WithLabelValues("checkpoint").Inc()
-		return
-	}
-	t.ckDirty = false
-}
-
-// finish runs after the loop: everything read but not appended is read
-// again, unterminated last lines are shipped, and the checkpoints are
-// written after a Sync.
-func (t *Tailer) finish(ctx context.Context) error {
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
-	defer cancel()
-	t.batch.reset()
-	var err error
-	for _, f := range t.files {
-		// Anything not committed is read again: the Append that was cut
-		// short may or may not have stored it.
-		f.setOff(f.committed)
-		f.inLong = f.committedInLong
-		f.ml.pending = false
-	}
-	for _, f := range t.files {
-		if !f.isOpen() {
-			continue
-		}
-		if err = t.drain(fctx, f); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = t.flush(fctx)
-	}
-	if err != nil {
-		t.log.Warn("stopping without shipping every last line", "err", err)
-	}
-	t.ckDirty = true
-	t.checkpoint()
-	for _, f := range t.files {
-		if _, cerr := f.closeFile(); cerr != nil {
-			t.log.Warn("close file", "path", f.path, "err", cerr)
-		}
-	}
-	t.updateGauges()
-	var ae *appendError
-	if errors.As(err, &ae) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
-}
-
-// drain reads f to EOF and ships its unterminated last line.
-func (t *Tailer) drain(ctx context.Context, f *follower) error {
-	if err := t.checkTruncation(ctx, f); err != nil {
-		return t.fileErr(ctx, f, err)
-	}
-	for {
-		eof, err := t.readFile(ctx, f)
-		if err != nil {
-			return t.fileErr(ctx, f, err)
-		}
-		if eof {
-			break
-		}
-	}
-	st, err := f.stat()
-	if err != nil {
-		return nil
-	}
-	if err := t.emitRest(ctx, f, st.Size(), !f.gone); err != nil {
-		return err
-	}
-	return t.flushMultiline(ctx, f)
 }
 
 func (t *Tailer) setBusy(b bool) {

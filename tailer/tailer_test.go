@@ -35,4 +35,26 @@ func TestFollowBasics(t *testing.T) {
 	if v := testutil.ToFloat64(tl.m.linesRead); v != 4 {
 		t.Errorf("lines_read_total = %v, want 4", v)
 	}
+	if v := testutil.ToFloat64(tl.m.lag.WithLabelValues(o.Paths[0])); v != 0 {
+		t.Errorf("lag_bytes = %v after everything was appended, want 0", v)
+	}
+	if v := testutil.ToFloat64(tl.m.filesWatched); v != 2 {
+		t.Errorf("files_watched = %v, want 2", v)
+	}
+}
+
+// A file that vanishes between discovery and open is counted, not fatal.
+func TestVanishedBeforeOpen(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(t, filepath.Join(dir, "*.log"))
+	tl, err := New(o, &memAppender{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := tl.adopt(filepath.Join(dir, "gone.log"), 0, fileKey{1, 2}); f != nil {
+		t.Fatal("adopted a missing file")
+	}
+	if v := testutil.ToFloat64(tl.m.errors.WithLabelValues("vanished")); v != 1 {
+		t.Errorf("errors_total{kind=vanished} = %v, want 1", v)
+	}
 }

@@ -64,6 +64,10 @@ func (t *Tailer) watchDirs(dirs []string) {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed since the scan; a later scan sees it again
 			}
+			if errors.Is(err, fs.ErrPermission) {
+				t.problem(d, "permission", err) // that directory alone is left to the rescan
+				continue
+			}
 			// ENOSPC (the watch limit), a closed or broken watcher: the
 			// watch set is now incomplete, so trust rescans alone.
 			t.fallback("watch "+d, err)
@@ -176,18 +180,19 @@ func (t *Tailer) maybeReleaseDeleted(f *follower) {
 	if f.heldAt.IsZero() {
 		f.heldAt = now
 	}
-	unread := st.Size() - f.off
+	// Bytes already read into memory still ship once Append returns.
+	unread := st.Size() - max(f.off, f.readHi)
 	if now.Sub(f.heldAt) < t.o.DeletedHoldTime && unread < t.o.DeletedHoldBytes {
 		return
+	}
+	if unread > 0 {
+		t.m.dropped.WithLabelValues("deleted_unread").Add(float64(unread))
 	}
 	if err := f.file.Close(); err != nil {
 		t.log.Warn("close deleted file", "path", f.path, "err", err)
 	}
 	f.file = nil
 	f.released = true
-	if unread > 0 {
-		t.m.dropped.WithLabelValues("deleted_unread").Add(float64(unread))
-	}
 	t.log.Warn("released a deleted file while the buffer is full; its unread bytes are lost",
 		"path", f.path, "unread_bytes", unread, "held", now.Sub(f.heldAt).Round(time.Millisecond))
 }

@@ -124,6 +124,11 @@ func TestDeletedHoldUnderFullBuffer(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "app.log")
 			bigFile(t, path, 40000) // ~6 MiB: far more than one batch
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := st.Size()
 			o := testOptions(t, path)
 			o.DeletedHoldTime, o.DeletedHoldBytes = tc.holdTime, tc.holdBytes
 			app := &memAppender{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
@@ -138,12 +143,27 @@ func TestDeletedHoldUnderFullBuffer(t *testing.T) {
 				t.Errorf("dropped_bytes_total{reason=deleted_unread} = %v, want > 0", dropped)
 			}
 			close(app.gate)
+			// What was read before the release still ships.
+			waitFor(t, "the released file forgotten", func() bool {
+				tl.filesMu.Lock()
+				defer tl.filesMu.Unlock()
+				return len(tl.files) == 0
+			})
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
 			_, repeated := seqCheck(app.messages(), 40000)
 			if len(repeated) > 0 {
 				t.Errorf("repeated %s", short(repeated))
+			}
+			// Every byte is either shipped or counted as dropped.
+			var shipped int64
+			for _, m := range app.messages() {
+				shipped += int64(len(m)) + 1
+			}
+			dropped = testutil.ToFloat64(tl.m.dropped.WithLabelValues("deleted_unread"))
+			if shipped+int64(dropped) != size {
+				t.Errorf("shipped %d + dropped %v != file size %d", shipped, dropped, size)
 			}
 			t.Logf("shipped %d lines, dropped %v bytes", app.count(), dropped)
 		})
@@ -179,5 +199,66 @@ func TestBackpressure(t *testing.T) {
 	missing, repeated := seqCheck(app.messages(), 40000)
 	if len(missing)+len(repeated) > 0 {
 		t.Errorf("missing %s, repeated %s", short(missing), short(repeated))
+	}
+}
+
+// An inotify queue overflow hands discovery to the rescan for good.
+func TestInotifyOverflow(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.log"), "a1\n")
+	o := testOptions(t, filepath.Join(dir, "*.log"))
+	made := make(chan *fsnotify.Watcher, 1)
+	o.NewWatcher = func() (*fsnotify.Watcher, error) {
+		w, err := fsnotify.NewWatcher()
+		if err == nil {
+			made <- w
+		}
+		return w, err
+	}
+	app := &memAppender{}
+	tl, stop := start(t, o, app)
+	w := <-made
+	waitFor(t, "a1", func() bool { return app.count() == 1 })
+	w.Errors <- fsnotify.ErrEventOverflow
+	waitFor(t, "the fallback", func() bool { return testutil.ToFloat64(tl.m.inotifyFallbk) == 1 })
+	writeFile(t, filepath.Join(dir, "b.log"), "b1\n")
+	appendFile(t, filepath.Join(dir, "a.log"), "a2\n")
+	waitFor(t, "a2 and b1", func() bool { return app.count() == 3 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitQuiet returns only after the writer has stopped and every line it
+// wrote has been appended.
+func TestWaitQuiet(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "")
+	o := testOptions(t, path)
+	app := &memAppender{}
+	tl, stop := start(t, o, app)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for i := 0; i < 100; i++ {
+			appendFile(t, path, seqLine(i, 10))
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	time.Sleep(20 * time.Millisecond)
+	if err := tl.WaitQuiet(t.Context(), 150*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stopped:
+	default:
+		t.Fatal("WaitQuiet returned while the file was still growing")
+	}
+	if missing, _ := seqCheck(app.messages(), 100); len(missing) > 0 {
+		t.Errorf("WaitQuiet returned before %s were appended", short(missing))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,0 +1,81 @@
+//go:build skiff_buffer
+
+package tailer
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/skiff-dev/skiff/buffer"
+	"github.com/skiff-dev/skiff/internal/record"
+)
+
+// TestE2ERotationIntoBuffer follows a file under rename rotation into a
+// real buffer.Log small enough that Append blocks (the reader is slow),
+// and reads everything back through a cursor: none lost, none repeated.
+// It needs the buffer package: go test -tags skiff_buffer ./tailer
+func TestE2ERotationIntoBuffer(t *testing.T) {
+	dir := t.TempDir()
+	l, err := buffer.Open(buffer.Options{Dir: filepath.Join(dir, "buf"), MaxBytes: 1 << 20, Cursors: []string{"c"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ldone := make(chan error, 1)
+	go func() { ldone <- l.Run(ctx) }()
+	cur, err := l.Cursor("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []string
+	rdone := make(chan struct{})
+	go func() {
+		defer close(rdone)
+		for {
+			time.Sleep(2 * time.Millisecond)
+			recs, err := cur.Next(ctx, 200, 64<<10)
+			if err != nil {
+				return
+			}
+			var r record.Record
+			for _, x := range recs {
+				if err := r.Decode(x.Data); err != nil {
+					t.Error(err)
+					return
+				}
+				msgs = append(msgs, string(r.Message))
+			}
+			if err := cur.Commit(recs[len(recs)-1].Pos); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	path := filepath.Join(dir, "app.log")
+	o := testOptions(t, path)
+	tl, stop := start(t, o, l)
+	w := &loadWriter{path: path, lines: 30000, rotateBytes: 200 << 10, mode: "rename", afterRotate: 20}
+	if err := w.run(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := tl.WaitQuiet(ctx, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	<-rdone
+	<-ldone
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	missing, repeated := seqCheck(msgs, w.lines)
+	t.Logf("%d lines, %d rotations through a 1 MiB buffer drained slowly: %d missing, %d repeated", w.lines, w.rotations, len(missing), len(repeated))
+	if len(missing)+len(repeated) > 0 {
+		t.Errorf("missing %s repeated %s", short(missing), short(repeated))
+	}
+}
