@@ -474,7 +474,21 @@ func (t *Tailer) release(ctx context.Context, f *follower) error {
 		return nil
 	}
 	t.log.Info("released rotated file after reading it to its end", "path", f.path, "deleted", f.deleted, "size", st.Size())
-	t.forget(f)
+	if f.deleted {
+		t.forget(f)
+		return nil
+	}
+	// A renamed file may still be inside the globs (app.log.1 with
+	// SKIFF_PATHS=app.log*) and be renamed again (app.log.2): keep its
+	// identity and offset, closed, so that the next scan recognises it
+	// instead of reading it again from the head. A scan that no longer
+	// finds it forgets it.
+	if _, err := f.closeFile(); err != nil {
+		t.log.Warn("close file", "path", f.path, "err", err)
+	}
+	f.gone, f.successor = false, false
+	t.needScan = true
+	t.ckDirty = true
 	return nil
 }
 
