@@ -38,11 +38,14 @@ type ckEntry struct {
 
 type ckBody struct {
 	Files []ckEntry `json:"files"`
+	// Mark is the buffer's end when the offsets were taken (Replayer.Mark):
+	// records after it are replayed at start to move offsets past them.
+	Mark []byte `json:"mark,omitempty"`
 }
 
 // encodeCheckpoint renders entries as the checkpoint file's bytes.
-func encodeCheckpoint(entries []ckEntry) ([]byte, error) {
-	body, err := json.Marshal(ckBody{Files: entries})
+func encodeCheckpoint(entries []ckEntry, mark []byte) ([]byte, error) {
+	body, err := json.Marshal(ckBody{Files: entries, Mark: mark})
 	if err != nil {
 		return nil, fmt.Errorf("encode checkpoint: %w", err)
 	}
@@ -58,49 +61,49 @@ func encodeCheckpoint(entries []ckEntry) ([]byte, error) {
 var errCorruptCheckpoint = errors.New("corrupt checkpoint")
 
 // decodeCheckpoint parses the checkpoint file's bytes.
-func decodeCheckpoint(b []byte) ([]ckEntry, error) {
+func decodeCheckpoint(b []byte) (ckBody, error) {
 	line, body, ok := bytes.Cut(b, []byte{'\n'})
 	if !ok {
-		return nil, fmt.Errorf("%w: no header line", errCorruptCheckpoint)
+		return ckBody{}, fmt.Errorf("%w: no header line", errCorruptCheckpoint)
 	}
 	f := bytes.Fields(line)
 	if len(f) != 3 || string(f[0]) != checkpointMagic {
-		return nil, fmt.Errorf("%w: bad header", errCorruptCheckpoint)
+		return ckBody{}, fmt.Errorf("%w: bad header", errCorruptCheckpoint)
 	}
 	if v, err := strconv.Atoi(string(f[1])); err != nil || v != checkpointVersion {
-		return nil, fmt.Errorf("%w: unknown version %q", errCorruptCheckpoint, f[1])
+		return ckBody{}, fmt.Errorf("%w: unknown version %q", errCorruptCheckpoint, f[1])
 	}
 	want, err := strconv.ParseUint(string(f[2]), 16, 32)
 	if err != nil {
-		return nil, fmt.Errorf("%w: bad checksum field", errCorruptCheckpoint)
+		return ckBody{}, fmt.Errorf("%w: bad checksum field", errCorruptCheckpoint)
 	}
 	body = bytes.TrimSuffix(body, []byte{'\n'})
 	if got := crc32.Checksum(body, castagnoli); uint64(got) != want {
-		return nil, fmt.Errorf("%w: checksum %08x, want %08x", errCorruptCheckpoint, got, want)
+		return ckBody{}, fmt.Errorf("%w: checksum %08x, want %08x", errCorruptCheckpoint, got, want)
 	}
 	var cb ckBody
 	if err := json.Unmarshal(body, &cb); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCorruptCheckpoint, err)
+		return ckBody{}, fmt.Errorf("%w: %v", errCorruptCheckpoint, err)
 	}
-	return cb.Files, nil
+	return cb, nil
 }
 
 // loadCheckpoints reads dir's checkpoint file; a missing file is no
 // checkpoints.
-func loadCheckpoints(dir string) ([]ckEntry, error) {
+func loadCheckpoints(dir string) (ckBody, error) {
 	b, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return ckBody{}, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
+		return ckBody{}, fmt.Errorf("read checkpoint: %w", err)
 	}
 	return decodeCheckpoint(b)
 }
 
 // saveCheckpoints replaces dir's checkpoint file crash-safely.
-func saveCheckpoints(dir string, entries []ckEntry) error {
-	b, err := encodeCheckpoint(entries)
+func saveCheckpoints(dir string, entries []ckEntry, mark []byte) error {
+	b, err := encodeCheckpoint(entries, mark)
 	if err != nil {
 		return err
 	}

@@ -18,14 +18,14 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		{Dev: 1, Ino: 2, FP: []byte("first line\n"), Source: 99, Offset: 1234, InLong: true, Path: "/logs/a.log"},
 		{Dev: 1, Ino: 3, FP: []byte{}, Offset: 0, Path: "/logs/b.log"},
 	}
-	if err := saveCheckpoints(dir, in); err != nil {
+	if err := saveCheckpoints(dir, in, []byte("3:4096:17")); err != nil {
 		t.Fatal(err)
 	}
 	out, err := loadCheckpoints(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(in, out) {
+	if !reflect.DeepEqual(in, out.Files) || string(out.Mark) != "3:4096:17" {
 		t.Errorf("got %+v, want %+v", out, in)
 	}
 	ents, _ := os.ReadDir(dir)
@@ -36,7 +36,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 
 // Every single-byte corruption and every truncation is detected.
 func TestCheckpointCorruption(t *testing.T) {
-	good, err := encodeCheckpoint([]ckEntry{{Dev: 1, Ino: 2, FP: []byte("abc"), Offset: 77, Path: "/x"}})
+	good, err := encodeCheckpoint([]ckEntry{{Dev: 1, Ino: 2, FP: []byte("abc"), Offset: 77, Path: "/x"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestCheckpointCorruption(t *testing.T) {
 }
 
 func FuzzDecodeCheckpoint(f *testing.F) {
-	good, _ := encodeCheckpoint([]ckEntry{{Dev: 1, Ino: 2, FP: []byte("abc"), Offset: 77, Path: "/x"}})
+	good, _ := encodeCheckpoint([]ckEntry{{Dev: 1, Ino: 2, FP: []byte("abc"), Offset: 77, Path: "/x"}}, nil)
 	f.Add(good)
 	f.Add([]byte("skiff-tailer-checkpoint 1 00000000\n{}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -87,7 +87,8 @@ func TestCorruptCheckpointFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	es, err := decodeCheckpoint(b)
+	ck, err := decodeCheckpoint(b)
+	es := ck.Files
 	if err != nil || len(es) != 1 || es[0].Offset != 4 || !strings.HasSuffix(es[0].Path, "app.log") {
 		t.Errorf("checkpoint after restart: %+v, %v", es, err)
 	}

@@ -29,6 +29,20 @@ type Appender interface {
 	Sync() error
 }
 
+// Replayer lets the tailer resume exactly after the last record that
+// reached the buffer, not at its last checkpoint: checkpoints are written
+// once a CheckpointInterval, and without this a crash would repeat up to an
+// interval of lines.
+//
+// Mark returns an opaque position of the buffer's current end; the tailer
+// stores it in each checkpoint. Replay calls fn with every record appended
+// after mark that the buffer still holds, or every record it holds when
+// mark is empty (the data is valid only during fn).
+type Replayer interface {
+	Mark() ([]byte, error)
+	Replay(ctx context.Context, mark []byte, fn func(rec []byte) error) error
+}
+
 // Options configures a Tailer. Zero values mean the documented defaults.
 type Options struct {
 	// Paths are absolute globs of the files to follow; ** matches any
@@ -80,6 +94,9 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Logger receives the tailer's logs; nil means none.
 	Logger *slog.Logger
+	// Replayer, when set, is read at start to resume after the records
+	// appended since the last checkpoint (in skiff: the buffer).
+	Replayer Replayer
 	// NewWatcher creates the inotify watcher; nil means fsnotify.NewWatcher.
 	// When it fails, the tailer works by rescanning alone.
 	NewWatcher func() (*fsnotify.Watcher, error)

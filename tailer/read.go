@@ -56,9 +56,13 @@ func (t *Tailer) record(ctx context.Context, f *follower, off int64, msg []byte,
 		Collected: t.now,
 		Source:    f.sourceFor(),
 		Offset:    off,
+		End:       end,
 		Path:      f.pathB,
 		Message:   msg,
 		Flags:     flags,
+	}
+	if more {
+		r.Flags |= record.FlagMore
 	}
 	if t.o.ParseJSON && flags&record.FlagPartial == 0 { // a piece of a line is not an object
 		if obj, ok := jsonObject(msg); ok {

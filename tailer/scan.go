@@ -139,9 +139,12 @@ func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
 			if e.Source != 0 {
 				f.source, f.haveSource = e.Source, true
 			}
+			t.resumed(f, head, st.Size())
 		}
 	} else if !t.initialed && t.o.ReadFrom == "tail" {
 		f.off, f.committed = st.Size(), st.Size()
+	} else {
+		t.resumed(f, head, st.Size())
 	}
 	f.seen = f.off
 	f.dirty, f.check = true, true

@@ -48,6 +48,7 @@ type Tailer struct {
 	files     map[fileKey]*follower // every followed identity; written under filesMu
 	byPath    map[string]*follower  // current path of each follower, for events
 	saved     map[fileKey]ckEntry   // loaded checkpoints not yet matched to a file
+	replayed  map[uint64]resumeAt   // by Source: where the buffer's last record of a file ends
 	problems  map[string]string     // paths already logged as unusable, and why
 	w         *watch                // nil without inotify
 	buf       []byte                // shared read buffer, ≥ MaxLineBytes+64 KiB
@@ -128,16 +129,25 @@ func (t *Tailer) Run(ctx context.Context) error {
 	if !t.running.CompareAndSwap(false, true) {
 		return errors.New("tailer: run called twice")
 	}
-	entries, err := loadCheckpoints(t.o.DataDir)
+	ck, err := loadCheckpoints(t.o.DataDir)
 	if err != nil {
 		// A checkpoint that cannot be trusted costs repeated lines, not a
 		// refusal to start.
 		t.log.Error("ignoring unreadable checkpoints; files are read again from their start", "err", err)
 		t.m.errors.WithLabelValues("checkpoint").Inc()
 	}
-	t.saved = make(map[fileKey]ckEntry, len(entries))
-	for _, e := range entries {
+	t.saved = make(map[fileKey]ckEntry, len(ck.Files))
+	for _, e := range ck.Files {
 		t.saved[fileKey{e.Dev, e.Ino}] = e
+	}
+	if err := t.replay(ctx, ck.Mark); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		// Without the replay lines since the checkpoint are read again:
+		// duplicates, never loss.
+		t.log.Warn("cannot replay the buffer after the last checkpoint; lines since then will repeat", "err", err)
+		t.m.errors.WithLabelValues("replay").Inc()
 	}
 
 	t.startWatcher()

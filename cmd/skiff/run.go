@@ -168,6 +168,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		MultilineStart:    multiline,
 		MultilineMaxLines: cfg.MultilineMaxLines,
 		MultilineTimeout:  cfg.MultilineTimeout,
+		Replayer:          bufferReplayer{a.log},
 		Registerer:        a.reg,
 		Logger:            logger.With("part", "tailer"),
 	}, a.log)
@@ -182,6 +183,22 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		}
 	}
 	return a, nil
+}
+
+// bufferReplayer lets the tailer resume after the records that reached the
+// buffer since its last checkpoint (see tailer.Replayer).
+type bufferReplayer struct{ l *buffer.Log }
+
+func (r bufferReplayer) Mark() ([]byte, error) { return r.l.End().MarshalText() }
+
+func (r bufferReplayer) Replay(ctx context.Context, mark []byte, fn func([]byte) error) error {
+	var p buffer.Pos // empty mark: from the oldest retained record
+	if len(mark) > 0 {
+		if err := p.UnmarshalText(mark); err != nil {
+			return err
+		}
+	}
+	return r.l.Replay(ctx, p, fn)
 }
 
 // cursorSource adapts a buffer cursor to the delivery loop's Source.

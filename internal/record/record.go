@@ -16,6 +16,10 @@ const (
 	FlagJSON
 	// flagEventTime is internal: EventTime is present in the binary form.
 	flagEventTime
+	// FlagMore marks a piece of a long line that the next record of the
+	// same file continues (every piece but the last). It is not shipped;
+	// the tailer uses it to resume mid-line after a crash.
+	FlagMore
 )
 
 // binaryVersion is the first byte of every encoded record. Bump it when the
