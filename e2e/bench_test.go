@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 const benchLineBytes = 200
@@ -132,6 +134,15 @@ func runBulk(b *testing.B, sinkName string, env map[string]string, delivered fun
 func BenchmarkBulk(b *testing.B) {
 	b.Run("stdout", func(b *testing.B) {
 		runBulk(b, "stdout", map[string]string{"SKIFF_SINKS": "stdout"}, nil)
+	})
+	b.Run("kafka", func(b *testing.B) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "logs"), kfake.BlackholeProduce())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		runBulk(b, "kafka", map[string]string{"SKIFF_SINKS": "kafka", "SKIFF_KAFKA_BROKERS": strings.Join(c.ListenAddrs(), ","),
+			"SKIFF_KAFKA_TOPIC": "logs", "SKIFF_KAFKA_COMPRESSION": "lz4"}, nil)
 	})
 	b.Run("http", func(b *testing.B) {
 		var got atomic.Int64

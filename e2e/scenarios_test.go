@@ -373,3 +373,49 @@ func TestScenarioDiskFull(t *testing.T) {
 	p.wait(30 * time.Second)
 	r.verify(t, want, true)
 }
+
+// TestSoak combines rename rotation, SIGKILLs at random moments and a
+// flaky sink (503s, resets, 429s, stalls) for SKIFF_SOAK (a duration, e.g.
+// 10m); it is skipped otherwise. Every line must arrive; duplicates only
+// from kills and failed requests.
+func TestSoak(t *testing.T) {
+	d, err := time.ParseDuration(os.Getenv("SKIFF_SOAK"))
+	if err != nil || d <= 0 {
+		t.Skip("set SKIFF_SOAK=10m to run the soak")
+	}
+	logs, data := t.TempDir(), t.TempDir()
+	r := newReceiver(t)
+	env := httpEnv(data, r, filepath.Join(logs, "*.log*"))
+	env["SKIFF_HTTP_TIMEOUT"] = "2s"
+	env["SKIFF_BUFFER_MAX_BYTES"] = "32MiB"
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan map[string]uint64)
+	go func() {
+		done <- generate(t, ctx, loggen.Options{Streams: streams(logs, 3), Size: 200, Rate: 2000, RotateBytes: 1 << 20, Keep: 3})
+	}()
+	modes := []int32{modeOK, modeOK, mode503, modeOK, modeReset, modeOK, mode429, modeSlowOK, modeStall}
+	end := time.Now().Add(d)
+	kills := 0
+	for i := 0; time.Now().Before(end); i++ {
+		p := start(t, env)
+		for j := 0; j < 3 && time.Now().Before(end); j++ {
+			r.mode.Store(modes[(i*3+j)%len(modes)])
+			time.Sleep(time.Duration(1+(i*7+j)%5) * time.Second)
+		}
+		r.mode.Store(modeOK)
+		p.signal(syscall.SIGKILL)
+		p.wait(10 * time.Second)
+		kills++
+	}
+	cancel()
+	want := <-done
+	r.mode.Store(modeOK)
+	p := start(t, env)
+	waitDelivered(t, r, want, 5*time.Minute)
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	r.verify(t, want, true)
+	for id := range want {
+		t.Logf("stream %s: %d lines, %d duplicates, %d kills", id, want[id], r.duplicates(id), kills)
+	}
+}
