@@ -35,7 +35,7 @@ type HTTP struct {
 	Timeout         time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one request, including reading the response"`
 	BatchMaxBytes   Size          `envconfig:"BATCH_MAX_BYTES" default:"1MiB" desc:"most buffered bytes in one request (before encoding); a larger single record is sent alone"`
 	BatchMaxRecords int           `envconfig:"BATCH_MAX_RECORDS" default:"2000" desc:"most records in one request"`
-	Linger          time.Duration `envconfig:"LINGER" default:"1s" desc:"how long a request that is not full waits for more records; 0 sends at once"`
+	Linger          time.Duration `envconfig:"LINGER" default:"0s" desc:"how long a request that is not full waits for more records; 0 sends at once (batches still fill while earlier requests are in flight)"`
 	Concurrency     int           `envconfig:"CONCURRENCY" default:"2" desc:"requests in flight; the cursor still advances in order"`
 
 	RetryableStatus []int         `envconfig:"RETRYABLE_STATUS" default:"408,429,500,502,503,504" desc:"HTTP statuses retried with backoff (every 5xx is retried anyway)"`
