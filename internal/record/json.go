@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -107,30 +108,49 @@ func (e *Encoder) AppendJSON(dst []byte, r *Record) []byte {
 
 // AppendTime appends t in UTC as RFC 3339 with all nine fractional digits
 // (2006-01-02T15:04:05.000000000Z), so that records sort as strings and the
-// precision is visible. It is hand-written because time.AppendFormat
-// dominated the cost of encoding a record.
+// precision is visible. It is hand-written, and the date part is cached
+// per second, because formatting the time was a tenth of the cost of
+// encoding a record.
 func AppendTime(dst []byte, t time.Time) []byte {
 	t = t.UTC()
-	year, month, day := t.Date()
-	hour, min, sec := t.Clock()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(dst, "2006-01-02T15:04:05.000000000Z07:00")
+	sec := t.Unix()
+	c := timeCache.Load()
+	if c == nil || c.sec != sec {
+		year, month, day := t.Date()
+		if year < 0 || year > 9999 {
+			return t.AppendFormat(dst, "2006-01-02T15:04:05.000000000Z07:00")
+		}
+		hour, min, s := t.Clock()
+		c = &secondPrefix{sec: sec}
+		b := c.prefix[:0]
+		b = appendDigits(b, year, 4)
+		b = append(b, '-')
+		b = appendDigits(b, int(month), 2)
+		b = append(b, '-')
+		b = appendDigits(b, day, 2)
+		b = append(b, 'T')
+		b = appendDigits(b, hour, 2)
+		b = append(b, ':')
+		b = appendDigits(b, min, 2)
+		b = append(b, ':')
+		b = appendDigits(b, s, 2)
+		_ = append(b, '.')
+		timeCache.Store(c)
 	}
-	dst = appendDigits(dst, year, 4)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, int(month), 2)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, day, 2)
-	dst = append(dst, 'T')
-	dst = appendDigits(dst, hour, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, min, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, sec, 2)
-	dst = append(dst, '.')
+	dst = append(dst, c.prefix[:]...)
 	dst = appendDigits(dst, t.Nanosecond(), 9)
 	return append(dst, 'Z')
 }
+
+// secondPrefix is "2006-01-02T15:04:05." for one second.
+type secondPrefix struct {
+	sec    int64
+	prefix [20]byte
+}
+
+// timeCache holds the prefix of the second most recently formatted: records
+// collected together share it.
+var timeCache atomic.Pointer[secondPrefix]
 
 // appendDigits appends v zero-padded to width digits.
 func appendDigits(dst []byte, v, width int) []byte {
