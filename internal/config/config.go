@@ -198,6 +198,9 @@ func (c *Config) validate() []error {
 	if c.BufferSegmentBytes != 0 && (c.BufferSegmentBytes < 64<<10 || c.BufferSegmentBytes > c.BufferMaxBytes/2) {
 		ps = append(ps, fmt.Errorf("SKIFF_BUFFER_SEGMENT_BYTES: %s is out of range (accepted: 0 for automatic, or 64KiB up to half of SKIFF_BUFFER_MAX_BYTES)", c.BufferSegmentBytes))
 	}
+	if c.BufferSegmentBytes != 0 && c.MaxLineBytes+4<<10 > c.BufferSegmentBytes && !c.failed["MaxLineBytes"] && !c.failed["BufferSegmentBytes"] {
+		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s does not fit in a segment of SKIFF_BUFFER_SEGMENT_BYTES=%s (accepted: at most the segment size less 4KiB)", c.MaxLineBytes, c.BufferSegmentBytes))
+	}
 	if c.MaxLineBytes < 1<<10 {
 		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s is too small (accepted: at least 1KiB)", c.MaxLineBytes))
 	}

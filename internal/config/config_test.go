@@ -113,17 +113,18 @@ func TestLoadRejects(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"duplicate sink name": {map[string]string{"SKIFF_SINKS": "stdout,stdout"}, `sink name "stdout" is used twice`},
-		"bad sink name":       {map[string]string{"SKIFF_SINKS": "Loki:http"}, `invalid sink name "Loki"`},
-		"relative path":       {map[string]string{"SKIFF_PATHS": "logs/*.log"}, "is not absolute"},
-		"bad glob":            {map[string]string{"SKIFF_PATHS": "/logs/[a.log"}, "is not a valid glob"},
-		"bad policy":          {map[string]string{"SKIFF_BUFFER_WHEN_FULL": "drop"}, `SKIFF_BUFFER_WHEN_FULL: "drop" is not accepted (accepted: block, drop_oldest, drop_newest)`},
-		"bad duration":        {map[string]string{"SKIFF_SCAN_INTERVAL": "5 minutes"}, `SKIFF_SCAN_INTERVAL: "5 minutes" is not accepted`},
-		"bad regex":           {map[string]string{"SKIFF_MULTILINE_START": "(["}, "SKIFF_MULTILINE_START"},
-		"typo in sink var":    {map[string]string{"SKIFF_SINKS": "raw:stdout", "SKIFF_RAW_FORMATT": "raw"}, "did you mean SKIFF_RAW_FORMAT?"},
-		"var of absent sink":  {map[string]string{"SKIFF_LOKI_URL": "http://x"}, "SKIFF_LOKI_URL is not a skiff variable"},
-		"bad stdout format":   {map[string]string{"SKIFF_STDOUT_FORMAT": "yaml"}, `SKIFF_STDOUT_FORMAT: "yaml" is not accepted (accepted: json, raw)`},
-		"data dir is a file":  {map[string]string{"SKIFF_DATA_DIR": "/etc/hostname/skiff"}, "SKIFF_DATA_DIR"},
+		"duplicate sink name":        {map[string]string{"SKIFF_SINKS": "stdout,stdout"}, `sink name "stdout" is used twice`},
+		"bad sink name":              {map[string]string{"SKIFF_SINKS": "Loki:http"}, `invalid sink name "Loki"`},
+		"relative path":              {map[string]string{"SKIFF_PATHS": "logs/*.log"}, "is not absolute"},
+		"bad glob":                   {map[string]string{"SKIFF_PATHS": "/logs/[a.log"}, "is not a valid glob"},
+		"bad policy":                 {map[string]string{"SKIFF_BUFFER_WHEN_FULL": "drop"}, `SKIFF_BUFFER_WHEN_FULL: "drop" is not accepted (accepted: block, drop_oldest, drop_newest)`},
+		"bad duration":               {map[string]string{"SKIFF_SCAN_INTERVAL": "5 minutes"}, `SKIFF_SCAN_INTERVAL: "5 minutes" is not accepted`},
+		"bad regex":                  {map[string]string{"SKIFF_MULTILINE_START": "(["}, "SKIFF_MULTILINE_START"},
+		"typo in sink var":           {map[string]string{"SKIFF_SINKS": "raw:stdout", "SKIFF_RAW_FORMATT": "raw"}, "did you mean SKIFF_RAW_FORMAT?"},
+		"var of absent sink":         {map[string]string{"SKIFF_LOKI_URL": "http://x"}, "SKIFF_LOKI_URL is not a skiff variable"},
+		"bad stdout format":          {map[string]string{"SKIFF_STDOUT_FORMAT": "yaml"}, `SKIFF_STDOUT_FORMAT: "yaml" is not accepted (accepted: json, raw)`},
+		"line larger than a segment": {map[string]string{"SKIFF_BUFFER_SEGMENT_BYTES": "512KiB"}, "does not fit in a segment"},
+		"data dir is a file":         {map[string]string{"SKIFF_DATA_DIR": "/etc/hostname/skiff"}, "SKIFF_DATA_DIR"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{"SKIFF_PATHS": "/logs/*.log", "SKIFF_DATA_DIR": t.TempDir()}
