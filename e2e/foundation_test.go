@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -170,4 +172,45 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		t.Errorf("%d duplicates over %d kills: more than the in-flight batches explain", dups, kills)
 	}
 	t.Logf("%d lines, %d kills, %d duplicates", total, kills, dups)
+}
+
+// TestNewerBufferFormatExits2: a binary that finds a buffer written by a
+// newer format version refuses to touch it (a rollback must not quarantine
+// data) and exits 2 with a clear message.
+func TestNewerBufferFormatExits2(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	appendLines(t, filepath.Join(logs, "app.log"), "one", "two")
+	env := baseEnv(data, filepath.Join(logs, "*.log"))
+	p := start(t, env)
+	c := newCollector()
+	drained := c.drain(t, p)
+	waitFor(t, 10*time.Second, "two records", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.total == 2 })
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	<-drained
+
+	segs, _ := filepath.Glob(filepath.Join(data, "buffer", "*.seg"))
+	if len(segs) == 0 {
+		t.Fatal("no segment written")
+	}
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	binary.LittleEndian.PutUint16(b[4:6], 99) // format version (buffer/FORMAT.md)
+	binary.LittleEndian.PutUint32(b[20:24], crc32.Checksum(b[:20], crc32.MakeTable(crc32.Castagnoli)))
+	if err := os.WriteFile(segs[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = start(t, env)
+	if code := p.wait(30 * time.Second); code != 2 {
+		t.Fatalf("exit code %d, want 2", code)
+	}
+	if !strings.Contains(p.stderr.String(), "version") {
+		t.Errorf("stderr does not explain the version problem:\n%s", p.stderr.String())
+	}
+	after, _ := os.ReadFile(segs[0])
+	if string(after) != string(b) {
+		t.Error("the newer segment was modified")
+	}
 }
