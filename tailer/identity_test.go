@@ -147,6 +147,43 @@ func TestReadFromTail(t *testing.T) {
 	if strings.Contains(got, "skipped") || !strings.Contains(got, "appended") || !strings.Contains(got, "new file") {
 		t.Errorf("got %q", got)
 	}
+	// The documented exception is counted: the bytes skipped at the tail.
+	if v := testutil.ToFloat64(tl.m.dropped.WithLabelValues("read_from_tail")); v != float64(len("skipped\n")) {
+		t.Errorf("read_from_tail dropped %v bytes, want %d", v, len("skipped\n"))
+	}
+}
+
+// A checkpointed file that is gone at start (rotated out of the globs and
+// not found by its inode, or deleted, while skiff was stopped) is counted
+// and logged; one found at its old place with nothing unread is not.
+func TestLostWhileStoppedIsCounted(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "gone.log"), "a\n")
+	writeFile(t, filepath.Join(dir, "kept.log"), "b\n")
+	o := testOptions(t, filepath.Join(dir, "*.log"))
+	app := &memAppender{}
+	_, stop := start(t, o, app)
+	waitFor(t, "two lines", func() bool { return app.count() == 2 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "gone.log")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "kept.log"), filepath.Join(dir, "kept.log.1")); err != nil {
+		t.Fatal(err)
+	}
+	o.Registerer = nil
+	tl, stop := start(t, o, app)
+	if err := tl.WaitQuiet(t.Context(), 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if v := testutil.ToFloat64(tl.m.lostFiles); v != 1 {
+		t.Errorf("lost files = %v, want 1 (gone.log; kept.log.1 was found and fully read)", v)
+	}
 }
 
 // Symlinks to a followed file are read once; a directory matching the

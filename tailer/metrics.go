@@ -20,6 +20,7 @@ type metrics struct {
 	dropped       *prometheus.CounterVec
 	errors        *prometheus.CounterVec
 	inotifyFallbk prometheus.Gauge
+	lostFiles     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,6 +55,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "skiff_tailer_errors_total", Help: "Problems the tailer handled and carried on from, by kind.",
 		}, []string{"kind"}),
+		lostFiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skiff_tailer_lost_files_total", Help: "Checkpointed files not found at start (rotated out of SKIFF_PATHS or deleted while skiff was stopped): lines written to them after the last stop, if any, were not read.",
+		}),
 		inotifyFallbk: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "skiff_tailer_inotify_fallback", Help: "1 while inotify is unavailable and rescans alone find changes.",
 		}),
@@ -62,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.linesRead, m.bytesRead, m.filesWatched, m.filesOpen,
-		m.deletedOpen, m.lag, m.rotations, m.truncations, m.dropped, m.errors, m.inotifyFallbk} {
+		m.deletedOpen, m.lag, m.rotations, m.truncations, m.dropped, m.errors, m.inotifyFallbk, m.lostFiles} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

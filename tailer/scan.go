@@ -76,6 +76,13 @@ func (t *Tailer) rescan() {
 	}
 	if !t.initialed {
 		t.recoverOrphans()
+		for _, e := range t.saved {
+			// Rotated out of the globs (or deleted) while skiff was
+			// stopped, and not found next to its old path either.
+			t.m.lostFiles.Inc()
+			t.log.Warn("checkpointed file not found at start; lines written to it after the last stop are lost (keep rotated names inside SKIFF_PATHS)",
+				"path", e.Path, "offset", e.Offset)
+		}
 		t.saved = nil
 	}
 	t.updateGauges()
@@ -143,6 +150,7 @@ func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
 		}
 	} else if !t.initialed && t.o.ReadFrom == "tail" {
 		f.off, f.committed = st.Size(), st.Size()
+		t.m.dropped.WithLabelValues("read_from_tail").Add(float64(st.Size()))
 	} else {
 		t.resumed(f, head, st.Size())
 	}
@@ -177,8 +185,12 @@ func (t *Tailer) recoverOrphans() {
 				continue
 			}
 			info, err := de.Info()
-			if err != nil || keyOf(info) != key || info.Size() <= e.Offset {
+			if err != nil || keyOf(info) != key {
 				continue
+			}
+			if info.Size() <= e.Offset {
+				delete(t.saved, key) // found, and nothing left to read
+				break
 			}
 			pattern := max(t.match.match(e.Path), 0)
 			f := t.adopt(p, pattern, key)
