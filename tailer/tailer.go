@@ -595,3 +595,27 @@ func (t *Tailer) WaitQuiet(ctx context.Context, quiet time.Duration) error {
 		}
 	}
 }
+
+// wedgedAfter is how long the read loop may go without finishing a pass,
+// while not waiting on the buffer, before Wedged reports it.
+const wedgedAfter = time.Minute
+
+// Wedged reports an error when Run's loop has not finished a read pass for
+// a minute although it is not blocked in Append (backpressure from a full
+// buffer is not a wedge). It is for a liveness probe; safe for concurrent
+// use.
+func (t *Tailer) Wedged() error {
+	if !t.running.Load() || t.appendSince.Load() != 0 {
+		return nil
+	}
+	t.quietMu.Lock()
+	last := t.lastPass
+	t.quietMu.Unlock()
+	if last.IsZero() {
+		return nil // not through the first pass yet: the scan may be large
+	}
+	if d := time.Since(last); d > wedgedAfter {
+		return fmt.Errorf("tailer: no read pass for %s", d.Round(time.Second))
+	}
+	return nil
+}

@@ -177,7 +177,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 	}
 
 	if cfg.MetricsAddr != "off" {
-		a.admin, err = admin.Listen(cfg.MetricsAddr, a.reg, admin.Checks{Ready: a.ready, Status: a.status}, logger.With("part", "admin"))
+		a.admin, err = admin.Listen(cfg.MetricsAddr, a.reg, admin.Checks{Live: a.tail.Wedged, Ready: a.ready, Status: a.status}, logger.With("part", "admin"))
 		if err != nil {
 			return nil, err
 		}
