@@ -59,7 +59,10 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.requests.Add(1)
 	now := time.Now()
 	r.mu.Lock()
-	if !r.last429.IsZero() && now.Sub(r.last429) < time.Second-50*time.Millisecond {
+	// A request that arrives within 100ms of a 429 was already in flight
+	// when the 429 left; one that arrives later but before the second of
+	// Retry-After passed did not wait.
+	if d := now.Sub(r.last429); !r.last429.IsZero() && d > 100*time.Millisecond && d < time.Second-50*time.Millisecond {
 		r.early++
 	}
 	r.mu.Unlock()
