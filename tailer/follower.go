@@ -22,6 +22,9 @@ type follower struct {
 	path    string
 	pathB   []byte // path as bytes for records; replaced, never mutated
 	pattern int    // index into the matcher's patterns, for the lag metric
+	// missed counts consecutive scans that did not find a closed follower;
+	// owned by the Run goroutine.
+	missed int
 
 	mu       sync.Mutex
 	file     *os.File  // nil when closed for inactivity or released; guarded by mu

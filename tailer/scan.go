@@ -34,6 +34,7 @@ func (t *Tailer) rescan() {
 		seen[key] = true
 		delete(t.problems, fd.path)
 		if f := t.files[key]; f != nil {
+			f.missed = 0
 			if f.path != fd.path {
 				if st, err := os.Stat(f.path); err != nil || keyOf(st) != key {
 					delete(t.byPath, f.path)
@@ -54,7 +55,14 @@ func (t *Tailer) rescan() {
 			continue
 		}
 		if !f.isOpen() {
-			t.forget(f) // idle and gone: nothing unread to save
+			// Idle and not found: nothing unread to save. But a directory
+			// listing is not atomic with renames (app.log.3 -> app.log.4
+			// during the walk can be listed under neither name), so only
+			// a second miss in a row forgets it; forgetting too early
+			// would read it again from its head when it reappears.
+			if f.missed++; f.missed >= 2 {
+				t.forget(f)
+			}
 			continue
 		}
 		if !f.gone {
