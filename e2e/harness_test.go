@@ -132,6 +132,14 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 		}
 		if t.Failed() {
 			t.Logf("skiff stderr (last 4KiB):\n%s", tail(p.stderr.String(), 4096))
+			if dir := os.Getenv("SKIFF_E2E_STDERR_DIR"); dir != "" {
+				f, err := os.CreateTemp(dir, "skiff-stderr-*.log")
+				if err == nil {
+					f.WriteString(p.stderr.String())
+					f.Close()
+					t.Logf("full stderr in %s", f.Name())
+				}
+			}
 		}
 	})
 	return p

@@ -71,14 +71,23 @@ func total(want map[string]uint64) (n uint64) {
 
 func waitDelivered(t *testing.T, r *receiver, want map[string]uint64, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, "every line at the receiver", func() bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		done := true
 		for id, n := range want {
-			if r.distinct(id) < n {
-				return false
-			}
+			done = done && r.distinct(id) >= n
 		}
-		return true
-	})
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.mu.Lock()
+			err := r.checker.Verify(want, true)
+			r.mu.Unlock()
+			t.Fatalf("timed out after %v waiting for every line at the receiver: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Scenario 1: bulk, pre-written over several files, shipped from the start.

@@ -33,6 +33,15 @@ func (t *Tailer) rescan() {
 		}
 		seen[key] = true
 		delete(t.problems, fd.path)
+		if f := t.files[key]; f != nil && !f.isOpen() && f.path != fd.path && !sameHead(fd.path, f.fp) {
+			// A closed file's inode now names other content under another
+			// name: the old file was deleted and its inode reused (a
+			// rotation's new copy often gets the inode the deleted oldest
+			// copy freed). Without this check the new file would be taken
+			// for the old one and skipped.
+			t.m.rotations.WithLabelValues("inode_reuse").Inc()
+			t.forget(f)
+		}
 		if f := t.files[key]; f != nil {
 			f.missed = 0
 			if f.path != fd.path {
@@ -234,4 +243,16 @@ func (t *Tailer) updateGauges() {
 	for i, p := range t.match.patterns {
 		t.m.lag.WithLabelValues(p.glob).Set(float64(lag[i]))
 	}
+}
+
+// sameHead reports whether the file at path starts with fp.
+func sameHead(path string, fp []byte) bool {
+	file, err := os.Open(path)
+	if err != nil {
+		return true // cannot tell: keep what we know
+	}
+	defer file.Close()
+	head := make([]byte, len(fp))
+	n, _ := file.ReadAt(head, 0)
+	return fpMatch(fp, head[:n])
 }
