@@ -168,13 +168,12 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 		}
 	}
 	var recs []Record
-	if n := countFrames(buf, maxRecords); n > 0 {
-		// One allocation per batch, not per record, or none when a
-		// released batch has room.
+	if free.recs != nil {
+		// A released batch's records: usually room enough, else append
+		// grows them once and the larger slice is recycled in turn.
 		recs = free.recs[:0]
-		if cap(recs) < n {
-			recs = make([]Record, 0, n)
-		}
+	} else if n := countFrames(buf, maxRecords); n > 0 {
+		recs = make([]Record, 0, n) // one allocation per batch, not per record
 	}
 	recs, pos, err := decodeFrames(recs, buf, p, limit, maxRecords)
 	if len(recs) == 0 {
