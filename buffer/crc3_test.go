@@ -66,3 +66,12 @@ func TestAppendFrames(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkAppendFrames(b *testing.B) {
+	recs := benchBatch(batch1MiB)
+	buf := make([]byte, 0, 2<<20)
+	b.SetBytes(int64(batch1MiB) * frameSize(benchRec))
+	for b.Loop() {
+		buf = appendFrames(buf[:0], recs)
+	}
+}
