@@ -187,9 +187,7 @@ func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration
 // nothing is published and the segment is cut back to where it was.
 func (l *Log) write(recs [][]byte, nbytes int64) error {
 	buf := slices.Grow(l.wbuf[:0], int(nbytes))
-	for _, r := range recs {
-		buf = appendFrame(buf, r)
-	}
+	buf = appendFrames(buf, recs)
 	l.wbuf = buf
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]

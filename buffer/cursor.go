@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 )
@@ -43,9 +45,34 @@ type Cursor struct {
 	// commitMu serialises writes of the cursor file.
 	commitMu sync.Mutex
 
+	// poolMu guards the recycling of batch memory, which the first
+	// Release turns on: the batches Next has lent out since then (oldest
+	// first, at most maxLent) and those released for reuse (at most
+	// maxFree).
+	poolMu  sync.Mutex
+	recycle bool
+	lent    []batchMem
+	free    []batchMem
+
 	// Guarded by l.mu:
 	committed Pos // last durably committed position
 	readPos   Pos // mirror of next, for drop accounting
+}
+
+// Bounds of the batch memory a Cursor keeps for recycling. A batch lent
+// out is tracked only so that Release can find it: the consumer holds it
+// anyway. One that is never released is forgotten (left to the garbage
+// collector) once maxLent newer batches have been lent.
+const (
+	maxLent = 32
+	maxFree = 4
+)
+
+// batchMem is the memory of one batch returned by Next: its records and
+// the buffer their Data alias, each at full capacity.
+type batchMem struct {
+	recs []Record
+	buf  []byte
 }
 
 // Name returns the cursor's name.
@@ -126,35 +153,31 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 	if c.avgFrame > 0 {
 		want = min(want, int64(maxRecords)*c.avgFrame*9/8+frameHeaderSize)
 	}
-	buf := make([]byte, min(avail, want))
+	buf, free := c.takeBuf(int(min(avail, want)))
 	if n, err := c.f.ReadAt(buf, p.Offset); err != nil {
 		if !errors.Is(err, io.EOF) {
+			c.putBack(free)
 			return nil, fmt.Errorf("read segment %d: %w", p.Segment, err)
 		}
 		// The file is shorter than it was: treat the rest as corrupt.
 		buf, avail, limit = buf[:n], int64(n), p.Offset+int64(n)
 		if n == 0 {
+			c.putBack(free)
 			c.skip(p, c.l.segmentEnd(p.Segment, limit), err)
 			return nil, nil
 		}
 	}
 	var recs []Record
-	if n := countFrames(buf, maxRecords); n > 0 {
+	if free.recs != nil {
+		// A released batch's records: usually room enough, else append
+		// grows them once and the larger slice is recycled in turn.
+		recs = free.recs[:0]
+	} else if n := countFrames(buf, maxRecords); n > 0 {
 		recs = make([]Record, 0, n) // one allocation per batch, not per record
 	}
-	var pos int64
-	for len(recs) < maxRecords && pos < int64(len(buf)) {
-		payload, size, err := decodeFrame(buf[pos:], limit-p.Offset-frameHeaderSize)
-		if err == nil {
-			pos += size
-			p.Offset += size
-			p.Seq++
-			recs = append(recs, Record{Pos: p, Data: payload})
-			continue
-		}
-		if pos > 0 {
-			break // return what we have; the rest starts the next call
-		}
+	recs, pos, err := decodeFrames(recs, buf, p, limit, maxRecords)
+	if len(recs) == 0 {
+		c.putBack(free)
 		if errors.Is(err, errShortFrame) && len(buf) < int(avail) {
 			// The first frame is larger than maxBytes: read it whole.
 			n, lerr := frameLen(buf, avail-frameHeaderSize)
@@ -166,8 +189,9 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 				if payload, size, err := decodeFrame(buf, n); err == nil {
 					p.Offset += size
 					p.Seq++
-					recs = []Record{{Pos: p, Data: payload}}
-					break
+					c.avgFrame = size
+					c.setNext(p)
+					return []Record{{Pos: p, Data: payload}}, nil
 				}
 			}
 		}
@@ -179,11 +203,153 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 		c.skip(p, to, errBadFrame)
 		return nil, nil
 	}
-	if len(recs) > 0 {
-		c.avgFrame = pos / int64(len(recs))
-	}
-	c.setNext(p)
+	c.avgFrame = pos / int64(len(recs))
+	c.setNext(recs[len(recs)-1].Pos)
+	c.lend(recs, buf)
 	return recs, nil
+}
+
+// decodeFrames appends to recs the records of the whole, valid frames at
+// the start of buf, which was read at p and ends by limit, at most most of
+// them, and returns how many bytes of buf they take. The scan stops at the
+// first frame that is short (errShortFrame) or not valid (errBadFrame),
+// returning that error, so the records are always a prefix of buf's. The
+// checksums are verified three at a time (frameCRC3).
+func decodeFrames(recs []Record, buf []byte, p Pos, limit int64, most int) ([]Record, int64, error) {
+	base := p.Offset
+	var pos int64
+	var err error
+	for len(recs) < most && pos < int64(len(buf)) {
+		var n int64
+		n, err = frameLen(buf[pos:], limit-p.Offset-frameHeaderSize)
+		if err == nil && int64(len(buf))-pos < frameHeaderSize+n {
+			err = errShortFrame
+		}
+		if err != nil {
+			break
+		}
+		pos += frameHeaderSize + n
+		p.Offset += frameHeaderSize + n
+		p.Seq++
+		recs = append(recs, Record{Pos: p, Data: buf[pos-n : pos : pos]})
+	}
+	// stored is the checksum in r's frame header.
+	stored := func(r Record) uint32 {
+		h := r.Pos.Offset - base - int64(len(r.Data)) - frameHeaderSize
+		return binary.LittleEndian.Uint32(buf[h+4 : h+8])
+	}
+	bad := len(recs)
+	for i := 0; i < len(recs) && bad == len(recs); {
+		if i+3 <= len(recs) {
+			ca, cb, cc := frameCRC3(recs[i].Data, recs[i+1].Data, recs[i+2].Data)
+			switch {
+			case ca != stored(recs[i]):
+				bad = i
+			case cb != stored(recs[i+1]):
+				bad = i + 1
+			case cc != stored(recs[i+2]):
+				bad = i + 2
+			}
+			i += 3
+			continue
+		}
+		if frameCRC(uint32(len(recs[i].Data)), recs[i].Data) != stored(recs[i]) {
+			bad = i
+		}
+		i++
+	}
+	if bad < len(recs) {
+		recs, err = recs[:bad], errBadFrame
+		pos = 0
+		if bad > 0 {
+			pos = recs[bad-1].Pos.Offset - base
+		}
+	}
+	return recs, pos, err
+}
+
+// Release gives the memory of a batch returned by Next back to the
+// cursor, so that a later Next reuses it instead of allocating (and
+// zeroing) new memory. Afterwards neither recs nor the Data of any record
+// in it may be used. recs must be a slice Next returned (or a re-slice of
+// it starting at its first record); anything else, an empty batch, and a
+// second Release of the same batch are ignored.
+//
+// Release is optional: a consumer that never calls it keeps the memory of
+// every batch for as long as it likes (Data stays valid). The first call
+// turns recycling on for this cursor; from then on Next tracks the last
+// maxLent batches it returned, so that a batch released later can be
+// reused. A batch that has not been released is never reused. Safe for
+// concurrent use with Next and Commit.
+func (c *Cursor) Release(recs []Record) {
+	if cap(recs) == 0 {
+		return
+	}
+	first := &recs[:1][0]
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	c.recycle = true
+	for i, m := range c.lent {
+		if &m.recs[0] == first {
+			c.lent = slices.Delete(c.lent, i, i+1)
+			if len(c.free) < maxFree {
+				c.free = append(c.free, m)
+			}
+			return
+		}
+	}
+}
+
+// takeBuf returns a buffer of n bytes for a read: the smallest released
+// one that is large enough, with the rest of its batch's memory, or a new
+// one. Its contents are not zeroed: a read overwrites them, and records
+// alias only the bytes read.
+func (c *Cursor) takeBuf(n int) ([]byte, batchMem) {
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	if !c.recycle {
+		return make([]byte, n), batchMem{}
+	}
+	best := -1
+	for i, m := range c.free {
+		if cap(m.buf) >= n && (best < 0 || cap(m.buf) < cap(c.free[best].buf)) {
+			best = i
+		}
+	}
+	if best < 0 {
+		// Rounded up to a power of two so that it fits later reads of
+		// about the same size.
+		return make([]byte, n, 1<<bits.Len(uint(n-1))), batchMem{}
+	}
+	m := c.free[best]
+	c.free = slices.Delete(c.free, best, best+1)
+	return m.buf[:n], m
+}
+
+// putBack returns memory takeBuf handed out but no batch used.
+func (c *Cursor) putBack(m batchMem) {
+	if m.buf == nil {
+		return
+	}
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	if len(c.free) < maxFree {
+		c.free = append(c.free, m)
+	}
+}
+
+// lend tracks a batch Next returns, when recycling is on, so that Release
+// can find it.
+func (c *Cursor) lend(recs []Record, buf []byte) {
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	if !c.recycle {
+		return
+	}
+	if len(c.lent) == maxLent {
+		c.lent = slices.Delete(c.lent, 0, 1)
+	}
+	c.lent = append(c.lent, batchMem{recs: recs[:cap(recs)], buf: buf[:cap(buf)]})
 }
 
 // countFrames counts the whole frames at the start of b by their length

@@ -60,7 +60,8 @@
 //     files of a newer format version (*VersionError), which it leaves
 //     untouched so that rolling the binary forward again loses nothing.
 //   - Memory: readers stream from disk; a Next call holds at most maxBytes
-//     plus one record. Open reads the headers of sealed segments and scans
+//     plus one record. Once a consumer has called Release, its cursor keeps
+//     at most 4 released batches for reuse and tracks the last 32 it lent. Open reads the headers of sealed segments and scans
 //     only the last segment, in 1 MiB chunks.
 //
 // # Concurrency
@@ -72,7 +73,10 @@
 // belongs to one consumer: Next must not be called concurrently with itself,
 // but Commit and Lag may be called from other goroutines (for example by a
 // delivery loop with several batches in flight that commits in order).
-// Records returned by Next stay valid after later calls. Close wakes blocked
+// Records returned by Next stay valid after later calls, until the consumer
+// hands a batch back with Release (optional, safe from any goroutine): a
+// later Next may then reuse that batch's memory, and never the memory of a
+// batch not yet released. Close wakes blocked
 // Append and Next calls with ErrClosed; no method may be used after it
 // except Close, which then returns ErrClosed.
 //

@@ -140,7 +140,8 @@ skiff_buffer_segments 16
 }
 
 // TestNoAllocPerRecord: appends allocate nothing once warm, and a read
-// allocates twice per batch (payload buffer, record slice), not per record.
+// allocates twice per batch (payload buffer, record slice), not per record,
+// or nothing when the consumer releases its batches.
 func TestNoAllocPerRecord(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("allocation counts differ under cover/race")
@@ -165,6 +166,22 @@ func TestNoAllocPerRecord(t *testing.T) {
 		}
 	}); a > 2 {
 		t.Fatalf("Next of 1024 records: %v allocations", a)
+	}
+	// With Release, batches reuse released memory: no allocation at all.
+	appendN(t, l, 0, 51*1024, 1024, benchRec)
+	got, err := c.Next(ctx, 1024, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Release(got) // turns recycling on
+	if a := testing.AllocsPerRun(50, func() {
+		got, err := c.Next(ctx, 1024, 1<<20)
+		if err != nil || len(got) != 1024 {
+			t.Fatalf("Next: %d, %v", len(got), err)
+		}
+		c.Release(got)
+	}); a > 0 {
+		t.Fatalf("Next+Release of 1024 records: %v allocations", a)
 	}
 	_ = errors.New
 }
