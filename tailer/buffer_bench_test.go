@@ -1,8 +1,3 @@
-//go:build skiff_buffer
-
-// This benchmark needs the buffer package (branch buffer); run it after
-// both are merged: go test -tags skiff_buffer -run ^$ -bench BenchmarkIntoBuffer ./tailer
-
 package tailer
 
 import (

@@ -1,5 +1,3 @@
-//go:build skiff_buffer
-
 package tailer
 
 import (

@@ -13,7 +13,7 @@ import (
 
 const (
 	// maxBatchBytes and maxBatchRecords bound one Append call.
-	maxBatchBytes   = 1 << 20
+	maxBatchBytes   = 256 << 10
 	maxBatchRecords = 8192
 	// readBudget is how much one file may read in a pass before the others
 	// get their turn.
