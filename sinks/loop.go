@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -42,6 +43,17 @@ type Source[P any] interface {
 // shows the backlog and Drain returns as soon as the sink is caught up.
 type Lagger interface {
 	Lag() int64
+}
+
+// Releaser is optionally implemented by a Source that can reuse the
+// memory of the entries it returned. The Loop calls Release once for every
+// slice Next returned, in the order Next returned them, as soon as the
+// batch holding it is delivered (acknowledged or dead-lettered); it never
+// releases a batch that may still be sent. Afterwards the Loop and the
+// Sink use neither es nor the Data of its entries: a Sink must not keep
+// any part of a record past the Send that delivered it.
+type Releaser[P any] interface {
+	Release(es []Entry[P])
 }
 
 // ErrStopped is returned by Drain when Run is not running any more and the
@@ -186,6 +198,7 @@ type Loop[P any] struct {
 	// covers every batch delivered while the previous one ran.
 	toCommit    P
 	hasToCommit bool
+	freeRecs    [][]record.Record // delivered batches' records, for reuse
 	cancel      context.CancelFunc
 	fatal       error
 }
@@ -194,6 +207,7 @@ type Loop[P any] struct {
 type pending[P any] struct {
 	pos    P               // position after the batch's last entry
 	recs   []record.Record // decoded records; may be empty (all corrupt)
+	raw    [][]Entry[P]    // what Next returned for it, to release
 	bytes  int             // message bytes, for the delivered-bytes metric
 	oldest time.Time       // earliest Collected in recs
 	done   bool            // delivered (guarded by Loop.mu)
@@ -328,7 +342,7 @@ func (l *Loop[P]) nextBatch(ctx context.Context) (*pending[P], error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &pending[P]{recs: make([]record.Record, 0, len(es))}
+	b := &pending[P]{recs: l.takeRecs(len(es))}
 	n, size := l.add(b, es)
 	if l.o.Linger > 0 && n < l.o.MaxRecords && size < l.o.MaxBytes {
 		lctx, cancel := context.WithTimeout(ctx, l.o.Linger)
@@ -351,6 +365,9 @@ func (l *Loop[P]) nextBatch(ctx context.Context) (*pending[P], error) {
 
 // add decodes es into b and returns the entries and Data bytes added.
 func (l *Loop[P]) add(b *pending[P], es []Entry[P]) (n, size int) {
+	if _, ok := l.src.(Releaser[P]); ok {
+		b.raw = append(b.raw, es)
+	}
 	for _, e := range es {
 		size += len(e.Data)
 		b.pos = e.Pos
@@ -548,6 +565,7 @@ func (l *Loop[P]) finish(b *pending[P]) {
 		return
 	}
 	l.toCommit, l.hasToCommit = l.queue[n-1].pos, true
+	delivered := slices.Clone(l.queue[:n])
 	rest := copy(l.queue, l.queue[n:])
 	clear(l.queue[rest:])
 	l.queue = l.queue[:rest]
@@ -560,6 +578,44 @@ func (l *Loop[P]) finish(b *pending[P]) {
 	case l.commitReq <- struct{}{}:
 	default: // a request is pending; it will commit the newest position
 	}
+	l.recycle(delivered)
+}
+
+// maxFreeRecs bounds the decoded-record slices kept for reuse.
+const maxFreeRecs = 4
+
+// recycle hands the memory of delivered batches back: their entries to
+// the Source (when it is a Releaser) and their decoded records to the
+// Loop's own free list. Their positions are already with the committer.
+func (l *Loop[P]) recycle(done []*pending[P]) {
+	rel, _ := l.src.(Releaser[P])
+	for _, b := range done {
+		if rel != nil {
+			for _, es := range b.raw {
+				rel.Release(es)
+			}
+		}
+		clear(b.recs[:cap(b.recs)]) // do not pin released Data through them
+		l.mu.Lock()
+		if len(l.freeRecs) < maxFreeRecs {
+			l.freeRecs = append(l.freeRecs, b.recs[:0])
+		}
+		l.mu.Unlock()
+		b.raw, b.recs = nil, nil
+	}
+}
+
+// takeRecs returns an empty slice for about n decoded records, reusing a
+// delivered batch's when there is one.
+func (l *Loop[P]) takeRecs(n int) []record.Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if k := len(l.freeRecs); k > 0 {
+		r := l.freeRecs[k-1]
+		l.freeRecs = l.freeRecs[:k-1]
+		return r
+	}
+	return make([]record.Record, 0, n)
 }
 
 // Drain blocks until the sink is caught up: nothing outstanding, and the

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -588,4 +590,114 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// scribbleSource is a memSource that is a Releaser: it hands out copies of
+// its data and overwrites a batch's Data when it is released, as a buffer
+// cursor reusing the memory would, so that a batch released too early
+// shows as garbage in a later Send.
+type scribbleSource struct {
+	*memSource
+	mu       sync.Mutex
+	out      map[*Entry[int]]bool // batches handed out and not released
+	released int
+	bad      []string // releases that were not of an outstanding batch
+}
+
+func (s *scribbleSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]Entry[int], error) {
+	es, err := s.memSource.Next(ctx, maxRecords, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	es = slices.Clone(es)
+	for i := range es {
+		es[i].Data = bytes.Clone(es[i].Data)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.out == nil {
+		s.out = map[*Entry[int]]bool{}
+	}
+	s.out[&es[0]] = true
+	return es, nil
+}
+
+func (s *scribbleSource) Release(es []Entry[int]) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.out[&es[0]] {
+		s.bad = append(s.bad, fmt.Sprintf("release of batch at %d not outstanding", es[0].Pos))
+		return
+	}
+	delete(s.out, &es[0])
+	s.released++
+	for _, e := range es {
+		for i := range e.Data {
+			e.Data[i] = 0xff
+		}
+	}
+}
+
+// TestLoopReleasesDeliveredBatches: every batch Next returned is released
+// exactly once, and only once it is delivered: a sink that fails attempts
+// (so that batches are retried, several in flight) still sees intact
+// records in every attempt, which fails if a batch is released before its
+// last Send. Lingering batches (several Next calls each) are released too.
+func TestLoopReleasesDeliveredBatches(t *testing.T) {
+	for name, linger := range map[string]time.Duration{"no linger": 0, "linger": 50 * time.Millisecond} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const n = 2000
+				src := &scribbleSource{memSource: newMemSource()}
+				var mu sync.Mutex
+				attempts := 0
+				var seen offsets
+				var corrupt []string
+				sink := funcSink(func(ctx context.Context, b *Batch) error {
+					time.Sleep(time.Millisecond) // a request in flight
+					mu.Lock()
+					attempts++
+					fail := attempts%3 != 0
+					mu.Unlock()
+					for _, r := range b.Records {
+						if !bytes.HasPrefix(r.Message, fmt.Appendf(nil, "line %d ", r.Offset)) {
+							mu.Lock()
+							corrupt = append(corrupt, fmt.Sprintf("offset %d: %q", r.Offset, r.Message))
+							mu.Unlock()
+						}
+					}
+					if fail {
+						return &SendError{Kind: KindServer, Err: errors.New("500")}
+					}
+					seen.add(b)
+					return nil
+				})
+				o := LoopOptions{Name: "t", MaxRecords: 37, Concurrency: 4, Linger: linger,
+					BackoffMin: time.Millisecond, BackoffMax: time.Millisecond, BreakerFailures: -1}
+				l := NewLoop(sink, src, o)
+				stop := runLoop(t, l)
+				for i := 0; i < n; i += 100 {
+					src.push(testRecords(n, 20)[i : i+100]...)
+					time.Sleep(10 * time.Millisecond)
+				}
+				waitUntil(t, "committed", func() bool { return src.committed() == n })
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if len(corrupt) > 0 {
+					t.Fatalf("a batch was released before it was delivered: %d corrupt records, first %s", len(corrupt), corrupt[0])
+				}
+				src.mu.Lock()
+				defer src.mu.Unlock()
+				if len(src.bad) > 0 || len(src.out) > 0 {
+					t.Fatalf("%d bad releases (%v), %d batches never released", len(src.bad), src.bad, len(src.out))
+				}
+				if seen.count() != n {
+					t.Fatalf("%d records delivered, want %d", seen.count(), n)
+				}
+			})
+		})
+	}
 }

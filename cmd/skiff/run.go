@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -146,7 +147,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		if cerr != nil {
 			return nil, fmt.Errorf("cursor %s: %w", s.Name, cerr)
 		}
-		a.loops = append(a.loops, sinks.NewLoop[buffer.Pos](out, cursorSource{cur}, lo))
+		a.loops = append(a.loops, sinks.NewLoop[buffer.Pos](out, &cursorSource{c: cur}, lo))
 	}
 
 	var multiline *regexp.Regexp
@@ -201,24 +202,80 @@ func (r bufferReplayer) Replay(ctx context.Context, mark []byte, fn func([]byte)
 	return r.l.Replay(ctx, p, fn)
 }
 
-// cursorSource adapts a buffer cursor to the delivery loop's Source.
-type cursorSource struct{ c *buffer.Cursor }
+// cursorSource adapts a buffer cursor to the delivery loop's Source. It
+// is also a sinks.Releaser: a delivered batch's entries are reused for a
+// later Next, and the cursor's records behind them go back to the cursor
+// (buffer.Cursor.Release), so that reading makes no garbage.
+type cursorSource struct {
+	c *buffer.Cursor
 
-func (s cursorSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]sinks.Entry[buffer.Pos], error) {
+	mu   sync.Mutex
+	lent []lentBatch                 // handed out by Next, oldest first
+	free [][]sinks.Entry[buffer.Pos] // released entries, for reuse
+}
+
+// lentBatch pairs the entries Next returned with the cursor's records
+// they were made from.
+type lentBatch struct {
+	es   []sinks.Entry[buffer.Pos]
+	recs []buffer.Record
+}
+
+// Bounds of what a cursorSource tracks. The loop releases every batch it
+// delivers, at most CONCURRENCY at a time; a batch it never releases
+// (one abandoned at shutdown) is forgotten after maxLentBatches others.
+const (
+	maxLentBatches = 64
+	maxFreeEntries = 4
+)
+
+func (s *cursorSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]sinks.Entry[buffer.Pos], error) {
 	recs, err := s.c.Next(ctx, maxRecords, maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]sinks.Entry[buffer.Pos], len(recs))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sinks.Entry[buffer.Pos]
+	if k := len(s.free); k > 0 && cap(s.free[k-1]) >= len(recs) {
+		out, s.free = s.free[k-1][:len(recs)], s.free[:k-1]
+	} else {
+		out = make([]sinks.Entry[buffer.Pos], len(recs))
+	}
 	for i, r := range recs {
 		out[i] = sinks.Entry[buffer.Pos]{Pos: r.Pos, Data: r.Data}
 	}
+	if len(s.lent) == maxLentBatches {
+		s.lent = slices.Delete(s.lent, 0, 1)
+	}
+	s.lent = append(s.lent, lentBatch{es: out, recs: recs})
 	return out, nil
 }
 
-func (s cursorSource) Commit(p buffer.Pos) error { return s.c.Commit(p) }
+// Release implements sinks.Releaser.
+func (s *cursorSource) Release(es []sinks.Entry[buffer.Pos]) {
+	if len(es) == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, b := range s.lent {
+		if &b.es[0] != &es[0] {
+			continue
+		}
+		s.lent = slices.Delete(s.lent, i, i+1)
+		s.c.Release(b.recs)
+		clear(b.es) // the Data now belongs to the cursor again
+		if len(s.free) < maxFreeEntries {
+			s.free = append(s.free, b.es[:0])
+		}
+		return
+	}
+}
 
-func (s cursorSource) Lag() int64 {
+func (s *cursorSource) Commit(p buffer.Pos) error { return s.c.Commit(p) }
+
+func (s *cursorSource) Lag() int64 {
 	n, _ := s.c.Lag()
 	return n
 }
