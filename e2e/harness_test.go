@@ -28,6 +28,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Readable by all: one scenario runs skiff as an unprivileged user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	skiffBin = filepath.Join(dir, "skiff")
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -102,9 +107,19 @@ func environ(env map[string]string) []string {
 // start runs skiff with env and streams its stdout lines.
 func start(t *testing.T, env map[string]string, args ...string) *proc {
 	t.Helper()
+	return startAs(t, nil, env, args...)
+}
+
+// startAs is start with skiff running as another user (cred), or as the
+// test's own user when cred is nil.
+func startAs(t *testing.T, cred *syscall.Credential, env map[string]string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, lines: make(chan []byte, 1<<16), stderr: &syncBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(skiffBin, args...)
 	p.cmd.Env = environ(env)
+	if cred != nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	p.cmd.Stderr = p.stderr
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {

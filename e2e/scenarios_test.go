@@ -428,3 +428,98 @@ func TestSoak(t *testing.T) {
 		t.Logf("stream %s: %d lines, %d duplicates, %d kills", id, want[id], r.duplicates(id), kills)
 	}
 }
+
+// TestScenarioUnreadableFile: skiff runs as an unprivileged user (as in a
+// pod with runAsNonRoot) and one matching file is not readable by it. The
+// other files ship; the unreadable one is reported once, with its path and
+// the reason, and counted; once its mode is fixed, its lines ship too,
+// none lost and none repeated.
+func TestScenarioUnreadableFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run skiff as another user")
+	}
+	base, err := os.MkdirTemp("", "skiff-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	logs, data := filepath.Join(base, "logs"), filepath.Join(base, "data")
+	for _, d := range []string{logs, data} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const nobody = 65534
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(data, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	write := func(stream string, mode os.FileMode) string {
+		var b []byte
+		for seq := uint64(1); seq <= n; seq++ {
+			b = loggen.AppendLine(b, loggen.FormatPlain, loggen.Line{Stream: stream, Seq: seq}, 100)
+			b = append(b, '\n')
+		}
+		path := filepath.Join(logs, stream+".log")
+		if err := os.WriteFile(path, b, mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil { // umask may have narrowed it
+			t.Fatal(err)
+		}
+		return path
+	}
+	write("open", 0o644)
+	secret := write("secret", 0o600) // root's, unreadable by nobody
+
+	r := newReceiver(t)
+	env := httpEnv(data, r, filepath.Join(logs, "*.log"))
+	env["SKIFF_METRICS_ADDR"] = freeAddr(t)
+	p := startAs(t, &syscall.Credential{Uid: nobody, Gid: nobody}, env)
+	waitDelivered(t, r, map[string]uint64{"open": n}, 30*time.Second)
+	metric := func() string {
+		_, body, err := httpGet(context.Background(), "http://"+env["SKIFF_METRICS_ADDR"]+"/metrics")
+		if err != nil {
+			return ""
+		}
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(l, `skiff_tailer_errors_total{kind="permission"}`) {
+				return l
+			}
+		}
+		return ""
+	}
+	waitFor(t, 10*time.Second, "the permission error counted", func() bool { return metric() != "" })
+	// More scans: periodic ones (SKIFF_SCAN_INTERVAL is 200ms) and those
+	// that new files in the directory trigger.
+	for i := range 5 {
+		appendLines(t, filepath.Join(logs, fmt.Sprintf("other%d.txt", i)), "not matched")
+		time.Sleep(200 * time.Millisecond)
+	}
+	named := 0
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(l, secret) {
+			named++
+		}
+	}
+	if named != 1 {
+		t.Errorf("the unreadable file is named in %d log lines, want 1 (reported once, not every scan):\n%s", named, tail(p.stderr.String(), 2000))
+	}
+	if !strings.Contains(p.stderr.String(), "permission denied") {
+		t.Errorf("the log does not say why the file cannot be read:\n%s", tail(p.stderr.String(), 2000))
+	}
+
+	if err := os.Chmod(secret, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"open": n, "secret": n}
+	waitDelivered(t, r, want, 30*time.Second)
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	r.verify(t, want, false)
+}
