@@ -33,8 +33,9 @@ const writebackBytes = 8 << 20
 // longer than the buffer can ever hold fails the whole batch up front with
 // ErrRecordTooLarge.
 //
-// Append is safe for concurrent use; calls are serialised. Records may be
-// reused by the caller once it returns.
+// Append copies recs into frames; AppendBatch, for records the caller lays
+// out as frames itself, does not. Append is safe for concurrent use; calls
+// are serialised. Records may be reused by the caller once it returns.
 func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 	maxRec := l.o.maxRecordBytes()
 	for i, r := range recs {
@@ -44,8 +45,48 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 	}
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
+	b := &l.ab
+	b.Reset()
+	for _, r := range recs {
+		b.Add(r)
+	}
+	b.fillHeaders()
+	err := l.appendFramed(ctx, b)
+	if cap(b.data) > 4*maxSegmentBytes {
+		*b = Batch{} // do not pin a huge buffer after one huge batch
+	}
+	return err
+}
+
+// AppendBatch is Append for records laid out in b: it fills each frame's
+// header in place and writes b's memory as it is, without copying it. Its
+// guarantees, blocking and ctx semantics are Append's. b is not retained:
+// the caller may Reset and refill it once AppendBatch returns, and must
+// not touch it before.
+//
+// AppendBatch is safe for concurrent use with other appends (on different
+// batches); calls are serialised.
+func (l *Log) AppendBatch(ctx context.Context, b *Batch) error {
+	maxRec := l.o.maxRecordBytes()
+	for i := range b.ends {
+		if n := int64(b.ends[i] - b.start(i) - frameHeaderSize); n > maxRec {
+			return fmt.Errorf("append record %d (%d bytes, at most %d): %w", i, n, maxRec, ErrRecordTooLarge)
+		}
+	}
+	// Outside writeMu: checksums of concurrent appends overlap.
+	b.fillHeaders()
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.appendFramed(ctx, b)
+}
+
+// appendFramed appends b, whose headers are filled, as Append describes.
+// writeMu must be held.
+func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 	backoff := retryMin
-	for len(recs) > 0 {
+	// Records before next are appended; they end at start in b.data.
+	next, start := 0, 0
+	for next < len(b.ends) {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
@@ -73,7 +114,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 			}
 			continue
 		}
-		n, nbytes, roll := plan(recs, size, l.o.SegmentBytes, free)
+		n, nbytes, roll := plan(b.ends[next:], start, size, l.o.SegmentBytes, free)
 		if roll && rollFits(free) {
 			if err := l.roll(); err != nil {
 				if err := l.waitRetry(ctx, err, &backoff); err != nil {
@@ -93,7 +134,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 						continue
 					}
 				}
-				l.dropNewest(len(recs))
+				l.dropNewest(len(b.ends) - next)
 				return nil
 			}
 			if err := l.full(ctx, spaceCh, haveQuarantine); err != nil {
@@ -101,14 +142,15 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 			}
 			continue
 		}
-		if err := l.write(recs[:n], nbytes); err != nil {
+		if err := l.write(b.data[start:start+int(nbytes)], n); err != nil {
 			if err := l.waitRetry(ctx, err, &backoff); err != nil {
 				return err
 			}
 			continue
 		}
 		backoff = retryMin
-		recs = recs[n:]
+		next += n
+		start = b.ends[next-1]
 	}
 	return nil
 }
@@ -182,23 +224,20 @@ func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration
 	}
 }
 
-// write appends recs (nbytes once framed) to the active segment with one
+// write appends frames (n whole frames) to the active segment with one
 // write and, under FsyncBatch, one fsync, then publishes them. On failure
 // nothing is published and the segment is cut back to where it was.
-func (l *Log) write(recs [][]byte, nbytes int64) error {
-	buf := slices.Grow(l.wbuf[:0], int(nbytes))
-	buf = appendFrames(buf, recs)
-	l.wbuf = buf
+func (l *Log) write(frames []byte, n int) error {
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]
 	l.mu.Unlock()
-	if _, err := l.w.WriteAt(buf, act.size); err != nil {
+	if _, err := l.w.WriteAt(frames, act.size); err != nil {
 		// A short write may have left part of a frame: cut it off so the
 		// retry starts clean. If that fails too the retry overwrites it.
 		_ = l.w.Truncate(act.size)
 		return fmt.Errorf("write segment %d: %w", act.id, err)
 	}
-	end := act.size + int64(len(buf))
+	end := act.size + int64(len(frames))
 	if l.o.Fsync == FsyncBatch {
 		l.syncMu.Lock()
 		err := l.fsync(l.w)
@@ -216,11 +255,11 @@ func (l *Log) write(recs [][]byte, nbytes int64) error {
 	l.mu.Lock()
 	l.segs[len(l.segs)-1].size = end
 	l.used += diskSize(end) - diskSize(act.size)
-	l.written += int64(len(buf))
+	l.written += int64(len(frames))
 	if l.o.Fsync == FsyncBatch {
 		l.synced = l.written
 	}
-	l.publishLocked(end, l.pubSeq+uint64(len(recs)))
+	l.publishLocked(end, l.pubSeq+uint64(n))
 	if l.diskErr != nil {
 		l.log.Info("buffer writes succeed again")
 		l.diskErr = nil
@@ -232,11 +271,8 @@ func (l *Log) write(recs [][]byte, nbytes int64) error {
 		_ = l.w.Writeback(l.kicked, end-l.kicked)
 		l.kicked = end
 	}
-	l.m.appended.Add(float64(len(recs)))
-	l.m.appendedBytes.Add(float64(len(buf)))
-	if cap(l.wbuf) > 4*maxSegmentBytes {
-		l.wbuf = nil // do not pin a huge buffer after one huge batch
-	}
+	l.m.appended.Add(float64(n))
+	l.m.appendedBytes.Add(float64(len(frames)))
 	return nil
 }
 

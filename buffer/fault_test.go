@@ -17,6 +17,10 @@ type faultFS struct {
 	syncErr   error // segment fsyncs fail with it
 	syncFails int   // how many more fsyncs fail (with syncErr); <0 means all
 	writes    int   // segment writes attempted
+	// wrote holds the memory of every segment write past the header,
+	// when track is set.
+	track bool
+	wrote [][]byte
 }
 
 func (f *faultFS) set(fn func(*faultFS)) {
@@ -42,6 +46,9 @@ func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	f.fs.writes++
 	err := f.fs.writeErr
+	if f.fs.track && off >= segmentHeaderSize {
+		f.fs.wrote = append(f.fs.wrote, b)
+	}
 	f.fs.mu.Unlock()
 	if err != nil {
 		n, _ := f.file.WriteAt(b[:len(b)/2], off)

@@ -31,8 +31,8 @@ type Log struct {
 	// w is the active segment's file; replaced only under writeMu and
 	// syncMu, so Sync can use it holding syncMu alone.
 	w file
-	// wbuf holds one write's frames; reused, guarded by writeMu.
-	wbuf []byte
+	// ab holds Append's records framed; reused, guarded by writeMu.
+	ab Batch
 	// kicked is the offset in the active segment up to which writeback
 	// was started; guarded by writeMu.
 	kicked int64
