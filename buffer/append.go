@@ -278,7 +278,8 @@ func (l *Log) write(frames []byte, n int) error {
 
 // roll seals the active segment and starts a new one. The new segment is
 // created (header written and fsynced, directory fsynced) before the old
-// one is sealed, so that a failure leaves the old one active.
+// one is sealed, so that a failure leaves the old one active. Sealing
+// fsyncs the old one, or under FsyncInterval leaves that to Sync (seal).
 func (l *Log) roll() error {
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]
@@ -295,25 +296,12 @@ func (l *Log) roll() error {
 		l.log.Warn("truncate sealed segment", "segment", act.id, "err", err)
 	}
 	l.syncMu.Lock()
-	l.mu.Lock()
-	dirty := l.synced < l.written
-	l.mu.Unlock()
-	if dirty {
-		if err := l.fsync(l.w); err != nil {
-			// The segment is sealed anyway: its records were acknowledged
-			// under interval/never and stay readable from the page cache.
-			l.log.Error("fsync of sealed segment failed; its records may not survive power loss", "segment", act.id, "err", err)
-		}
-	}
-	if err := l.w.Close(); err != nil {
-		l.log.Warn("close sealed segment", "segment", act.id, "err", err)
-	}
+	l.seal(act.id, l.w)
 	l.w = f
 	l.kicked = segmentHeaderSize
 	l.mu.Lock()
 	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: segmentHeaderSize})
 	l.used += diskSize(segmentHeaderSize)
-	l.synced = l.written
 	l.rollNext = false
 	l.publishLocked(segmentHeaderSize, firstSeq)
 	l.mu.Unlock()

@@ -21,6 +21,22 @@ type faultFS struct {
 	// when track is set.
 	track bool
 	wrote [][]byte
+	// synced lists the segment files (base names) of successful fsyncs,
+	// in order.
+	synced []string
+}
+
+// syncs returns how many successful fsyncs segment file name had.
+func (f *faultFS) syncs(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, s := range f.synced {
+		if s == name {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *faultFS) set(fn func(*faultFS)) {
@@ -34,12 +50,13 @@ func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (file, error
 	if err != nil || !strings.HasSuffix(filepath.Base(name), segmentSuffix) {
 		return inner, err
 	}
-	return &faultFile{file: inner, fs: f}, nil
+	return &faultFile{file: inner, fs: f, name: filepath.Base(name)}, nil
 }
 
 type faultFile struct {
 	file
-	fs *faultFS
+	fs   *faultFS
+	name string
 }
 
 func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
@@ -68,5 +85,11 @@ func (f *faultFile) Sync() error {
 	if fail && err != nil {
 		return err
 	}
-	return f.file.Sync()
+	if err := f.file.Sync(); err != nil {
+		return err
+	}
+	f.fs.mu.Lock()
+	f.fs.synced = append(f.fs.synced, f.name)
+	f.fs.mu.Unlock()
+	return nil
 }

@@ -39,6 +39,10 @@ type Log struct {
 
 	// syncMu serialises fsyncs of the active segment with sealing it.
 	syncMu sync.Mutex
+	// unsynced are sealed segments, oldest first, whose fsync is left to
+	// the next Sync (FsyncInterval only); at most maxUnsynced. Guarded by
+	// syncMu.
+	unsynced []unsyncedSeg
 	// gcMu serialises deleting segments.
 	gcMu sync.Mutex
 
@@ -52,7 +56,8 @@ type Log struct {
 	pubEnd int64
 	pubSeq uint64
 	// written and synced count bytes written to segments since Open and
-	// how many of them a completed fsync covers.
+	// how many of them a completed fsync covers. Only syncActive advances
+	// synced past what the last write's own fsync covered (FsyncBatch).
 	written, synced int64
 	// used is the disk bytes charged to the bound: the diskSize of every
 	// segment and quarantined file, until it is unlinked.
@@ -192,23 +197,30 @@ func (l *Log) Sync() error {
 	return l.syncActive()
 }
 
-// syncActive fsyncs the active segment if it has unsynced writes.
+// syncActive fsyncs the sealed segments waiting for an fsync, oldest
+// first, then the active segment if it has unsynced writes. Only when all
+// succeed does synced advance: what Sync reports durable was covered by a
+// completed fsync, whichever segment it is in.
 func (l *Log) syncActive() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	f, target, id := l.w, l.written, l.segs[len(l.segs)-1].id
-	dirty := l.synced < target
+	dirty := l.synced < target // always, while a sealed segment waits
 	l.mu.Unlock()
 	if !dirty {
 		return nil
 	}
+	sealedErr := l.syncUnsynced()
 	if err := l.fsync(f); err != nil {
 		l.mu.Lock()
 		l.rollNext = true
 		l.diskErr = err
 		l.mu.Unlock()
-		return fmt.Errorf("sync segment %d: %w", id, err)
+		return errors.Join(sealedErr, fmt.Errorf("sync segment %d: %w", id, err))
+	}
+	if sealedErr != nil {
+		return sealedErr
 	}
 	l.mu.Lock()
 	l.synced = max(l.synced, target)
@@ -281,6 +293,12 @@ func (l *Log) Close() error {
 		}
 	}
 	l.syncMu.Lock()
+	for _, s := range l.unsynced { // only after a failed Sync above
+		if err := s.f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close sealed segment %d: %w", s.id, err))
+		}
+	}
+	l.unsynced = nil
 	if err := l.w.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close active segment: %w", err))
 	}

@@ -1,0 +1,167 @@
+package buffer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// sealOptions: 64 KiB segments, about 315 records of 200 bytes each.
+func sealOptions(t *testing.T, fsync string) Options {
+	return Options{Dir: t.TempDir(), MaxBytes: 64 << 20, SegmentBytes: 64 << 10, Fsync: fsync, Cursors: []string{"a"}}
+}
+
+// segNames returns the file names of the sealed segments and the active one.
+func segNames(l *Log) (sealed []string, active string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.segs {
+		sealed = append(sealed, segmentName(s.id))
+	}
+	return sealed[:len(sealed)-1], sealed[len(sealed)-1]
+}
+
+// TestSealLeavesFsyncToSync: under interval, sealing a segment does not
+// fsync it on the append path; the next Sync fsyncs the sealed segments,
+// oldest first, then the active one. Under never nothing fsyncs them.
+func TestSealLeavesFsyncToSync(t *testing.T) {
+	for name, fsync := range map[string]string{"interval": FsyncInterval, "never": FsyncNever} {
+		t.Run(name, func(t *testing.T) {
+			fs := &faultFS{}
+			l := testOpenFS(t, sealOptions(t, fsync), fs)
+			defer l.Close()
+			appendN(t, l, 0, 1000, 50, 200)
+			sealed, active := segNames(l)
+			if len(sealed) < 2 {
+				t.Fatalf("%d sealed segments, want several", len(sealed))
+			}
+			for _, s := range sealed {
+				if n := fs.syncs(s); n != 1 { // its header, at creation
+					t.Fatalf("%s: %d fsyncs before Sync, want 1 (the header's)", s, n)
+				}
+			}
+			fs.mu.Lock()
+			before := len(fs.synced)
+			fs.mu.Unlock()
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			fs.mu.Lock()
+			got := append([]string(nil), fs.synced[before:]...)
+			fs.mu.Unlock()
+			want := append(append([]string(nil), sealed...), active)
+			if fsync == FsyncNever {
+				want = nil
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("Sync fsynced %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestSealBoundsUnsynced: without any Sync, at most maxUnsynced sealed
+// segments wait for an fsync; sealing one more fsyncs the oldest.
+func TestSealBoundsUnsynced(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 3000, 50, 200)
+	sealed, _ := segNames(l)
+	if len(sealed) <= maxUnsynced+2 {
+		t.Fatalf("%d sealed segments, want more than %d", len(sealed), maxUnsynced+2)
+	}
+	for i, s := range sealed {
+		want := 2 // header and seal
+		if i >= len(sealed)-maxUnsynced {
+			want = 1 // still waiting
+		}
+		if n := fs.syncs(s); n != want {
+			t.Fatalf("sealed segment %d of %d: %d fsyncs, want %d", i, len(sealed), n, want)
+		}
+	}
+	l.syncMu.Lock()
+	n := len(l.unsynced)
+	l.syncMu.Unlock()
+	if n != maxUnsynced {
+		t.Fatalf("%d unsynced, want %d", n, maxUnsynced)
+	}
+}
+
+// TestSyncReportsSealedFsyncFailure: when the fsync of a sealed segment
+// fails, Sync fails and does not report the data durable; the failed fsync
+// is not retried.
+func TestSyncReportsSealedFsyncFailure(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 700, 50, 200)
+	sealed, _ := segNames(l)
+	fs.set(func(f *faultFS) { f.syncErr, f.syncFails = syscall.EIO, 1 })
+	if err := l.Sync(); err == nil {
+		t.Fatal("Sync succeeded over a failed fsync")
+	}
+	l.mu.Lock()
+	durable := l.synced == l.written
+	l.mu.Unlock()
+	if durable {
+		t.Fatal("synced advanced over a failed fsync")
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.syncs(sealed[0]); n != 1 {
+		t.Fatalf("%s: %d fsyncs, want 1 (the header's; the failed one not retried)", sealed[0], n)
+	}
+}
+
+// TestGCClosesUnsynced: a segment deleted while it waits for an fsync has
+// its file closed at once, so that its blocks are freed (an open file
+// keeps them after the unlink).
+func TestGCClosesUnsynced(t *testing.T) {
+	l := testOpen(t, sealOptions(t, FsyncInterval))
+	defer l.Close()
+	appendN(t, l, 0, 1000, 50, 200)
+	c, _ := l.Cursor("a")
+	recs := drain(t, c)
+	if err := c.Commit(recs[len(recs)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	if s := l.Stats(); s.Segments != 1 {
+		t.Fatalf("%d segments after committing everything, want 1", s.Segments)
+	}
+	l.syncMu.Lock()
+	n := len(l.unsynced)
+	l.syncMu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d deleted segments still open", n)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	for _, fd := range fds {
+		target, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if strings.HasPrefix(target, l.o.Dir) && strings.HasSuffix(target, "(deleted)") {
+			t.Fatalf("deleted segment still open: %s", target)
+		}
+	}
+}
+
+// TestCloseSyncsUnsynced: Close fsyncs the sealed segments waiting for it.
+func TestCloseSyncsUnsynced(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	appendN(t, l, 0, 1000, 50, 200)
+	sealed, _ := segNames(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sealed {
+		if n := fs.syncs(s); n != 2 {
+			t.Fatalf("%s: %d fsyncs, want 2", s, n)
+		}
+	}
+}
