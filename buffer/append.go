@@ -286,7 +286,12 @@ func (l *Log) roll() error {
 	firstSeq := l.pubSeq
 	l.mu.Unlock()
 	id := act.id + 1
-	f, err := l.createSegment(id, firstSeq)
+	// Under FsyncBatch the new segment is durable before a record goes in
+	// (its records' fdatasync would not cover the directory entry). Under
+	// the other policies that waits for the next Sync, like the old
+	// segment's fsync (seal): nothing in it is durable before then anyway.
+	durable := l.o.Fsync == FsyncBatch
+	f, err := l.createSegment(id, firstSeq, durable)
 	if err != nil {
 		return err
 	}
@@ -297,6 +302,9 @@ func (l *Log) roll() error {
 	}
 	l.syncMu.Lock()
 	l.seal(act.id, l.w)
+	if !durable {
+		l.dirDirty = true
+	}
 	l.w = f
 	l.kicked = segmentHeaderSize
 	l.mu.Lock()
@@ -309,9 +317,10 @@ func (l *Log) roll() error {
 	return nil
 }
 
-// createSegment creates segment id: header written, file and directory
-// fsynced. On error the partial file is removed.
-func (l *Log) createSegment(id, firstSeq uint64) (file, error) {
+// createSegment creates segment id with its header written and, if
+// durable, the file and then the directory fsynced. On error the partial
+// file is removed.
+func (l *Log) createSegment(id, firstSeq uint64, durable bool) (file, error) {
 	name := l.path(segmentName(id))
 	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -320,6 +329,9 @@ func (l *Log) createSegment(id, firstSeq uint64) (file, error) {
 	err = func() error {
 		if _, err := f.WriteAt(encodeSegmentHeader(firstSeq), 0); err != nil {
 			return err
+		}
+		if !durable {
+			return nil
 		}
 		if err := l.fsync(f); err != nil {
 			return err

@@ -24,6 +24,21 @@ type faultFS struct {
 	// synced lists the segment files (base names) of successful fsyncs,
 	// in order.
 	synced []string
+	// dirSyncs counts directory fsyncs.
+	dirSyncs int
+}
+
+func (f *faultFS) SyncDir(dir string) error {
+	f.mu.Lock()
+	f.dirSyncs++
+	f.mu.Unlock()
+	return f.osFS.SyncDir(dir)
+}
+
+func (f *faultFS) dirSyncCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirSyncs
 }
 
 // syncs returns how many successful fsyncs segment file name had.

@@ -43,6 +43,10 @@ type Log struct {
 	// the next Sync (FsyncInterval only); at most maxUnsynced. Guarded by
 	// syncMu.
 	unsynced []unsyncedSeg
+	// dirDirty is set when a segment was created without fsyncing the
+	// directory (all policies but FsyncBatch); Sync fsyncs it. Guarded by
+	// syncMu.
+	dirDirty bool
 	// gcMu serialises deleting segments.
 	gcMu sync.Mutex
 
@@ -198,9 +202,10 @@ func (l *Log) Sync() error {
 }
 
 // syncActive fsyncs the sealed segments waiting for an fsync, oldest
-// first, then the active segment if it has unsynced writes. Only when all
-// succeed does synced advance: what Sync reports durable was covered by a
-// completed fsync, whichever segment it is in.
+// first, then the active segment if it has unsynced writes, then the
+// directory if segments were created since. Only when all succeed does
+// synced advance: what Sync reports durable was covered by a completed
+// fsync, whichever segment it is in.
 func (l *Log) syncActive() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -208,7 +213,7 @@ func (l *Log) syncActive() error {
 	f, target, id := l.w, l.written, l.segs[len(l.segs)-1].id
 	dirty := l.synced < target // always, while a sealed segment waits
 	l.mu.Unlock()
-	if !dirty {
+	if !dirty && !l.dirDirty {
 		return nil
 	}
 	sealedErr := l.syncUnsynced()
@@ -221,6 +226,13 @@ func (l *Log) syncActive() error {
 	}
 	if sealedErr != nil {
 		return sealedErr
+	}
+	if l.dirDirty {
+		// The new segments' names: without them their data is lost too.
+		if err := l.fs.SyncDir(l.o.Dir); err != nil {
+			return fmt.Errorf("sync buffer dir: %w", err)
+		}
+		l.dirDirty = false
 	}
 	l.mu.Lock()
 	l.synced = max(l.synced, target)

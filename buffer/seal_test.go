@@ -23,6 +23,16 @@ func segNames(l *Log) (sealed []string, active string) {
 	return sealed[:len(sealed)-1], sealed[len(sealed)-1]
 }
 
+// created is how many fsyncs the i-th segment of a new Log got when it was
+// created: the first, created by Open, is made durable at once; those
+// created by a roll under interval or never wait for Sync.
+func created(i int) int {
+	if i == 0 {
+		return 1
+	}
+	return 0
+}
+
 // TestSealLeavesFsyncToSync: under interval, sealing a segment does not
 // fsync it on the append path; the next Sync fsyncs the sealed segments,
 // oldest first, then the active one. Under never nothing fsyncs them.
@@ -37,9 +47,9 @@ func TestSealLeavesFsyncToSync(t *testing.T) {
 			if len(sealed) < 2 {
 				t.Fatalf("%d sealed segments, want several", len(sealed))
 			}
-			for _, s := range sealed {
-				if n := fs.syncs(s); n != 1 { // its header, at creation
-					t.Fatalf("%s: %d fsyncs before Sync, want 1 (the header's)", s, n)
+			for i, s := range sealed {
+				if n := fs.syncs(s); n != created(i) {
+					t.Fatalf("%s: %d fsyncs before Sync, want %d", s, n, created(i))
 				}
 			}
 			fs.mu.Lock()
@@ -74,9 +84,9 @@ func TestSealBoundsUnsynced(t *testing.T) {
 		t.Fatalf("%d sealed segments, want more than %d", len(sealed), maxUnsynced+2)
 	}
 	for i, s := range sealed {
-		want := 2 // header and seal
+		want := created(i) + 1 // sealed
 		if i >= len(sealed)-maxUnsynced {
-			want = 1 // still waiting
+			want = created(i) // still waiting
 		}
 		if n := fs.syncs(s); n != want {
 			t.Fatalf("sealed segment %d of %d: %d fsyncs, want %d", i, len(sealed), n, want)
@@ -99,7 +109,8 @@ func TestSyncReportsSealedFsyncFailure(t *testing.T) {
 	defer l.Close()
 	appendN(t, l, 0, 700, 50, 200)
 	sealed, _ := segNames(l)
-	fs.set(func(f *faultFS) { f.syncErr, f.syncFails = syscall.EIO, 1 })
+	// The fsyncs of the two oldest sealed segments fail.
+	fs.set(func(f *faultFS) { f.syncErr, f.syncFails = syscall.EIO, 2 })
 	if err := l.Sync(); err == nil {
 		t.Fatal("Sync succeeded over a failed fsync")
 	}
@@ -112,8 +123,8 @@ func TestSyncReportsSealedFsyncFailure(t *testing.T) {
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	if n := fs.syncs(sealed[0]); n != 1 {
-		t.Fatalf("%s: %d fsyncs, want 1 (the header's; the failed one not retried)", sealed[0], n)
+	if n := fs.syncs(sealed[1]); n != 0 {
+		t.Fatalf("%s: %d fsyncs, want none (the failed one is not retried)", sealed[1], n)
 	}
 }
 
@@ -159,9 +170,67 @@ func TestCloseSyncsUnsynced(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range sealed {
-		if n := fs.syncs(s); n != 2 {
-			t.Fatalf("%s: %d fsyncs, want 2", s, n)
+	for i, s := range sealed {
+		if n := fs.syncs(s); n != created(i)+1 {
+			t.Fatalf("%s: %d fsyncs, want %d", s, n, created(i)+1)
 		}
+	}
+}
+
+// TestSyncCoversNewSegmentNames: under interval a segment created by a
+// roll is not made durable on the append path (file or directory); the
+// next Sync fsyncs the directory, once.
+func TestSyncCoversNewSegmentNames(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 10, 10, 200)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	before := fs.dirSyncCount()
+	appendN(t, l, 10, 700, 50, 200) // two rolls
+	if n := fs.dirSyncCount(); n != before {
+		t.Fatalf("%d directory fsyncs on the append path", n-before)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.dirSyncCount(); n != before+1 {
+		t.Fatalf("Sync made %d directory fsyncs, want 1", n-before)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.dirSyncCount(); n != before+1 {
+		t.Fatalf("a Sync with nothing new fsynced the directory")
+	}
+}
+
+// TestOpenSyncsNewestSealed: a process that crashed may have left the
+// newest sealed segments unsynced; Open fsyncs them (and the tail), not
+// the older ones.
+func TestOpenSyncsNewestSealed(t *testing.T) {
+	o := sealOptions(t, FsyncInterval)
+	l := testOpen(t, o)
+	appendN(t, l, 0, 3000, 50, 200)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fs := &faultFS{}
+	l = testOpenFS(t, o, fs)
+	defer l.Close()
+	sealed, active := segNames(l)
+	for i, s := range sealed {
+		want := 0
+		if i >= len(sealed)-maxUnsynced {
+			want = 1
+		}
+		if n := fs.syncs(s); n != want {
+			t.Fatalf("sealed segment %d of %d: %d fsyncs at open, want %d", i, len(sealed), n, want)
+		}
+	}
+	if n := fs.syncs(active); n != 1 {
+		t.Fatalf("tail: %d fsyncs at open, want 1", n)
 	}
 }
