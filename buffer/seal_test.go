@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// sealOptions: 64 KiB segments, about 315 records of 200 bytes each.
+// sealOptions: 16 KiB segments, 78 records of 200 bytes each.
 func sealOptions(t *testing.T, fsync string) Options {
-	return Options{Dir: t.TempDir(), MaxBytes: 64 << 20, SegmentBytes: 64 << 10, Fsync: fsync, Cursors: []string{"a"}}
+	return Options{Dir: t.TempDir(), MaxBytes: 64 << 20, SegmentBytes: 16 << 10, Fsync: fsync, Cursors: []string{"a"}}
 }
 
 // segNames returns the file names of the sealed segments and the active one.
@@ -42,7 +42,7 @@ func TestSealLeavesFsyncToSync(t *testing.T) {
 			fs := &faultFS{}
 			l := testOpenFS(t, sealOptions(t, fsync), fs)
 			defer l.Close()
-			appendN(t, l, 0, 1000, 50, 200)
+			appendN(t, l, 0, 1000, 50, 200) // 12 sealed
 			sealed, active := segNames(l)
 			if len(sealed) < 2 {
 				t.Fatalf("%d sealed segments, want several", len(sealed))
@@ -189,7 +189,7 @@ func TestSyncCoversNewSegmentNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := fs.dirSyncCount()
-	appendN(t, l, 10, 700, 50, 200) // two rolls
+	appendN(t, l, 10, 700, 50, 200) // several rolls
 	if n := fs.dirSyncCount(); n != before {
 		t.Fatalf("%d directory fsyncs on the append path", n-before)
 	}
