@@ -15,7 +15,8 @@ const (
 	retryMax = 5 * time.Second
 )
 
-// writebackBytes is how much is written between two writeback hints.
+// writebackBytes is how much is written between two writeback hints
+// (Log.writeback).
 const writebackBytes = 8 << 20
 
 // Append appends recs, in order, as one group commit: one write (two when
@@ -265,11 +266,17 @@ func (l *Log) write(frames []byte, n int) error {
 		l.diskErr = nil
 	}
 	l.mu.Unlock()
-	if l.o.Fsync != FsyncBatch && end-l.kicked >= writebackBytes {
-		// Errors are ignored: it is a hint, and a real failure shows at
-		// the next fsync.
-		_ = l.w.Writeback(l.kicked, end-l.kicked)
-		l.kicked = end
+	if l.o.Fsync != FsyncBatch {
+		l.unhinted += int64(len(frames))
+		if l.unhinted >= writebackBytes {
+			// Run starts the writeback, off the append path. Without Run
+			// the hints are skipped: the kernel writes back anyway.
+			select {
+			case l.hintCh <- struct{}{}:
+			default: // one is pending already
+			}
+			l.unhinted = 0
+		}
 	}
 	l.m.appended.Add(float64(n))
 	l.m.appendedBytes.Add(float64(len(frames)))
@@ -301,7 +308,7 @@ func (l *Log) roll() error {
 		l.log.Warn("truncate sealed segment", "segment", act.id, "err", err)
 	}
 	l.syncMu.Lock()
-	l.seal(act.id, l.w)
+	l.seal(act.id, l.w, act.size)
 	if !durable {
 		l.dirDirty = true
 	}

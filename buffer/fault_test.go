@@ -26,6 +26,21 @@ type faultFS struct {
 	synced []string
 	// dirSyncs counts directory fsyncs.
 	dirSyncs int
+	// hinted counts the bytes of segment writeback hints.
+	hinted int64
+}
+
+func (f *faultFS) hintedBytes() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hinted
+}
+
+func (f *faultFile) Writeback(off, n int64) error {
+	f.fs.mu.Lock()
+	f.fs.hinted += n
+	f.fs.mu.Unlock()
+	return f.file.Writeback(off, n)
 }
 
 func (f *faultFS) SyncDir(dir string) error {

@@ -33,9 +33,11 @@ type Log struct {
 	w file
 	// ab holds Append's records framed; reused, guarded by writeMu.
 	ab Batch
-	// kicked is the offset in the active segment up to which writeback
-	// was started; guarded by writeMu.
-	kicked int64
+	// unhinted counts bytes written since Run was last asked to start
+	// their writeback; guarded by writeMu.
+	unhinted int64
+	// hintCh asks Run to start writeback (capacity 1).
+	hintCh chan struct{}
 
 	// syncMu serialises fsyncs of the active segment with sealing it.
 	syncMu sync.Mutex
@@ -43,6 +45,9 @@ type Log struct {
 	// the next Sync (FsyncInterval only); at most maxUnsynced. Guarded by
 	// syncMu.
 	unsynced []unsyncedSeg
+	// kicked is the offset in the active segment up to which writeback
+	// was started; guarded by syncMu.
+	kicked int64
 	// dirDirty is set when a segment was created without fsyncing the
 	// directory (all policies but FsyncBatch); Sync fsyncs it. Guarded by
 	// syncMu.
@@ -118,6 +123,7 @@ func open(o Options, fs fileSystem) (*Log, error) {
 		dataCh:   make(chan struct{}),
 		spaceCh:  make(chan struct{}),
 		closedCh: make(chan struct{}),
+		hintCh:   make(chan struct{}, 1),
 		reported: map[Pos]bool{},
 	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
@@ -158,31 +164,63 @@ func (l *Log) unlock() {
 
 func (l *Log) path(name string) string { return filepath.Join(l.o.Dir, name) }
 
-// Run fsyncs the active segment every FsyncInterval under FsyncInterval
-// and returns nil when ctx is done or the Log is closed. Sync failures are
+// Run fsyncs the log every FsyncInterval under FsyncInterval, starts the
+// writeback of what Append wrote (unless FsyncBatch) every few MiB, and
+// returns nil when ctx is done or the Log is closed. Sync failures are
 // logged and shown by Err; they are not fatal. Run must be called at most
-// once.
+// once. Without Run the Log works as well, but nothing is fsynced before
+// Sync or Close, and the writeback is left to the kernel, so the fsyncs
+// take longer.
 func (l *Log) Run(ctx context.Context) error {
-	if l.o.Fsync != FsyncInterval {
-		select {
-		case <-ctx.Done():
-		case <-l.closedCh:
-		}
-		return nil
+	var tick <-chan time.Time
+	if l.o.Fsync == FsyncInterval {
+		t := time.NewTicker(l.o.FsyncInterval)
+		defer t.Stop()
+		tick = t.C
 	}
-	t := time.NewTicker(l.o.FsyncInterval)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-l.closedCh:
 			return nil
-		case <-t.C:
+		case <-l.hintCh:
+			l.writeback()
+		case <-tick:
 			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
 				l.log.Error("buffer sync failed; the active segment is sealed", "err", err)
 			}
 		}
+	}
+}
+
+// writeback starts writing to disk what was written and not yet handed to
+// writeback, without waiting: the last bytes of the segments sealed since,
+// then the active one. So the page cache does not fill with dirty pages
+// that must all be written at once, and the next fsync has little to do;
+// and the append path does not pay for it (0.08 s per 2 GiB, more when the
+// disk queue is full: the call then waits for room in it).
+func (l *Log) writeback() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.closedErr() != nil {
+		return
+	}
+	// Errors are ignored: it is a hint, and a real failure shows at the
+	// next fsync.
+	for i := range l.unsynced {
+		s := &l.unsynced[i]
+		if s.kicked < s.size {
+			_ = s.f.Writeback(s.kicked, s.size-s.kicked)
+			s.kicked = s.size
+		}
+	}
+	l.mu.Lock()
+	end := l.segs[len(l.segs)-1].size
+	l.mu.Unlock()
+	if end > l.kicked {
+		_ = l.w.Writeback(l.kicked, end-l.kicked)
+		l.kicked = end
 	}
 }
 

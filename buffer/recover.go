@@ -115,7 +115,7 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
-		l.w = f
+		l.w, l.kicked = f, segmentHeaderSize
 		l.segs = append(l.segs, segInfo{id: maxID + 1, firstSeq: maxSeq, size: segmentHeaderSize})
 		l.used += diskSize(segmentHeaderSize)
 		l.pubEnd, l.pubSeq = segmentHeaderSize, maxSeq

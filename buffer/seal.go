@@ -23,17 +23,19 @@ type unsyncedSeg struct {
 	f  file
 	// written is Log.written when it was sealed: its last byte.
 	written int64
+	// size is the segment's size; writeback was started up to kicked.
+	size, kicked int64
 }
 
-// seal takes the active segment's file f (segment id) out of service when
-// a new one replaces it. Under FsyncInterval a segment with unsynced
-// writes is not fsynced here, on the append path, but left to the next
-// Sync (Run calls it every FsyncInterval, the tailer before checkpoints),
+// seal takes the active segment's file f (segment id, size bytes) out of
+// service when a new one replaces it. Under FsyncInterval a segment with
+// unsynced writes is not fsynced here, on the append path, but left to the
+// next Sync (Run calls it every FsyncInterval, the tailer before checkpoints),
 // which fsyncs sealed segments before the active one: so an fsync still
 // covers every byte before what Sync reports durable. Under FsyncBatch
 // nothing is unsynced; under FsyncNever nothing is fsynced. syncMu must be
 // held.
-func (l *Log) seal(id uint64, f file) {
+func (l *Log) seal(id uint64, f file, size int64) {
 	l.mu.Lock()
 	written := l.written
 	dirty := l.synced < written
@@ -48,7 +50,7 @@ func (l *Log) seal(id uint64, f file) {
 		return
 	}
 	if l.o.Fsync == FsyncInterval {
-		l.unsynced = append(l.unsynced, unsyncedSeg{id: id, f: f, written: written})
+		l.unsynced = append(l.unsynced, unsyncedSeg{id: id, f: f, written: written, size: size, kicked: l.kicked})
 		if len(l.unsynced) <= maxUnsynced {
 			return
 		}

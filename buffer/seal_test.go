@@ -1,11 +1,13 @@
 package buffer
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // sealOptions: 16 KiB segments, 78 records of 200 bytes each.
@@ -232,5 +234,51 @@ func TestOpenSyncsNewestSealed(t *testing.T) {
 	}
 	if n := fs.syncs(active); n != 1 {
 		t.Fatalf("tail: %d fsyncs at open, want 1", n)
+	}
+}
+
+// TestRunStartsWriteback: the writeback hints are not given on the append
+// path but by Run. Without Run nothing is hinted and nothing breaks.
+func TestRunStartsWriteback(t *testing.T) {
+	fs := &faultFS{}
+	o := sealOptions(t, FsyncInterval)
+	o.SegmentBytes = 4 << 20
+	l := testOpenFS(t, o, fs)
+	defer l.Close()
+	appendN(t, l, 0, 100000, 1000, 200) // 20 MiB
+	if n := fs.hintedBytes(); n != 0 {
+		t.Fatalf("%d bytes hinted without Run", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	appendN(t, l, 100000, 50000, 1000, 200) // 10 MiB more: a hint is due
+	waitFor(t, "Run to start writeback", func() bool { return fs.hintedBytes() > 0 })
+}
+
+// TestWritebackCoversSealed: a hint covers, once, what the sealed
+// segments waiting for Sync got since their last hint, and the active
+// segment.
+func TestWritebackCoversSealed(t *testing.T) {
+	fs := &faultFS{}
+	o := sealOptions(t, FsyncInterval)
+	o.FsyncInterval = time.Hour
+	l := testOpenFS(t, o, fs)
+	defer l.Close()
+	appendN(t, l, 0, 1000, 50, 200) // 12 sealed segments
+	l.writeback()
+	var want int64
+	l.mu.Lock()
+	for _, s := range l.segs {
+		want += s.size - segmentHeaderSize
+	}
+	l.mu.Unlock()
+	if got := fs.hintedBytes(); got != want {
+		t.Fatalf("hinted %d bytes, want %d", got, want)
+	}
+	l.writeback()
+	if got := fs.hintedBytes(); got != want {
+		t.Fatalf("hinted %d bytes after a second hint, want %d again", got, want)
 	}
 }
