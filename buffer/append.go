@@ -15,6 +15,10 @@ const (
 	retryMax = 5 * time.Second
 )
 
+// writebackBytes is how much is written between two writeback hints
+// (Log.writeback).
+const writebackBytes = 8 << 20
+
 // Append appends recs, in order, as one group commit: one write (two when
 // the batch crosses a segment boundary) and, under FsyncBatch, one fsync.
 // When it returns nil every record is accepted under the fsync policy:
@@ -262,6 +266,18 @@ func (l *Log) write(frames []byte, n int) error {
 		l.diskErr = nil
 	}
 	l.mu.Unlock()
+	if l.o.Fsync != FsyncBatch {
+		l.unhinted += int64(len(frames))
+		if l.unhinted >= writebackBytes {
+			// Run starts the writeback, off the append path. Without Run
+			// the hints are skipped: the kernel writes back anyway.
+			select {
+			case l.hintCh <- struct{}{}:
+			default: // one is pending already
+			}
+			l.unhinted = 0
+		}
+	}
 	l.m.appended.Add(float64(n))
 	l.m.appendedBytes.Add(float64(len(frames)))
 	return nil
@@ -297,6 +313,7 @@ func (l *Log) roll() error {
 		l.dirDirty = true
 	}
 	l.w = f
+	l.kicked = segmentHeaderSize
 	l.mu.Lock()
 	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: segmentHeaderSize})
 	l.used += diskSize(segmentHeaderSize)

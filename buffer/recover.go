@@ -115,7 +115,7 @@ func (l *Log) recover() error {
 		if err != nil {
 			return err
 		}
-		l.w = f
+		l.w, l.kicked = f, segmentHeaderSize
 		l.segs = append(l.segs, segInfo{id: maxID + 1, firstSeq: maxSeq, size: segmentHeaderSize})
 		l.used += diskSize(segmentHeaderSize)
 		l.pubEnd, l.pubSeq = segmentHeaderSize, maxSeq
@@ -261,7 +261,7 @@ func (l *Log) openTail(id uint64) error {
 			return fmt.Errorf("sync segment %d: %w", id, err)
 		}
 	}
-	l.w = f
+	l.w, l.kicked = f, end
 	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: end})
 	l.used += diskSize(end)
 	l.pubEnd, l.pubSeq = end, seq

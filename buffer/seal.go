@@ -23,8 +23,8 @@ type unsyncedSeg struct {
 	f  file
 	// written is Log.written when it was sealed: its last byte.
 	written int64
-	size    int64
-	hinted  bool // writeback was started
+	// size is the segment's size; writeback was started up to kicked.
+	size, kicked int64
 }
 
 // seal takes the active segment's file f (segment id, size bytes) out of
@@ -50,11 +50,7 @@ func (l *Log) seal(id uint64, f file, size int64) {
 		return
 	}
 	if l.o.Fsync == FsyncInterval {
-		l.unsynced = append(l.unsynced, unsyncedSeg{id: id, f: f, written: written, size: size})
-		select {
-		case l.hintCh <- struct{}{}: // Run starts its writeback
-		default: // a request is pending already
-		}
+		l.unsynced = append(l.unsynced, unsyncedSeg{id: id, f: f, written: written, size: size, kicked: l.kicked})
 		if len(l.unsynced) <= maxUnsynced {
 			return
 		}

@@ -237,9 +237,8 @@ func TestOpenSyncsNewestSealed(t *testing.T) {
 	}
 }
 
-// TestRunStartsWriteback: the writeback hints of sealed segments are not
-// given on the append path but by Run. Without Run nothing is hinted and
-// nothing breaks.
+// TestRunStartsWriteback: the writeback hints are not given on the append
+// path but by Run. Without Run nothing is hinted and nothing breaks.
 func TestRunStartsWriteback(t *testing.T) {
 	fs := &faultFS{}
 	o := sealOptions(t, FsyncInterval)
@@ -258,8 +257,9 @@ func TestRunStartsWriteback(t *testing.T) {
 	waitFor(t, "Run to start writeback", func() bool { return fs.hintedBytes() > 0 })
 }
 
-// TestWritebackCoversSealed: a hint covers, once, each sealed segment
-// waiting for Sync, and not the active one.
+// TestWritebackCoversSealed: a hint covers, once, what the sealed
+// segments waiting for Sync got since their last hint, and the active
+// segment.
 func TestWritebackCoversSealed(t *testing.T) {
 	fs := &faultFS{}
 	o := sealOptions(t, FsyncInterval)
@@ -270,7 +270,7 @@ func TestWritebackCoversSealed(t *testing.T) {
 	l.writeback()
 	var want int64
 	l.mu.Lock()
-	for _, s := range l.segs[:len(l.segs)-1] {
+	for _, s := range l.segs {
 		want += s.size - segmentHeaderSize
 	}
 	l.mu.Unlock()
