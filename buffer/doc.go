@@ -86,9 +86,10 @@
 // # Concurrency
 //
 // Open and the constructors start no goroutine. Run (one call, owned by the
-// caller) fsyncs under "interval", starts the writeback of sealed segments
-// waiting for that fsync, and returns when its ctx is done; without Run the
-// Log stays correct, with fsyncs left to Sync and Close. Append,
+// caller) fsyncs under "interval", starts the writeback of what appends
+// wrote (every 8 MiB, unless "batch"), and returns when its ctx is done;
+// without Run the Log stays correct, with fsyncs left to Sync and Close and
+// writeback to the kernel. Append,
 // AppendBatch, Sync, Stats, Err and Cursor are safe for concurrent use;
 // appends are serialised (single writer) and Sync does not block them,
 // except that sealing a segment waits for an fsync Sync has in progress. A
