@@ -284,9 +284,10 @@ func (l *Log) write(frames []byte, n int) error {
 }
 
 // roll seals the active segment and starts a new one. The new segment is
-// created (header written and fsynced, directory fsynced) before the old
-// one is sealed, so that a failure leaves the old one active. Sealing
-// fsyncs the old one, or under FsyncInterval leaves that to Sync (seal).
+// created (header written; under FsyncBatch also fsynced, then the
+// directory) before the old one is sealed, so that a failure leaves the old
+// one active. Under FsyncInterval the fsyncs of both wait for the next Sync
+// (seal, syncActive).
 func (l *Log) roll() error {
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]
