@@ -30,6 +30,11 @@ import (
 // Sync makes everything appended so far durable. The tailer calls it before
 // every checkpoint write, so a checkpoint never skips past lines a crash
 // could lose.
+//
+// The tailer imports package buffer for the Batch type alone: it is plain
+// memory in the buffer's frame layout, with nothing tied to a Log. A type
+// of the tailer's own would need either a copy into the buffer's layout
+// (what Batch removes) or the tailer knowing that layout.
 type Appender interface {
 	AppendBatch(ctx context.Context, b *buffer.Batch) error
 	Sync() error

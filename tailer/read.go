@@ -23,9 +23,10 @@ const (
 	minReadBuf = 256 << 10
 )
 
-// batch collects encoded records of one follower for one AppendBatch call. Its
-// memory is reused from call to call. The records are encoded straight
-// into the buffer's frame layout, so that appending them copies nothing.
+// batch collects encoded records of one follower for one AppendBatch
+// call. Its memory is reused from call to call. The records are encoded
+// straight into the buffer's frame layout, so that appending them copies
+// nothing.
 type batch struct {
 	frames buffer.Batch
 	owner  *follower
