@@ -15,7 +15,8 @@ const (
 	retryMax = 5 * time.Second
 )
 
-// writebackBytes is how much is written between two writeback hints.
+// writebackBytes is how much is written between two writeback hints
+// (Log.writeback).
 const writebackBytes = 8 << 20
 
 // Append appends recs, in order, as one group commit: one write (two when
@@ -33,8 +34,9 @@ const writebackBytes = 8 << 20
 // longer than the buffer can ever hold fails the whole batch up front with
 // ErrRecordTooLarge.
 //
-// Append is safe for concurrent use; calls are serialised. Records may be
-// reused by the caller once it returns.
+// Append copies recs into frames; AppendBatch, for records the caller lays
+// out as frames itself, does not. Append is safe for concurrent use; calls
+// are serialised. Records may be reused by the caller once it returns.
 func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 	maxRec := l.o.maxRecordBytes()
 	for i, r := range recs {
@@ -44,8 +46,48 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 	}
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
+	b := &l.ab
+	b.Reset()
+	for _, r := range recs {
+		b.Add(r)
+	}
+	b.fillHeaders()
+	err := l.appendFramed(ctx, b)
+	if cap(b.data) > 4*maxSegmentBytes {
+		*b = Batch{} // do not pin a huge buffer after one huge batch
+	}
+	return err
+}
+
+// AppendBatch is Append for records laid out in b: it fills each frame's
+// header in place and writes b's memory as it is, without copying it. Its
+// guarantees, blocking and ctx semantics are Append's. b is not retained:
+// the caller may Reset and refill it once AppendBatch returns, and must
+// not touch it before.
+//
+// AppendBatch is safe for concurrent use with other appends (on different
+// batches); calls are serialised.
+func (l *Log) AppendBatch(ctx context.Context, b *Batch) error {
+	maxRec := l.o.maxRecordBytes()
+	for i := range b.ends {
+		if n := int64(b.ends[i] - b.start(i) - frameHeaderSize); n > maxRec {
+			return fmt.Errorf("append record %d (%d bytes, at most %d): %w", i, n, maxRec, ErrRecordTooLarge)
+		}
+	}
+	// Outside writeMu: checksums of concurrent appends overlap.
+	b.fillHeaders()
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.appendFramed(ctx, b)
+}
+
+// appendFramed appends b, whose headers are filled, as Append describes.
+// writeMu must be held.
+func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 	backoff := retryMin
-	for len(recs) > 0 {
+	// Records before next are appended; they end at start in b.data.
+	next, start := 0, 0
+	for next < len(b.ends) {
 		l.mu.Lock()
 		if l.closed {
 			l.mu.Unlock()
@@ -73,7 +115,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 			}
 			continue
 		}
-		n, nbytes, roll := plan(recs, size, l.o.SegmentBytes, free)
+		n, nbytes, roll := plan(b.ends[next:], start, size, l.o.SegmentBytes, free)
 		if roll && rollFits(free) {
 			if err := l.roll(); err != nil {
 				if err := l.waitRetry(ctx, err, &backoff); err != nil {
@@ -93,7 +135,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 						continue
 					}
 				}
-				l.dropNewest(len(recs))
+				l.dropNewest(len(b.ends) - next)
 				return nil
 			}
 			if err := l.full(ctx, spaceCh, haveQuarantine); err != nil {
@@ -101,14 +143,15 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 			}
 			continue
 		}
-		if err := l.write(recs[:n], nbytes); err != nil {
+		if err := l.write(b.data[start:start+int(nbytes)], n); err != nil {
 			if err := l.waitRetry(ctx, err, &backoff); err != nil {
 				return err
 			}
 			continue
 		}
 		backoff = retryMin
-		recs = recs[n:]
+		next += n
+		start = b.ends[next-1]
 	}
 	return nil
 }
@@ -182,23 +225,20 @@ func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration
 	}
 }
 
-// write appends recs (nbytes once framed) to the active segment with one
+// write appends frames (n whole frames) to the active segment with one
 // write and, under FsyncBatch, one fsync, then publishes them. On failure
 // nothing is published and the segment is cut back to where it was.
-func (l *Log) write(recs [][]byte, nbytes int64) error {
-	buf := slices.Grow(l.wbuf[:0], int(nbytes))
-	buf = appendFrames(buf, recs)
-	l.wbuf = buf
+func (l *Log) write(frames []byte, n int) error {
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]
 	l.mu.Unlock()
-	if _, err := l.w.WriteAt(buf, act.size); err != nil {
+	if _, err := l.w.WriteAt(frames, act.size); err != nil {
 		// A short write may have left part of a frame: cut it off so the
 		// retry starts clean. If that fails too the retry overwrites it.
 		_ = l.w.Truncate(act.size)
 		return fmt.Errorf("write segment %d: %w", act.id, err)
 	}
-	end := act.size + int64(len(buf))
+	end := act.size + int64(len(frames))
 	if l.o.Fsync == FsyncBatch {
 		l.syncMu.Lock()
 		err := l.fsync(l.w)
@@ -216,40 +256,50 @@ func (l *Log) write(recs [][]byte, nbytes int64) error {
 	l.mu.Lock()
 	l.segs[len(l.segs)-1].size = end
 	l.used += diskSize(end) - diskSize(act.size)
-	l.written += int64(len(buf))
+	l.written += int64(len(frames))
 	if l.o.Fsync == FsyncBatch {
 		l.synced = l.written
 	}
-	l.publishLocked(end, l.pubSeq+uint64(len(recs)))
+	l.publishLocked(end, l.pubSeq+uint64(n))
 	if l.diskErr != nil {
 		l.log.Info("buffer writes succeed again")
 		l.diskErr = nil
 	}
 	l.mu.Unlock()
-	if l.o.Fsync != FsyncBatch && end-l.kicked >= writebackBytes {
-		// Errors are ignored: it is a hint, and a real failure shows at
-		// the next fsync.
-		_ = l.w.Writeback(l.kicked, end-l.kicked)
-		l.kicked = end
+	if l.o.Fsync != FsyncBatch {
+		l.unhinted += int64(len(frames))
+		if l.unhinted >= writebackBytes {
+			// Run starts the writeback, off the append path. Without Run
+			// the hints are skipped: the kernel writes back anyway.
+			select {
+			case l.hintCh <- struct{}{}:
+			default: // one is pending already
+			}
+			l.unhinted = 0
+		}
 	}
-	l.m.appended.Add(float64(len(recs)))
-	l.m.appendedBytes.Add(float64(len(buf)))
-	if cap(l.wbuf) > 4*maxSegmentBytes {
-		l.wbuf = nil // do not pin a huge buffer after one huge batch
-	}
+	l.m.appended.Add(float64(n))
+	l.m.appendedBytes.Add(float64(len(frames)))
 	return nil
 }
 
 // roll seals the active segment and starts a new one. The new segment is
-// created (header written and fsynced, directory fsynced) before the old
-// one is sealed, so that a failure leaves the old one active.
+// created (header written; under FsyncBatch also fsynced, then the
+// directory) before the old one is sealed, so that a failure leaves the old
+// one active. Under FsyncInterval the fsyncs of both wait for the next Sync
+// (seal, syncActive).
 func (l *Log) roll() error {
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]
 	firstSeq := l.pubSeq
 	l.mu.Unlock()
 	id := act.id + 1
-	f, err := l.createSegment(id, firstSeq)
+	// Under FsyncBatch the new segment is durable before a record goes in
+	// (its records' fdatasync would not cover the directory entry). Under
+	// the other policies that waits for the next Sync, like the old
+	// segment's fsync (seal): nothing in it is durable before then anyway.
+	durable := l.o.Fsync == FsyncBatch
+	f, err := l.createSegment(id, firstSeq, durable)
 	if err != nil {
 		return err
 	}
@@ -259,25 +309,15 @@ func (l *Log) roll() error {
 		l.log.Warn("truncate sealed segment", "segment", act.id, "err", err)
 	}
 	l.syncMu.Lock()
-	l.mu.Lock()
-	dirty := l.synced < l.written
-	l.mu.Unlock()
-	if dirty {
-		if err := l.fsync(l.w); err != nil {
-			// The segment is sealed anyway: its records were acknowledged
-			// under interval/never and stay readable from the page cache.
-			l.log.Error("fsync of sealed segment failed; its records may not survive power loss", "segment", act.id, "err", err)
-		}
-	}
-	if err := l.w.Close(); err != nil {
-		l.log.Warn("close sealed segment", "segment", act.id, "err", err)
+	l.seal(act.id, l.w, act.size)
+	if !durable {
+		l.dirDirty = true
 	}
 	l.w = f
 	l.kicked = segmentHeaderSize
 	l.mu.Lock()
 	l.segs = append(l.segs, segInfo{id: id, firstSeq: firstSeq, size: segmentHeaderSize})
 	l.used += diskSize(segmentHeaderSize)
-	l.synced = l.written
 	l.rollNext = false
 	l.publishLocked(segmentHeaderSize, firstSeq)
 	l.mu.Unlock()
@@ -285,9 +325,10 @@ func (l *Log) roll() error {
 	return nil
 }
 
-// createSegment creates segment id: header written, file and directory
-// fsynced. On error the partial file is removed.
-func (l *Log) createSegment(id, firstSeq uint64) (file, error) {
+// createSegment creates segment id with its header written and, if
+// durable, the file and then the directory fsynced. On error the partial
+// file is removed.
+func (l *Log) createSegment(id, firstSeq uint64, durable bool) (file, error) {
 	name := l.path(segmentName(id))
 	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -296,6 +337,9 @@ func (l *Log) createSegment(id, firstSeq uint64) (file, error) {
 	err = func() error {
 		if _, err := f.WriteAt(encodeSegmentHeader(firstSeq), 0); err != nil {
 			return err
+		}
+		if !durable {
+			return nil
 		}
 		if err := l.fsync(f); err != nil {
 			return err

@@ -50,6 +50,22 @@ func BenchmarkCompareBatchFsync(b *testing.B) {
 // without fsync, interleaved. Target ratio >= 0.7.
 func BenchmarkCompareInterval(b *testing.B) {
 	recs := benchBatch(batch1MiB)
+	compareInterval(b, func(ctx context.Context, l *Log) error { return l.Append(ctx, recs) })
+}
+
+// BenchmarkCompareIntervalBatch is BenchmarkCompareInterval appending
+// through AppendBatch, as the tailer does. The Batch is built once, like
+// recs above; every AppendBatch call still computes all its checksums,
+// since it refills the headers (TestAppendBatchRefillsHeaders).
+func BenchmarkCompareIntervalBatch(b *testing.B) {
+	var bt Batch
+	for _, r := range benchBatch(batch1MiB) {
+		bt.Add(r)
+	}
+	compareInterval(b, func(ctx context.Context, l *Log) error { return l.AppendBatch(ctx, &bt) })
+}
+
+func compareInterval(b *testing.B, appendMiB func(context.Context, *Log) error) {
 	raw := make([]byte, int64(batch1MiB)*frameSize(benchRec))
 	var tb, tp time.Duration
 	var bytes int64
@@ -61,7 +77,7 @@ func BenchmarkCompareInterval(b *testing.B) {
 		p := &plainWriter{dir: b.TempDir()}
 		for written := int64(0); written+int64(len(raw)) <= benchTotal; written += int64(len(raw)) {
 			t0 := time.Now()
-			if err := l.Append(ctx, recs); err != nil {
+			if err := appendMiB(ctx, l); err != nil {
 				b.Fatal(err)
 			}
 			t1 := time.Now()

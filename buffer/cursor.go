@@ -41,6 +41,9 @@ type Cursor struct {
 	next   Pos    // where the next read starts
 	// avgFrame is the mean frame size of the last read, to size the next.
 	avgFrame int64
+	// skips counts the regions skipped as unreadable (Replay stops at
+	// the first).
+	skips int
 
 	// commitMu serialises writes of the cursor file.
 	commitMu sync.Mutex
@@ -378,6 +381,7 @@ func countFrames(b []byte, most int) int {
 // counting and logging it as corrupt.
 func (c *Cursor) skip(p Pos, to int64, cause error) {
 	c.l.corruptErr(c, p.Segment, p.Offset, to-p.Offset, cause)
+	c.skips++
 	p.Offset = to
 	c.setNext(p)
 }
@@ -632,6 +636,7 @@ func (l *Log) gc() (int, error) {
 	}
 	var errs []error
 	freed := 0
+	gone := map[uint64]bool{}
 	for _, v := range victims {
 		err := l.fs.Remove(l.path(segmentName(v.id)))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -640,10 +645,14 @@ func (l *Log) gc() (int, error) {
 			continue
 		}
 		freed++
+		gone[v.id] = true
 		l.mu.Lock()
 		l.used -= diskSize(v.size)
 		l.mu.Unlock()
 	}
+	l.syncMu.Lock()
+	l.forgetUnsynced(func(id uint64) bool { return gone[id] })
+	l.syncMu.Unlock()
 	if err := l.fs.SyncDir(l.o.Dir); err != nil {
 		errs = append(errs, fmt.Errorf("sync buffer dir: %w", err))
 	}

@@ -11,6 +11,9 @@
 //     segment boundary) and, under Fsync "batch", one fdatasync. A failed
 //     fsync is never retried: the batch is cut off the segment, the segment
 //     is sealed, and the batch is written again to a new segment.
+//     AppendBatch is the same for records the caller laid out in a Batch
+//     (header room before each payload): it fills the headers in place and
+//     writes the Batch's memory, copying nothing.
 //   - Acknowledgement: when Append returns nil its records are readable by
 //     cursors and in the page cache, so a process crash (SIGKILL, OOM kill)
 //     loses none of them under any policy. Only power or kernel loss can lose
@@ -19,10 +22,26 @@
 //     "never" whatever the kernel had not written back. Sync fsyncs what was
 //     appended before it (except under "never"); the tailer writes its
 //     checkpoints only after a Sync, so a power loss means re-reading lines
-//     (duplicates), never losing them. Sealing a segment always fsyncs it, so
-//     only the last segment can ever be torn.
+//     (duplicates), never losing them. Sync fsyncs, in order, the sealed
+//     segments that wait for it, the active one and, if segments were
+//     created since, the directory; only when all succeed does it return
+//     nil. Under "batch" sealing a segment needs no fsync (each write had
+//     one) and a new segment is made durable (header, then directory) before
+//     a record goes in. Under "interval" neither happens on the append path:
+//     both wait for the next Sync (Run calls it every FsyncInterval), and at
+//     most 16 sealed segments wait (sealing a 17th fsyncs the oldest); Open
+//     fsyncs the newest sealed segments and the directory, in case a crashed
+//     process left them unsynced. Under "never" nothing is fsynced.
+//   - Torn segments: after a power loss, under "batch" only the last segment
+//     can be torn; under "interval" every segment not yet covered by a Sync
+//     can be, so records may survive after lost ones. Readers skip what is
+//     corrupt; Replay (how the tailer finds the lines that reached the buffer
+//     after its checkpoint) stops at the first corrupt region, truncated
+//     segment or break in the sequence numbers, so the tailer reads the lost
+//     lines again (duplicates) instead of resuming after them.
 //   - File system order: a new segment's header is fsynced and then its
-//     directory; every rename and delete is followed by a directory fsync.
+//     directory (under "batch" at once, otherwise by the next Sync); every
+//     rename and delete is followed by a directory fsync.
 //   - Cursors: Commit writes a small checksummed file (temp file, fsync,
 //     rename, directory fsync) and returns only once it is durable. When the
 //     volume is full it overwrites the existing file in place instead (one
@@ -67,9 +86,14 @@
 // # Concurrency
 //
 // Open and the constructors start no goroutine. Run (one call, owned by the
-// caller) fsyncs under "interval" and returns when its ctx is done. Append,
-// Sync, Stats, Err and Cursor are safe for concurrent use; Appends are
-// serialised (single writer) and Sync does not block them. Each Cursor
+// caller) fsyncs under "interval", starts the writeback of what appends
+// wrote (every 8 MiB, unless "batch"), and returns when its ctx is done;
+// without Run the Log stays correct, with fsyncs left to Sync and Close and
+// writeback to the kernel. Append,
+// AppendBatch, Sync, Stats, Err and Cursor are safe for concurrent use;
+// appends are serialised (single writer) and Sync does not block them,
+// except that sealing a segment waits for an fsync Sync has in progress. A
+// Batch belongs to its caller and is not retained once AppendBatch returns. Each Cursor
 // belongs to one consumer: Next must not be called concurrently with itself,
 // but Commit and Lag may be called from other goroutines (for example by a
 // delivery loop with several batches in flight that commits in order).

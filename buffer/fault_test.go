@@ -17,6 +17,56 @@ type faultFS struct {
 	syncErr   error // segment fsyncs fail with it
 	syncFails int   // how many more fsyncs fail (with syncErr); <0 means all
 	writes    int   // segment writes attempted
+	// wrote holds the memory of every segment write past the header,
+	// when track is set.
+	track bool
+	wrote [][]byte
+	// synced lists the segment files (base names) of successful fsyncs,
+	// in order.
+	synced []string
+	// dirSyncs counts directory fsyncs.
+	dirSyncs int
+	// hinted counts the bytes of segment writeback hints.
+	hinted int64
+}
+
+func (f *faultFS) hintedBytes() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.hinted
+}
+
+func (f *faultFile) Writeback(off, n int64) error {
+	f.fs.mu.Lock()
+	f.fs.hinted += n
+	f.fs.mu.Unlock()
+	return f.file.Writeback(off, n)
+}
+
+func (f *faultFS) SyncDir(dir string) error {
+	f.mu.Lock()
+	f.dirSyncs++
+	f.mu.Unlock()
+	return f.osFS.SyncDir(dir)
+}
+
+func (f *faultFS) dirSyncCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dirSyncs
+}
+
+// syncs returns how many successful fsyncs segment file name had.
+func (f *faultFS) syncs(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, s := range f.synced {
+		if s == name {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *faultFS) set(fn func(*faultFS)) {
@@ -30,18 +80,22 @@ func (f *faultFS) OpenFile(name string, flag int, perm os.FileMode) (file, error
 	if err != nil || !strings.HasSuffix(filepath.Base(name), segmentSuffix) {
 		return inner, err
 	}
-	return &faultFile{file: inner, fs: f}, nil
+	return &faultFile{file: inner, fs: f, name: filepath.Base(name)}, nil
 }
 
 type faultFile struct {
 	file
-	fs *faultFS
+	fs   *faultFS
+	name string
 }
 
 func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	f.fs.writes++
 	err := f.fs.writeErr
+	if f.fs.track && off >= segmentHeaderSize {
+		f.fs.wrote = append(f.fs.wrote, b)
+	}
 	f.fs.mu.Unlock()
 	if err != nil {
 		n, _ := f.file.WriteAt(b[:len(b)/2], off)
@@ -61,5 +115,11 @@ func (f *faultFile) Sync() error {
 	if fail && err != nil {
 		return err
 	}
-	return f.file.Sync()
+	if err := f.file.Sync(); err != nil {
+		return err
+	}
+	f.fs.mu.Lock()
+	f.fs.synced = append(f.fs.synced, f.name)
+	f.fs.mu.Unlock()
+	return nil
 }

@@ -110,15 +110,16 @@ func lag(segs []segInfo, end int64, endSeq uint64, p Pos) (records, bytes int64)
 	return records, bytes
 }
 
-// plan decides how many of recs the next write takes: those that fit in
+// plan decides how many of the frames ending at ends (the first starting
+// at start, in a Batch's data) the next write takes: those that fit in
 // the active segment (size bytes now, sealed at segBytes) and in free bytes
 // of the bound. roll means the active segment must be sealed first because
 // the next record does not fit in it; n is 0 without roll when nothing fits
 // in the bound now.
-func plan(recs [][]byte, size, segBytes, free int64) (n int, bytes int64, roll bool) {
+func plan(ends []int, start int, size, segBytes, free int64) (n int, bytes int64, roll bool) {
 	used := diskSize(size)
-	for n < len(recs) {
-		f := frameSize(len(recs[n]))
+	for n < len(ends) {
+		f := int64(ends[n] - start)
 		if size+bytes+f > segBytes && !(n == 0 && size == segmentHeaderSize) {
 			// A record larger than a segment gets an empty segment of its own.
 			break
@@ -127,9 +128,10 @@ func plan(recs [][]byte, size, segBytes, free int64) (n int, bytes int64, roll b
 			return n, bytes, false
 		}
 		bytes += f
+		start = ends[n]
 		n++
 	}
-	if n == 0 && len(recs) > 0 {
+	if n == 0 && len(ends) > 0 {
 		return 0, 0, true
 	}
 	return n, bytes, false

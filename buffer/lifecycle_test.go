@@ -96,15 +96,15 @@ func TestLag(t *testing.T) {
 }
 
 func TestPlan(t *testing.T) {
-	recs := func(sizes ...int) [][]byte {
-		out := make([][]byte, len(sizes))
-		for i, n := range sizes {
-			out[i] = make([]byte, n)
+	recs := func(sizes ...int) []int { // the ends of frames of these payloads
+		var b Batch
+		for _, n := range sizes {
+			b.Add(make([]byte, n))
 		}
-		return out
+		return b.ends
 	}
 	cases := map[string]struct {
-		recs      [][]byte
+		recs      []int
 		size, seg int64
 		free      int64
 		n         int
@@ -126,11 +126,16 @@ func TestPlan(t *testing.T) {
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
-			n, bytes, roll := plan(c.recs, c.size, c.seg, c.free)
+			n, bytes, roll := plan(c.recs, 0, c.size, c.seg, c.free)
 			if n != c.n || bytes != c.bytes || roll != c.roll {
 				t.Fatalf("plan = %d, %d, %v; want %d, %d, %v", n, bytes, roll, c.n, c.bytes, c.roll)
 			}
 		})
+	}
+	// Later in a batch: frame sizes are measured from start.
+	ends := recs(92, 92, 92) // 100, 200, 300
+	if n, bytes, roll := plan(ends[1:], ends[0], 1<<20-250, 1<<20, 1<<20); n != 2 || bytes != 200 || roll {
+		t.Fatalf("plan from the second frame = %d, %d, %v; want 2, 200, false", n, bytes, roll)
 	}
 }
 

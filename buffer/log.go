@@ -31,14 +31,27 @@ type Log struct {
 	// w is the active segment's file; replaced only under writeMu and
 	// syncMu, so Sync can use it holding syncMu alone.
 	w file
-	// wbuf holds one write's frames; reused, guarded by writeMu.
-	wbuf []byte
-	// kicked is the offset in the active segment up to which writeback
-	// was started; guarded by writeMu.
-	kicked int64
+	// ab holds Append's records framed; reused, guarded by writeMu.
+	ab Batch
+	// unhinted counts bytes written since Run was last asked to start
+	// their writeback; guarded by writeMu.
+	unhinted int64
+	// hintCh asks Run to start writeback (capacity 1).
+	hintCh chan struct{}
 
 	// syncMu serialises fsyncs of the active segment with sealing it.
 	syncMu sync.Mutex
+	// unsynced are sealed segments, oldest first, whose fsync is left to
+	// the next Sync (FsyncInterval only); at most maxUnsynced. Guarded by
+	// syncMu.
+	unsynced []unsyncedSeg
+	// kicked is the offset in the active segment up to which writeback
+	// was started; guarded by syncMu.
+	kicked int64
+	// dirDirty is set when a segment was created without fsyncing the
+	// directory (all policies but FsyncBatch); Sync fsyncs it. Guarded by
+	// syncMu.
+	dirDirty bool
 	// gcMu serialises deleting segments.
 	gcMu sync.Mutex
 
@@ -52,7 +65,8 @@ type Log struct {
 	pubEnd int64
 	pubSeq uint64
 	// written and synced count bytes written to segments since Open and
-	// how many of them a completed fsync covers.
+	// how many of them a completed fsync covers. Only syncActive advances
+	// synced past what the last write's own fsync covered (FsyncBatch).
 	written, synced int64
 	// used is the disk bytes charged to the bound: the diskSize of every
 	// segment and quarantined file, until it is unlinked.
@@ -109,6 +123,7 @@ func open(o Options, fs fileSystem) (*Log, error) {
 		dataCh:   make(chan struct{}),
 		spaceCh:  make(chan struct{}),
 		closedCh: make(chan struct{}),
+		hintCh:   make(chan struct{}, 1),
 		reported: map[Pos]bool{},
 	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
@@ -149,31 +164,66 @@ func (l *Log) unlock() {
 
 func (l *Log) path(name string) string { return filepath.Join(l.o.Dir, name) }
 
-// Run fsyncs the active segment every FsyncInterval under FsyncInterval
-// and returns nil when ctx is done or the Log is closed. Sync failures are
+// Run fsyncs the log every FsyncInterval under FsyncInterval, starts the
+// writeback of what Append wrote (unless FsyncBatch) every few MiB, and
+// returns nil when ctx is done or the Log is closed. Sync failures are
 // logged and shown by Err; they are not fatal. Run must be called at most
-// once.
+// once. Without Run the Log works as well, but nothing is fsynced before
+// Sync or Close, and the writeback is left to the kernel, so the fsyncs
+// take longer.
 func (l *Log) Run(ctx context.Context) error {
-	if l.o.Fsync != FsyncInterval {
-		select {
-		case <-ctx.Done():
-		case <-l.closedCh:
-		}
-		return nil
+	var tick <-chan time.Time
+	if l.o.Fsync == FsyncInterval {
+		t := time.NewTicker(l.o.FsyncInterval)
+		defer t.Stop()
+		tick = t.C
 	}
-	t := time.NewTicker(l.o.FsyncInterval)
-	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-l.closedCh:
 			return nil
-		case <-t.C:
+		case <-l.hintCh:
+			l.writeback()
+		case <-tick:
 			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
 				l.log.Error("buffer sync failed; the active segment is sealed", "err", err)
 			}
 		}
+	}
+}
+
+// writeback starts writing to disk what was written and not yet handed to
+// writeback, without waiting: the last bytes of the segments sealed since,
+// then the active one. So the page cache does not fill with dirty pages
+// that must all be written at once, and the next fsync has little to do;
+// and the append path does not pay for it (0.08 s per 2 GiB, more when the
+// disk queue is full: the call then waits for room in it). Leaving the
+// active segment out made its writes a little faster but left its whole
+// content to Sync's fsync: the tailer's final Sync took 9 ms longer per
+// 20 MB (BenchmarkIntoBuffer).
+func (l *Log) writeback() {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	if l.closedErr() != nil {
+		return
+	}
+	// Errors are ignored: it is a hint, and a real failure shows at the
+	// next fsync.
+	for i := range l.unsynced {
+		s := &l.unsynced[i]
+		if s.kicked < s.size {
+			_ = s.f.Writeback(s.kicked, s.size-s.kicked)
+			s.kicked = s.size
+		}
+	}
+	l.mu.Lock()
+	end := l.segs[len(l.segs)-1].size
+	l.mu.Unlock()
+	if end > l.kicked {
+		_ = l.w.Writeback(l.kicked, end-l.kicked)
+		l.kicked = end
 	}
 }
 
@@ -192,23 +242,38 @@ func (l *Log) Sync() error {
 	return l.syncActive()
 }
 
-// syncActive fsyncs the active segment if it has unsynced writes.
+// syncActive fsyncs the sealed segments waiting for an fsync, oldest
+// first, then the active segment if it has unsynced writes, then the
+// directory if segments were created since. Only when all succeed does
+// synced advance: what Sync reports durable was covered by a completed
+// fsync, whichever segment it is in.
 func (l *Log) syncActive() error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	f, target, id := l.w, l.written, l.segs[len(l.segs)-1].id
-	dirty := l.synced < target
+	dirty := l.synced < target // always, while a sealed segment waits
 	l.mu.Unlock()
-	if !dirty {
+	if !dirty && !l.dirDirty {
 		return nil
 	}
+	sealedErr := l.syncUnsynced()
 	if err := l.fsync(f); err != nil {
 		l.mu.Lock()
 		l.rollNext = true
 		l.diskErr = err
 		l.mu.Unlock()
-		return fmt.Errorf("sync segment %d: %w", id, err)
+		return errors.Join(sealedErr, fmt.Errorf("sync segment %d: %w", id, err))
+	}
+	if sealedErr != nil {
+		return sealedErr
+	}
+	if l.dirDirty {
+		// The new segments' names: without them their data is lost too.
+		if err := l.fs.SyncDir(l.o.Dir); err != nil {
+			return fmt.Errorf("sync buffer dir: %w", err)
+		}
+		l.dirDirty = false
 	}
 	l.mu.Lock()
 	l.synced = max(l.synced, target)
@@ -281,6 +346,12 @@ func (l *Log) Close() error {
 		}
 	}
 	l.syncMu.Lock()
+	for _, s := range l.unsynced { // only after a failed Sync above
+		if err := s.f.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close sealed segment %d: %w", s.id, err))
+		}
+	}
+	l.unsynced = nil
 	if err := l.w.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close active segment: %w", err))
 	}

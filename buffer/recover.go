@@ -61,7 +61,10 @@ func (l *Log) recover() error {
 		if i == len(ids)-1 {
 			break
 		}
-		s, err := l.openSealed(id)
+		// The newest sealed segments may still wait for an fsync left by a
+		// process that crashed: it is done now, before anything new is
+		// built on them (the tail gets the same in openTail).
+		s, err := l.openSealed(id, i >= len(ids)-1-maxUnsynced)
 		if err != nil {
 			return err
 		}
@@ -108,21 +111,27 @@ func (l *Log) recover() error {
 		maxSeq = max(maxSeq, p.Seq)
 	}
 	if l.w == nil {
-		f, err := l.createSegment(maxID+1, maxSeq)
+		f, err := l.createSegment(maxID+1, maxSeq, true)
 		if err != nil {
 			return err
 		}
-		l.w = f
+		l.w, l.kicked = f, segmentHeaderSize
 		l.segs = append(l.segs, segInfo{id: maxID + 1, firstSeq: maxSeq, size: segmentHeaderSize})
 		l.used += diskSize(segmentHeaderSize)
 		l.pubEnd, l.pubSeq = segmentHeaderSize, maxSeq
 	}
+	if err := l.fs.SyncDir(l.o.Dir); err != nil {
+		// Segments created by a crashed process without a directory
+		// fsync; a read-only volume cannot have lost anything new.
+		l.log.Warn("sync buffer dir", "err", err)
+	}
 	return l.recoverCursors(positions, damaged)
 }
 
-// openSealed reads a sealed segment's header. A damaged header makes the
-// segment quarantined (nil, nil); a newer version is an error.
-func (l *Log) openSealed(id uint64) (*segInfo, error) {
+// openSealed reads a sealed segment's header, fsyncing the file first if
+// sync is set. A damaged header makes the segment quarantined (nil, nil); a
+// newer version is an error.
+func (l *Log) openSealed(id uint64, sync bool) (*segInfo, error) {
 	name := segmentName(id)
 	f, err := l.fs.OpenFile(l.path(name), os.O_RDONLY, 0)
 	if err != nil {
@@ -144,6 +153,11 @@ func (l *Log) openSealed(id uint64) (*segInfo, error) {
 			return nil, err
 		}
 		return nil, nil
+	}
+	if sync {
+		if err := f.Sync(); err != nil {
+			l.log.Warn("sync sealed segment", "segment", id, "err", err)
+		}
 	}
 	l.used += diskSize(info.Size())
 	return &segInfo{id: id, firstSeq: firstSeq, size: info.Size()}, nil

@@ -20,8 +20,16 @@ func (l *Log) End() Pos {
 // the tailer learns, after a crash, which lines reached the buffer after
 // its last checkpoint: so that it resumes after them instead of appending
 // them again. Records in segments already deleted are skipped (every sink
-// had them); corrupt regions are skipped. data is valid only during fn.
-// It persists nothing and may run concurrently with Append and cursors.
+// had them). data is valid only during fn. It persists nothing and may run
+// concurrently with Append and cursors.
+//
+// Replay stops, returning nil, at the first record it cannot vouch for
+// the continuity of: a corrupt or truncated region, or a segment that does
+// not start where the one before it ended (by sequence number). After a
+// power loss under FsyncInterval or FsyncNever more than the last segment
+// may be torn, so records may survive after lost ones; had Replay gone on,
+// the tailer would resume after lines that were lost. Stopping makes it
+// read them again instead (duplicates, never loss).
 func (l *Log) Replay(ctx context.Context, from Pos, fn func(data []byte) error) error {
 	end := l.End()
 	c := &Cursor{l: l, next: from} // detached: no name, no file, no drop accounting
@@ -40,7 +48,17 @@ func (l *Log) Replay(ctx context.Context, from Pos, fn func(data []byte) error) 
 		if i == len(l.segs)-1 {
 			limit = l.pubEnd
 		}
+		// Leaving a segment, the next must start where it ended. Segments
+		// before the oldest were deleted (GC, drop_oldest): not a gap, their
+		// records reached the buffer and every sink had them.
+		gap := p.Segment != c.next.Segment && p.Seq != c.next.Seq &&
+			c.next.Offset >= segmentHeaderSize && c.next.Segment >= l.segs[0].id
 		l.mu.Unlock()
+		if gap {
+			l.log.Warn("buffer replay stops at missing records", "segment", c.next.Segment,
+				"offset", c.next.Offset, "seq", c.next.Seq, "next_segment", p.Segment, "next_seq", p.Seq)
+			return nil
+		}
 		if p.Segment > end.Segment || (p.Segment == end.Segment && p.Offset >= end.Offset) {
 			return nil
 		}
@@ -57,6 +75,10 @@ func (l *Log) Replay(ctx context.Context, from Pos, fn func(data []byte) error) 
 		recs, err := c.read(limit, 4096, 1<<20)
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)
+		}
+		if c.skips > 0 {
+			l.log.Warn("buffer replay stops at a corrupt region", "segment", p.Segment, "offset", p.Offset)
+			return nil
 		}
 		for _, r := range recs {
 			if err := fn(r.Data); err != nil {

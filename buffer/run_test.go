@@ -158,6 +158,17 @@ func TestNoAllocPerRecord(t *testing.T) {
 	}); a > 0 {
 		t.Fatalf("Append of 1024 records: %v allocations", a)
 	}
+	var bt Batch
+	for _, r := range recs {
+		bt.Add(r)
+	}
+	if a := testing.AllocsPerRun(50, func() {
+		if err := l.AppendBatch(ctx, &bt); err != nil {
+			t.Fatal(err)
+		}
+	}); a > 0 {
+		t.Fatalf("AppendBatch of 1024 records: %v allocations", a)
+	}
 	c, _ := l.Cursor("r")
 	if a := testing.AllocsPerRun(50, func() {
 		got, err := c.Next(ctx, 1024, 1<<20)

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/skiff-dev/skiff/buffer"
 )
 
 // countAppender counts what it gets: the cheapest possible buffer.
@@ -20,21 +22,21 @@ type countAppender struct {
 	buf   []byte
 }
 
-func (a *countAppender) Append(_ context.Context, recs [][]byte) error {
+func (a *countAppender) AppendBatch(_ context.Context, recs *buffer.Batch) error {
 	n := 0
-	for _, r := range recs {
-		n += len(r)
+	for i := range recs.Len() {
+		n += len(recs.Record(i))
 	}
 	if a.w != nil {
 		a.buf = a.buf[:0]
-		for _, r := range recs {
-			a.buf = append(a.buf, r...)
+		for i := range recs.Len() {
+			a.buf = append(a.buf, recs.Record(i)...)
 		}
 		if _, err := a.w.Write(a.buf); err != nil {
 			return err
 		}
 	}
-	a.recs.Add(int64(len(recs)))
+	a.recs.Add(int64(recs.Len()))
 	a.bytes.Add(int64(n))
 	return nil
 }

@@ -17,11 +17,11 @@ type countingLog struct {
 	n atomic.Int64
 }
 
-func (c *countingLog) Append(ctx context.Context, recs [][]byte) error {
-	if err := c.Log.Append(ctx, recs); err != nil {
+func (c *countingLog) AppendBatch(ctx context.Context, recs *buffer.Batch) error {
+	if err := c.Log.AppendBatch(ctx, recs); err != nil {
 		return err
 	}
-	c.n.Add(int64(len(recs)))
+	c.n.Add(int64(recs.Len()))
 	return nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiff-dev/skiff/buffer"
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
@@ -34,11 +35,11 @@ type fileAppender struct {
 	buf []byte
 }
 
-func (a *fileAppender) Append(_ context.Context, recs [][]byte) error {
+func (a *fileAppender) AppendBatch(_ context.Context, recs *buffer.Batch) error {
 	a.buf = a.buf[:0]
 	var r record.Record
-	for _, b := range recs {
-		if err := r.Decode(b); err != nil {
+	for i := range recs.Len() {
+		if err := r.Decode(recs.Record(i)); err != nil {
 			return err
 		}
 		a.buf = fmt.Appendf(a.buf, "%016x %d %s\n", r.Source, r.Offset, r.Message)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/skiff-dev/skiff/buffer"
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
@@ -44,7 +45,7 @@ type memAppender struct {
 	entered chan struct{} // gets a value when an Append starts waiting on gate
 }
 
-func (a *memAppender) Append(ctx context.Context, recs [][]byte) error {
+func (a *memAppender) AppendBatch(ctx context.Context, recs *buffer.Batch) error {
 	a.mu.Lock()
 	gate := a.gate
 	a.mu.Unlock()
@@ -64,9 +65,9 @@ func (a *memAppender) Append(ctx context.Context, recs [][]byte) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.appends++
-	for _, b := range recs {
+	for i := range recs.Len() {
 		var r record.Record
-		if err := r.Decode(b); err != nil {
+		if err := r.Decode(recs.Record(i)); err != nil {
 			return err
 		}
 		r.Path = bytes.Clone(r.Path)

@@ -10,22 +10,33 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/skiff-dev/skiff/buffer"
 )
 
-// Appender is where the tailer puts records: in skiff, the on-disk buffer.
+// Appender is where the tailer puts records: in skiff, the on-disk buffer
+// (*buffer.Log satisfies it).
 //
-// Append returns only once recs are accepted under the buffer's fsync policy
-// and blocks (honouring ctx) while the buffer is full; while it blocks, the
-// tailer reads nothing more. It must not retain recs or the byte slices in
-// them after it returns: the tailer reuses that memory. When ctx is
-// cancelled the records may or may not have been written; the tailer then
-// treats them as not appended (and may repeat them after a restart).
+// AppendBatch appends the records in b, in order. The tailer encodes them
+// straight into b's frame layout, so the buffer writes them without a
+// copy; a test Appender reads them with b.Len and b.Record. It returns
+// only once the records are accepted under the buffer's fsync policy and
+// blocks (honouring ctx) while the buffer is full; while it blocks, the
+// tailer reads nothing more. It must not retain b or slices of it after it
+// returns: the tailer reuses that memory. When ctx is cancelled the records
+// may or may not have been written; the tailer then treats them as not
+// appended (and may repeat them after a restart).
 //
 // Sync makes everything appended so far durable. The tailer calls it before
 // every checkpoint write, so a checkpoint never skips past lines a crash
 // could lose.
+//
+// The tailer imports package buffer for the Batch type alone: it is plain
+// memory in the buffer's frame layout, with nothing tied to a Log. A type
+// of the tailer's own would need either a copy into the buffer's layout
+// (what Batch removes) or the tailer knowing that layout.
 type Appender interface {
-	Append(ctx context.Context, recs [][]byte) error
+	AppendBatch(ctx context.Context, b *buffer.Batch) error
 	Sync() error
 }
 

@@ -8,11 +8,12 @@ import (
 	"io"
 	"time"
 
+	"github.com/skiff-dev/skiff/buffer"
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
 const (
-	// maxBatchBytes and maxBatchRecords bound one Append call.
+	// maxBatchBytes and maxBatchRecords bound one AppendBatch call.
 	maxBatchBytes   = 256 << 10
 	maxBatchRecords = 8192
 	// readBudget is how much one file may read in a pass before the others
@@ -22,12 +23,12 @@ const (
 	minReadBuf = 256 << 10
 )
 
-// batch collects encoded records of one follower for one Append call. Its
-// memory is reused from call to call.
+// batch collects encoded records of one follower for one AppendBatch
+// call. Its memory is reused from call to call. The records are encoded
+// straight into the buffer's frame layout, so that appending them copies
+// nothing.
 type batch struct {
-	data   []byte
-	ends   []int // ends[i] is where record i ends in data
-	recs   [][]byte
+	frames buffer.Batch
 	owner  *follower
 	end    int64 // offset after the last record's bytes in owner's file
 	inLong bool  // owner.inLong as of end
@@ -35,8 +36,7 @@ type batch struct {
 }
 
 func (b *batch) reset() {
-	b.data = b.data[:0]
-	b.ends = b.ends[:0]
+	b.frames.Reset()
 	b.owner = nil
 	b.bytes = 0
 }
@@ -73,44 +73,36 @@ func (t *Tailer) record(ctx context.Context, f *follower, off int64, msg []byte,
 			}
 		}
 	}
-	b.data = r.AppendBinary(b.data)
-	b.ends = append(b.ends, len(b.data))
+	b.frames.End(r.AppendBinary(b.frames.Begin()))
 	if b.owner == nil {
 		b.owner = f
 		b.bytes = 0
 	}
-	if len(b.ends) == 1 {
+	if b.frames.Len() == 1 {
 		b.bytes = end - off
 	} else {
 		b.bytes += end - b.end
 	}
 	b.end = end
 	b.inLong = more
-	if len(b.data) >= maxBatchBytes || len(b.ends) >= maxBatchRecords {
+	if b.frames.Size() >= maxBatchBytes || b.frames.Len() >= maxBatchRecords {
 		return t.flush(ctx)
 	}
 	return nil
 }
 
-// flush appends the batch. Only when Append succeeds does the owner's
+// flush appends the batch. Only when AppendBatch succeeds does the owner's
 // committed offset move past the batch's records.
 func (t *Tailer) flush(ctx context.Context) error {
 	b := &t.batch
-	if len(b.ends) == 0 {
+	if b.frames.Len() == 0 {
 		b.owner = nil
 		return nil
 	}
-	b.recs = b.recs[:0]
-	start := 0
-	for _, e := range b.ends {
-		b.recs = append(b.recs, b.data[start:e:e])
-		start = e
-	}
 	t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
 	t.appendSince.Store(time.Now().UnixNano())
-	err := t.app.Append(ctx, b.recs)
+	err := t.app.AppendBatch(ctx, &b.frames)
 	t.appendSince.Store(0)
-	clear(b.recs) // do not pin the data through the slice headers
 	if err != nil {
 		return &appendError{err: err}
 	}
@@ -118,7 +110,7 @@ func (t *Tailer) flush(ctx context.Context) error {
 	f.committed = b.end
 	f.committedInLong = b.inLong
 	t.ckDirty = true
-	t.m.linesRead.Add(float64(len(b.ends)))
+	t.m.linesRead.Add(float64(b.frames.Len()))
 	t.m.bytesRead.Add(float64(b.bytes))
 	b.reset()
 	return nil

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/skiff-dev/skiff/buffer"
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
@@ -18,13 +19,13 @@ type logAppender struct {
 	raw [][]byte
 }
 
-func (a *logAppender) Append(ctx context.Context, recs [][]byte) error {
+func (a *logAppender) AppendBatch(ctx context.Context, recs *buffer.Batch) error {
 	a.mu.Lock()
-	for _, r := range recs {
-		a.raw = append(a.raw, append([]byte(nil), r...))
+	for i := range recs.Len() {
+		a.raw = append(a.raw, append([]byte(nil), recs.Record(i)...))
 	}
 	a.mu.Unlock()
-	return a.memAppender.Append(ctx, recs)
+	return a.memAppender.AppendBatch(ctx, recs)
 }
 
 func (a *logAppender) Mark() ([]byte, error) {
@@ -81,16 +82,16 @@ func TestResumeAfterRecordsPastTheCheckpoint(t *testing.T) {
 	for _, l := range lines[:100] {
 		off += int64(len(l))
 	}
-	var crashed [][]byte
+	var crashed buffer.Batch
 	for _, l := range lines[100:130] {
 		r := record.Record{Source: first.Source, Offset: off, End: off + int64(len(l)), Path: []byte(path), Message: []byte(l[:len(l)-1])}
-		crashed = append(crashed, r.AppendBinary(nil))
+		crashed.Add(r.AppendBinary(nil))
 		off += int64(len(l))
 	}
 	for _, l := range lines[100:] {
 		appendFile(t, path, l)
 	}
-	if err := app.Append(context.Background(), crashed); err != nil {
+	if err := app.AppendBatch(context.Background(), &crashed); err != nil {
 		t.Fatal(err)
 	}
 

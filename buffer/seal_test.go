@@ -1,0 +1,284 @@
+package buffer
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sealOptions: 16 KiB segments, 78 records of 200 bytes each.
+func sealOptions(t *testing.T, fsync string) Options {
+	return Options{Dir: t.TempDir(), MaxBytes: 64 << 20, SegmentBytes: 16 << 10, Fsync: fsync, Cursors: []string{"a"}}
+}
+
+// segNames returns the file names of the sealed segments and the active one.
+func segNames(l *Log) (sealed []string, active string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range l.segs {
+		sealed = append(sealed, segmentName(s.id))
+	}
+	return sealed[:len(sealed)-1], sealed[len(sealed)-1]
+}
+
+// created is how many fsyncs the i-th segment of a new Log got when it was
+// created: the first, created by Open, is made durable at once; those
+// created by a roll under interval or never wait for Sync.
+func created(i int) int {
+	if i == 0 {
+		return 1
+	}
+	return 0
+}
+
+// TestSealLeavesFsyncToSync: under interval, sealing a segment does not
+// fsync it on the append path; the next Sync fsyncs the sealed segments,
+// oldest first, then the active one. Under never nothing fsyncs them.
+func TestSealLeavesFsyncToSync(t *testing.T) {
+	for name, fsync := range map[string]string{"interval": FsyncInterval, "never": FsyncNever} {
+		t.Run(name, func(t *testing.T) {
+			fs := &faultFS{}
+			l := testOpenFS(t, sealOptions(t, fsync), fs)
+			defer l.Close()
+			appendN(t, l, 0, 1000, 50, 200) // 12 sealed
+			sealed, active := segNames(l)
+			if len(sealed) < 2 {
+				t.Fatalf("%d sealed segments, want several", len(sealed))
+			}
+			for i, s := range sealed {
+				if n := fs.syncs(s); n != created(i) {
+					t.Fatalf("%s: %d fsyncs before Sync, want %d", s, n, created(i))
+				}
+			}
+			fs.mu.Lock()
+			before := len(fs.synced)
+			fs.mu.Unlock()
+			if err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			fs.mu.Lock()
+			got := append([]string(nil), fs.synced[before:]...)
+			fs.mu.Unlock()
+			want := append(append([]string(nil), sealed...), active)
+			if fsync == FsyncNever {
+				want = nil
+			}
+			if strings.Join(got, ",") != strings.Join(want, ",") {
+				t.Fatalf("Sync fsynced %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestSealBoundsUnsynced: without any Sync, at most maxUnsynced sealed
+// segments wait for an fsync; sealing one more fsyncs the oldest.
+func TestSealBoundsUnsynced(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 3000, 50, 200)
+	sealed, _ := segNames(l)
+	if len(sealed) <= maxUnsynced+2 {
+		t.Fatalf("%d sealed segments, want more than %d", len(sealed), maxUnsynced+2)
+	}
+	for i, s := range sealed {
+		want := created(i) + 1 // sealed
+		if i >= len(sealed)-maxUnsynced {
+			want = created(i) // still waiting
+		}
+		if n := fs.syncs(s); n != want {
+			t.Fatalf("sealed segment %d of %d: %d fsyncs, want %d", i, len(sealed), n, want)
+		}
+	}
+	l.syncMu.Lock()
+	n := len(l.unsynced)
+	l.syncMu.Unlock()
+	if n != maxUnsynced {
+		t.Fatalf("%d unsynced, want %d", n, maxUnsynced)
+	}
+}
+
+// TestSyncReportsSealedFsyncFailure: when the fsync of a sealed segment
+// fails, Sync fails and does not report the data durable; the failed fsync
+// is not retried.
+func TestSyncReportsSealedFsyncFailure(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 700, 50, 200)
+	sealed, _ := segNames(l)
+	// The fsyncs of the two oldest sealed segments fail.
+	fs.set(func(f *faultFS) { f.syncErr, f.syncFails = syscall.EIO, 2 })
+	if err := l.Sync(); err == nil {
+		t.Fatal("Sync succeeded over a failed fsync")
+	}
+	l.mu.Lock()
+	durable := l.synced == l.written
+	l.mu.Unlock()
+	if durable {
+		t.Fatal("synced advanced over a failed fsync")
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.syncs(sealed[1]); n != 0 {
+		t.Fatalf("%s: %d fsyncs, want none (the failed one is not retried)", sealed[1], n)
+	}
+}
+
+// TestGCClosesUnsynced: a segment deleted while it waits for an fsync has
+// its file closed at once, so that its blocks are freed (an open file
+// keeps them after the unlink).
+func TestGCClosesUnsynced(t *testing.T) {
+	l := testOpen(t, sealOptions(t, FsyncInterval))
+	defer l.Close()
+	appendN(t, l, 0, 1000, 50, 200)
+	c, _ := l.Cursor("a")
+	recs := drain(t, c)
+	if err := c.Commit(recs[len(recs)-1].Pos); err != nil {
+		t.Fatal(err)
+	}
+	if s := l.Stats(); s.Segments != 1 {
+		t.Fatalf("%d segments after committing everything, want 1", s.Segments)
+	}
+	l.syncMu.Lock()
+	n := len(l.unsynced)
+	l.syncMu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d deleted segments still open", n)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	for _, fd := range fds {
+		target, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if strings.HasPrefix(target, l.o.Dir) && strings.HasSuffix(target, "(deleted)") {
+			t.Fatalf("deleted segment still open: %s", target)
+		}
+	}
+}
+
+// TestCloseSyncsUnsynced: Close fsyncs the sealed segments waiting for it.
+func TestCloseSyncsUnsynced(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	appendN(t, l, 0, 1000, 50, 200)
+	sealed, _ := segNames(l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range sealed {
+		if n := fs.syncs(s); n != created(i)+1 {
+			t.Fatalf("%s: %d fsyncs, want %d", s, n, created(i)+1)
+		}
+	}
+}
+
+// TestSyncCoversNewSegmentNames: under interval a segment created by a
+// roll is not made durable on the append path (file or directory); the
+// next Sync fsyncs the directory, once.
+func TestSyncCoversNewSegmentNames(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 10, 10, 200)
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	before := fs.dirSyncCount()
+	appendN(t, l, 10, 700, 50, 200) // several rolls
+	if n := fs.dirSyncCount(); n != before {
+		t.Fatalf("%d directory fsyncs on the append path", n-before)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.dirSyncCount(); n != before+1 {
+		t.Fatalf("Sync made %d directory fsyncs, want 1", n-before)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fs.dirSyncCount(); n != before+1 {
+		t.Fatalf("a Sync with nothing new fsynced the directory")
+	}
+}
+
+// TestOpenSyncsNewestSealed: a process that crashed may have left the
+// newest sealed segments unsynced; Open fsyncs them (and the tail), not
+// the older ones.
+func TestOpenSyncsNewestSealed(t *testing.T) {
+	o := sealOptions(t, FsyncInterval)
+	l := testOpen(t, o)
+	appendN(t, l, 0, 3000, 50, 200)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fs := &faultFS{}
+	l = testOpenFS(t, o, fs)
+	defer l.Close()
+	sealed, active := segNames(l)
+	for i, s := range sealed {
+		want := 0
+		if i >= len(sealed)-maxUnsynced {
+			want = 1
+		}
+		if n := fs.syncs(s); n != want {
+			t.Fatalf("sealed segment %d of %d: %d fsyncs at open, want %d", i, len(sealed), n, want)
+		}
+	}
+	if n := fs.syncs(active); n != 1 {
+		t.Fatalf("tail: %d fsyncs at open, want 1", n)
+	}
+}
+
+// TestRunStartsWriteback: the writeback hints are not given on the append
+// path but by Run. Without Run nothing is hinted and nothing breaks.
+func TestRunStartsWriteback(t *testing.T) {
+	fs := &faultFS{}
+	o := sealOptions(t, FsyncInterval)
+	o.SegmentBytes = 4 << 20
+	l := testOpenFS(t, o, fs)
+	defer l.Close()
+	appendN(t, l, 0, 100000, 1000, 200) // 20 MiB
+	if n := fs.hintedBytes(); n != 0 {
+		t.Fatalf("%d bytes hinted without Run", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	appendN(t, l, 100000, 50000, 1000, 200) // 10 MiB more: a hint is due
+	waitFor(t, "Run to start writeback", func() bool { return fs.hintedBytes() > 0 })
+}
+
+// TestWritebackCoversSealed: a hint covers, once, what the sealed
+// segments waiting for Sync got since their last hint, and the active
+// segment.
+func TestWritebackCoversSealed(t *testing.T) {
+	fs := &faultFS{}
+	o := sealOptions(t, FsyncInterval)
+	o.FsyncInterval = time.Hour
+	l := testOpenFS(t, o, fs)
+	defer l.Close()
+	appendN(t, l, 0, 1000, 50, 200) // 12 sealed segments
+	l.writeback()
+	var want int64
+	l.mu.Lock()
+	for _, s := range l.segs {
+		want += s.size - segmentHeaderSize
+	}
+	l.mu.Unlock()
+	if got := fs.hintedBytes(); got != want {
+		t.Fatalf("hinted %d bytes, want %d", got, want)
+	}
+	l.writeback()
+	if got := fs.hintedBytes(); got != want {
+		t.Fatalf("hinted %d bytes after a second hint, want %d again", got, want)
+	}
+}
