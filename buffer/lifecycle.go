@@ -118,6 +118,14 @@ func lag(segs []segInfo, end int64, endSeq uint64, p Pos) (records, bytes int64)
 // in the bound now.
 func plan(ends []int, start int, size, segBytes, free int64) (n int, bytes int64, roll bool) {
 	used := diskSize(size)
+	if len(ends) > 0 {
+		// The usual case: all of it fits, known without a pass over the
+		// records.
+		all := int64(ends[len(ends)-1] - start)
+		if size+all <= segBytes && diskSize(size+all)-used <= free {
+			return len(ends), all, false
+		}
+	}
 	for n < len(ends) {
 		f := int64(ends[n] - start)
 		if size+bytes+f > segBytes && !(n == 0 && size == segmentHeaderSize) {
