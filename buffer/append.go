@@ -147,6 +147,9 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 			continue
 		}
 		if err := l.write(b.data[start:start+int(nbytes)], n); err != nil {
+			if isNoSpace(err) && l.rollConsumed() {
+				continue
+			}
 			if err := l.waitRetry(ctx, err, &backoff); err != nil {
 				return err
 			}
@@ -157,6 +160,39 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 		start = b.ends[next-1]
 	}
 	return nil
+}
+
+// rollConsumed makes room on a full volume from the active segment, when
+// every cursor has durably committed all of its records: it seals the
+// segment and deletes it, which GC cannot do to an active one. Without it
+// a volume that fills below the bound (the application's own files share
+// it) would keep the consumed records' blocks while appends wait. It
+// reports whether it freed anything; creating the new segment needs one
+// free block.
+func (l *Log) rollConsumed() bool {
+	l.mu.Lock()
+	act := l.segs[len(l.segs)-1]
+	consumed := act.size > segmentHeaderSize
+	for _, c := range l.cursors {
+		if c.committed.Less(Pos{Segment: act.id, Offset: act.size}) {
+			consumed = false
+		}
+	}
+	l.mu.Unlock()
+	if !consumed {
+		return false
+	}
+	if err := l.roll(); err != nil {
+		return false
+	}
+	freed, err := l.gc()
+	if err != nil {
+		l.log.Warn("delete consumed segments", "err", err)
+	}
+	if freed > 0 {
+		l.log.Info("volume full: deleted the consumed active segment to make room", "segment", act.id, "bytes", act.size)
+	}
+	return freed > 0
 }
 
 // full makes room when the bound is reached: quarantined files go first,

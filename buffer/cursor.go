@@ -123,6 +123,11 @@ func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, 
 			}
 			continue // a corrupt region was skipped
 		}
+		if c.f != nil && c.fseg != p.Segment {
+			// Done with that segment: an open descriptor would keep its
+			// blocks allocated once GC deletes it, for as long as we wait.
+			c.closeFile()
+		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()

@@ -3,10 +3,14 @@ package buffer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -217,6 +221,83 @@ func TestRealDiskFull(t *testing.T) {
 	}
 	if l.Err() != nil {
 		t.Fatalf("Err after recovery: %v", l.Err())
+	}
+}
+
+// TestFullVolumeFreesConsumedActiveSegment: the volume fills below the
+// bound (the application's files share it) while every record the buffer
+// holds sits, consumed, in the active segment, and the sink waits for
+// more. GC cannot delete an active segment, so without sealing it early
+// the append would wait for ever; with it, the consumed segment goes (the
+// waiting cursor lets go of its file) and the append completes.
+func TestFullVolumeFreesConsumedActiveSegment(t *testing.T) {
+	for _, fsync := range []string{FsyncInterval, FsyncBatch} {
+		t.Run(fsync, func(t *testing.T) {
+			dir := mountTmpfs(t, "2m")
+			l := testOpen(t, Options{Dir: filepath.Join(dir, "buffer"), MaxBytes: 64 << 20, SegmentBytes: 8 << 20, Fsync: fsync, Cursors: []string{"a"}})
+			defer l.Close()
+			c, _ := l.Cursor("a")
+			// The sink: reads and commits everything, as the delivery
+			// loop does.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var consumed atomic.Uint64
+			sinkDone := make(chan error, 1)
+			go func() {
+				for {
+					recs, err := c.Next(ctx, 1000, 1<<20)
+					if err != nil {
+						sinkDone <- err
+						return
+					}
+					for _, r := range recs {
+						if n := recNum(r.Data); n != consumed.Load() {
+							sinkDone <- fmt.Errorf("record %d, want %d", n, consumed.Load())
+							return
+						}
+						consumed.Add(1)
+					}
+					if err := c.Commit(recs[len(recs)-1].Pos); err != nil {
+						sinkDone <- err
+						return
+					}
+				}
+			}()
+			appendN(t, l, 0, 1000, 100, 1000) // ~1 MiB, all in the active segment
+			waitFor(t, "the sink to consume everything", func() bool { return consumed.Load() == 1000 })
+			if s := l.Stats(); s.Segments != 1 {
+				t.Fatalf("%d segments, want the active one alone", s.Segments)
+			}
+			// The application's file takes the rest of the volume but 64 KiB.
+			fill, err := os.Create(filepath.Join(dir, "app.log"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer fill.Close()
+			chunk := make([]byte, 4096)
+			for {
+				if _, err := fill.Write(chunk); err != nil {
+					break
+				}
+			}
+			info, _ := fill.Stat()
+			if err := fill.Truncate(info.Size() - 64<<10); err != nil {
+				t.Fatal(err)
+			}
+
+			var recs [][]byte
+			for i := range 256 { // 256 KiB: more than the volume has left
+				recs = append(recs, rec(uint64(1000+i), 1000))
+			}
+			if err := l.Append(ctx, recs); err != nil {
+				t.Fatalf("Append on a full volume whose only segment is consumed: %v", err)
+			}
+			waitFor(t, "the sink to read the new records", func() bool { return consumed.Load() == 1256 })
+			cancel()
+			if err := <-sinkDone; !errors.Is(err, context.Canceled) {
+				t.Fatalf("sink: %v", err)
+			}
+		})
 	}
 }
 

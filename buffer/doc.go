@@ -65,7 +65,12 @@
 //   - Disk errors: a write that fails (ENOSPC, EROFS, EIO) is cut back and
 //     retried with backoff; Append waits, Err reports the condition (for
 //     readiness and skiff_buffer_disk_error), and it clears by itself once a
-//     write succeeds. Nothing already buffered is lost.
+//     write succeeds. Nothing already buffered is lost. When the volume is
+//     full below the bound (other files share it) and every cursor has
+//     committed all of the active segment, that segment is sealed and
+//     deleted at once to make room; a cursor waiting for records holds no
+//     descriptor of a segment it has finished, so deleted segments free
+//     their blocks at once.
 //   - Recovery (Open) never refuses to start over damaged data: temp files
 //     are removed; a torn tail of the last segment is cut off at the first
 //     frame that is short or fails its CRC; a segment whose header is damaged
