@@ -209,3 +209,46 @@ func TestUnterminatedInClosedFileAtShutdown(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestLineLongerThanReadBuffer: the read buffer starts at minReadBuf and
+// grows for a line longer than that but within MaxLineBytes, which
+// arrives whole; so does such a line left unterminated at shutdown.
+func TestLineLongerThanReadBuffer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	long := bytes.Repeat([]byte("0123456789abcdef"), 3*minReadBuf/16) // 3× the buffer
+	tail := bytes.Repeat([]byte("x"), 2*minReadBuf)
+	writeFile(t, path, "short\n"+string(long)+"\nafter\n"+string(tail))
+
+	o := testOptions(t, path)
+	o.MaxLineBytes = 4 * minReadBuf
+	app := &memAppender{}
+	fresh := o
+	fresh.Registerer = nil
+	if tl, err := New(fresh, app); err != nil || len(tl.buf) != minReadBuf {
+		t.Fatalf("read buffer starts at %d bytes (%v), want %d", len(tl.buf), err, minReadBuf)
+	}
+	_, stop := start(t, o, app)
+	waitFor(t, "the line after the long one", func() bool {
+		return strings.Contains(strings.Join(app.messages(), "\n"), "after")
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range app.snapshot() {
+		switch {
+		case bytes.Equal(r.Message, long) && r.Flags == 0:
+			got = append(got, "long")
+		case bytes.Equal(r.Message, tail):
+			got = append(got, "tail")
+		case len(r.Message) < 10 && r.Flags == 0:
+			got = append(got, string(r.Message))
+		default:
+			got = append(got, fmt.Sprintf("%.20q(%d bytes, flags %d)", r.Message, len(r.Message), r.Flags))
+		}
+	}
+	if want := `short long after tail`; strings.Join(got, " ") != want {
+		t.Errorf("got %s, want %s", strings.Join(got, " "), want)
+	}
+}

@@ -19,7 +19,8 @@ const (
 	// readBudget is how much one file may read in a pass before the others
 	// get their turn.
 	readBudget = 8 << 20
-	// minReadBuf is the smallest shared read buffer.
+	// minReadBuf is the shared read buffer's size until a line longer
+	// than it shows up.
 	minReadBuf = 256 << 10
 )
 
@@ -116,6 +117,25 @@ func (t *Tailer) flush(ctx context.Context) error {
 	return nil
 }
 
+// maxReadBuf is the largest the read buffer grows: a whole line of
+// maxLine bytes with its terminator, and room to read on.
+func maxReadBuf(maxLine int) int { return maxLine + 64<<10 }
+
+// growBuf makes the read buffer hold at least n bytes (at most
+// maxReadBuf), keeping its contents, and returns it. It starts small:
+// most lines are short, and a buffer sized for the longest line allowed
+// would be most of an idle skiff's heap.
+func (t *Tailer) growBuf(n int) []byte {
+	if n <= len(t.buf) {
+		return t.buf
+	}
+	size := min(max(n, 2*len(t.buf)), maxReadBuf(t.o.MaxLineBytes))
+	b := make([]byte, size)
+	copy(b, t.buf)
+	t.buf = b
+	return b
+}
+
 // appendError is a failed Append: it stops Run, unlike a problem with
 // one file.
 type appendError struct{ err error }
@@ -133,6 +153,11 @@ func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
 	start := f.off
 	budget := readBudget
 	for {
+		if have == len(buf) {
+			// Full of one line not yet longer than MaxLineBytes: room for
+			// more of it.
+			buf = t.growBuf(have + 1)
+		}
 		n, rerr := f.readAt(buf[have:], start+int64(have))
 		if n > 0 {
 			t.now = time.Now()
@@ -241,11 +266,9 @@ func (t *Tailer) emitRest(ctx context.Context, f *follower, size int64, partial 
 	if size <= f.off {
 		return nil
 	}
-	n := size - f.off
-	if n > int64(len(t.buf)) {
-		n = int64(len(t.buf))
-	}
-	m, err := f.readAt(t.buf[:n], f.off)
+	n := min(size-f.off, int64(maxReadBuf(t.o.MaxLineBytes)))
+	buf := t.growBuf(int(n))
+	m, err := f.readAt(buf[:n], f.off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("read %s: %w", f.path, err)
 	}
@@ -253,7 +276,7 @@ func (t *Tailer) emitRest(ctx context.Context, f *follower, size int64, partial 
 		return nil
 	}
 	t.now = time.Now()
-	msg := t.buf[:m]
+	msg := buf[:m]
 	if bytes.IndexByte(msg, '\n') >= 0 {
 		// The file grew under us; the caller reads again first.
 		return nil

@@ -51,7 +51,7 @@ type Tailer struct {
 	replayed  map[uint64]resumeAt   // by Source: where the buffer's last record of a file ends
 	problems  map[string]string     // paths already logged as unusable, and why
 	w         *watch                // nil without inotify
-	buf       []byte                // shared read buffer, ≥ MaxLineBytes+64 KiB
+	buf       []byte                // shared read buffer: minReadBuf, grown for long lines (growBuf)
 	batch     batch
 	now       time.Time // collection time of the lines being emitted
 	needScan  bool
@@ -110,7 +110,7 @@ func New(o Options, app Appender) (*Tailer, error) {
 		files:    map[fileKey]*follower{},
 		byPath:   map[string]*follower{},
 		problems: map[string]string{},
-		buf:      make([]byte, max(minReadBuf, o.MaxLineBytes+64<<10)),
+		buf:      make([]byte, min(minReadBuf, maxReadBuf(o.MaxLineBytes))),
 		fpBuf:    make([]byte, fpLen),
 		ev:       events{paths: map[string]struct{}{}},
 		wake:     make(chan struct{}, 1),
