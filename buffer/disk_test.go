@@ -132,15 +132,20 @@ func TestFsyncFailureIsNotRetried(t *testing.T) {
 	checkSeq(t, nums(drain(t, c)), 0, 10)
 }
 
-// TestSyncFailureSealsSegment: under interval, a failed Sync is returned
-// (so the tailer does not checkpoint) and the next Append starts a new
-// segment.
-func TestSyncFailureSealsSegment(t *testing.T) {
+// TestSyncFailureWritesRecordsAgain: a failed fsync of the active segment
+// is reported, the segment is sealed, and its fsync is never tried again
+// (a retry can succeed over pages the kernel dropped). The next Sync, even
+// with no append in between, writes the segment's records again into a
+// new segment and fsyncs that before it reports success, so a checkpoint
+// never skips records that no successful fsync covered. Readers see the
+// records twice, never lose them.
+func TestSyncFailureWritesRecordsAgain(t *testing.T) {
 	dir := t.TempDir()
 	fs := &faultFS{}
 	l := testOpenFS(t, Options{Dir: dir, Cursors: []string{"a"}}, fs)
 	defer l.Close()
 	appendN(t, l, 0, 5, 5, 100)
+	_, failed := segNames(l)
 	fs.set(func(f *faultFS) { f.syncErr, f.syncFails = syscall.EIO, 1 })
 	if err := l.Sync(); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Sync: %v", err)
@@ -148,16 +153,30 @@ func TestSyncFailureSealsSegment(t *testing.T) {
 	if l.Err() == nil {
 		t.Fatal("Err is nil after a failed sync")
 	}
+	before := fs.syncs(failed)
 	n := len(segFiles(t, dir))
-	appendN(t, l, 5, 5, 5, 100)
-	if len(segFiles(t, dir)) != n+1 {
-		t.Fatal("no new segment after a failed sync")
+	if err := l.Sync(); err != nil {
+		t.Fatalf("Sync after the records were written again: %v", err)
 	}
+	if len(segFiles(t, dir)) != n+1 {
+		t.Fatal("the records were not written again into a new segment")
+	}
+	if fs.syncs(failed) != before {
+		t.Fatal("the failed fsync was tried again")
+	}
+	_, copies := segNames(l)
+	if fs.syncs(copies) == 0 {
+		t.Fatal("Sync succeeded before an fsync covered the copies")
+	}
+	c, _ := l.Cursor("a")
+	got := nums(drain(t, c))
+	checkSeq(t, got[:5], 0, 5)
+	checkSeq(t, got[5:], 0, 5)
+	appendN(t, l, 5, 5, 5, 100)
 	if err := l.Sync(); err != nil || l.Err() != nil {
 		t.Fatalf("Sync after recovery: %v / %v", err, l.Err())
 	}
-	c, _ := l.Cursor("a")
-	checkSeq(t, nums(drain(t, c)), 0, 10)
+	checkSeq(t, nums(drain(t, c)), 5, 5)
 }
 
 // mountTmpfs mounts a small tmpfs on a new directory, or skips.

@@ -10,7 +10,11 @@
 //   - Group commit: an Append batch is one write (two if it crosses a
 //     segment boundary) and, under Fsync "batch", one fdatasync. A failed
 //     fsync is never retried: the batch is cut off the segment, the segment
-//     is sealed, and the batch is written again to a new segment.
+//     is sealed, and the batch is written again to a new segment. Under
+//     "interval" a failed fsync (of the active segment or of a sealed one
+//     waiting for Sync) fails that Sync; the next Sync appends the
+//     segment's records again, into a new segment, and succeeds only once
+//     an fsync covers the copies. Readers get those records twice.
 //     AppendBatch is the same for records the caller laid out in a Batch
 //     (header room before each payload): it fills the headers in place and
 //     writes the Batch's memory, copying nothing.

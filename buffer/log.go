@@ -48,6 +48,10 @@ type Log struct {
 	// kicked is the offset in the active segment up to which writeback
 	// was started; guarded by syncMu.
 	kicked int64
+	// failed are segments whose fsync failed, oldest first: their records
+	// are written again before Sync reports anything durable
+	// (rewriteFailed). Guarded by syncMu.
+	failed []uint64
 	// dirDirty is set when a segment was created without fsyncing the
 	// directory (all policies but FsyncBatch); Sync fsyncs it. Guarded by
 	// syncMu.
@@ -230,13 +234,19 @@ func (l *Log) writeback() {
 // Sync makes every record appended before the call durable (fdatasync),
 // unless Options.Fsync is FsyncNever, where it does nothing. The tailer
 // calls it before writing checkpoints that skip past the records. It is
-// safe to call concurrently with Append and does not block it.
+// safe to call concurrently with Append and blocks it only while it
+// writes records again (below).
 //
 // A failed fsync is never retried, since the kernel may have dropped the
-// dirty pages: the segment is sealed at the next Append and the error is
-// returned, so that the caller does not checkpoint past the records.
+// dirty pages: the error is returned, so that the caller does not
+// checkpoint past the records, and the next Sync first appends the
+// failed segment's records again (a new segment) and reports success only
+// once an fsync covered the copies (rewriteFailed).
 func (l *Log) Sync() error {
 	if err := l.closedErr(); err != nil || l.o.Fsync == FsyncNever {
+		return err
+	}
+	if err := l.rewriteFailed(); err != nil {
 		return err
 	}
 	return l.syncActive()
@@ -263,6 +273,7 @@ func (l *Log) syncActive() error {
 		l.rollNext = true
 		l.diskErr = err
 		l.mu.Unlock()
+		l.failed = append(l.failed, id)
 		return errors.Join(sealedErr, fmt.Errorf("sync segment %d: %w", id, err))
 	}
 	if sealedErr != nil {

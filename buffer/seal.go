@@ -1,8 +1,11 @@
 package buffer
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"math"
+	"os"
 	"slices"
 )
 
@@ -60,8 +63,10 @@ func (l *Log) seal(id uint64, f file, size int64) {
 	}
 	if err := l.syncSealed(id, f); err != nil {
 		// The segment is sealed anyway: its records were acknowledged
-		// and stay readable from the page cache.
-		l.log.Error("fsync of sealed segment failed; its records may not survive power loss", "err", err)
+		// and stay readable from the page cache, and the next Sync
+		// writes them again.
+		l.log.Error("fsync of sealed segment failed; its records are written again", "err", err)
+		l.failed = append(l.failed, id)
 	}
 }
 
@@ -85,7 +90,8 @@ func (l *Log) syncUnsynced() error {
 	var errs []error
 	for _, s := range l.unsynced {
 		if err := l.syncSealed(s.id, s.f); err != nil {
-			l.log.Error("fsync of sealed segment failed; its records may not survive power loss", "err", err)
+			l.log.Error("fsync of sealed segment failed; its records are written again", "err", err)
+			l.failed = append(l.failed, s.id)
 			errs = append(errs, err)
 		}
 	}
@@ -106,4 +112,107 @@ func (l *Log) forgetUnsynced(deleted func(id uint64) bool) {
 		_ = s.f.Close() // deleted: nothing in it matters any more
 		return true
 	})
+}
+
+// rewriteFailed appends again, as new records, the records of every
+// segment whose fsync failed. A failed fsync is never retried: the kernel
+// may have dropped the dirty pages and reported it once, so a later fsync
+// of the same file can succeed without the data being on disk. The copies
+// go into a segment of their own (the failed one is sealed first if it is
+// the active one), and Sync reports nothing durable until an fsync covers
+// them. Cursors that already read the records read them again
+// (at-least-once), after the records appended since. A segment GC has
+// deleted meanwhile needs nothing: every sink has delivered it.
+func (l *Log) rewriteFailed() error {
+	l.syncMu.Lock()
+	pending := len(l.failed) > 0
+	l.syncMu.Unlock()
+	if !pending {
+		return nil
+	}
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	l.syncMu.Lock()
+	ids := l.failed
+	l.failed = nil
+	l.syncMu.Unlock()
+	for i, id := range ids {
+		if err := l.rewriteSegment(id); err != nil {
+			l.syncMu.Lock()
+			l.failed = append(ids[i:], l.failed...) // tried again at the next Sync
+			l.syncMu.Unlock()
+			return fmt.Errorf("write again the records of segment %d, whose fsync failed: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// rewriteSegment appends the records of segment id again (rewriteFailed).
+// writeMu must be held.
+func (l *Log) rewriteSegment(id uint64) error {
+	l.mu.Lock()
+	i := segIndex(l.segs, id)
+	if i >= len(l.segs) || l.segs[i].id != id {
+		l.mu.Unlock()
+		return nil
+	}
+	end, active := l.segs[i].size, i == len(l.segs)-1
+	if active {
+		end = l.pubEnd
+	}
+	l.mu.Unlock()
+	if active {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	}
+	// Its own fsync is not tried again, even when sealing queued one.
+	l.syncMu.Lock()
+	l.forgetUnsynced(func(s uint64) bool { return s == id })
+	l.syncMu.Unlock()
+
+	f, err := l.fs.OpenFile(l.path(segmentName(id)), os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close() // read-only: nothing to lose
+	buf := make([]byte, 1<<20)
+	var recs []Record
+	var b Batch
+	copied := 0
+	for off := int64(segmentHeaderSize); off < end; {
+		n := min(int64(len(buf)), end-off)
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return err
+		}
+		var pos int64
+		var derr error
+		recs, pos, derr = decodeFrames(recs[:0], buf[:n], Pos{Segment: id, Offset: off}, end, math.MaxInt)
+		if len(recs) == 0 {
+			if size, lerr := frameLen(buf[:n], end-off-frameHeaderSize); errors.Is(derr, errShortFrame) && lerr == nil {
+				buf = make([]byte, frameHeaderSize+size) // one record larger than buf
+				continue
+			}
+			// The page cache no longer holds what was written: these
+			// records are lost, as after a power loss.
+			l.m.corrupt.Inc()
+			l.m.corruptBytes.Add(float64(end - off))
+			l.log.Error("records of a segment whose fsync failed cannot be read back to be written again",
+				"segment", id, "offset", off, "bytes", end-off, "written_again", copied)
+			return nil
+		}
+		b.Reset()
+		for _, r := range recs {
+			b.Add(r.Data)
+		}
+		b.fillHeaders()
+		if err := l.appendFramed(context.Background(), &b); err != nil {
+			return err
+		}
+		copied += len(recs)
+		off += pos
+	}
+	l.log.Warn("records of a segment whose fsync failed written again; sinks that read them get them twice",
+		"segment", id, "records", copied)
+	return nil
 }

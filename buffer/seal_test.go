@@ -128,6 +128,28 @@ func TestSyncReportsSealedFsyncFailure(t *testing.T) {
 	if n := fs.syncs(sealed[1]); n != 0 {
 		t.Fatalf("%s: %d fsyncs, want none (the failed one is not retried)", sealed[1], n)
 	}
+	// The records of the two segments whose fsync failed were written
+	// again, after the others: each of them is read twice, every other
+	// record once.
+	c, _ := l.Cursor("a")
+	seen := map[uint64]int{}
+	got := nums(drain(t, c))
+	for _, n := range got {
+		seen[n]++
+	}
+	twice := 0
+	for n := range uint64(700) {
+		switch seen[n] {
+		case 1:
+		case 2:
+			twice++
+		default:
+			t.Fatalf("record %d read %d times", n, seen[n])
+		}
+	}
+	if twice == 0 || len(got) != 700+twice {
+		t.Fatalf("%d records read, %d of them twice: the failed segments' records were not written again", len(got), twice)
+	}
 }
 
 // TestGCClosesUnsynced: a segment deleted while it waits for an fsync has
