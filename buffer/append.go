@@ -172,7 +172,9 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 func (l *Log) rollConsumed() bool {
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]
-	consumed := act.size > segmentHeaderSize
+	// The new segment's header must fit in the bound before the old
+	// segment is gone.
+	consumed := act.size > segmentHeaderSize && rollFits(l.o.MaxBytes-l.used)
 	for _, c := range l.cursors {
 		if c.committed.Less(Pos{Segment: act.id, Offset: act.size}) {
 			consumed = false
