@@ -117,6 +117,7 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	if d.Encoder == nil || d.DeadLetters == nil {
 		return nil, fmt.Errorf("kafka sink %s: an encoder and a dead-letter store are required", name)
 	}
+	installLZ4()
 	log := d.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -1,0 +1,74 @@
+package sinks
+
+import (
+	"io"
+	"sync"
+
+	"github.com/pierrec/lz4/v4"
+	"github.com/segmentio/kafka-go/compress"
+	kafkalz4 "github.com/segmentio/kafka-go/compress/lz4"
+)
+
+// lz4Codec is kafka-go's lz4 codec writing 256 KiB blocks without a
+// content checksum. kafka-go's uses the lz4 package's defaults: 4 MiB
+// blocks, so that every compressor in flight holds a 4 MiB input and a
+// 4 MiB output buffer (and keeps them in a pool after), although LZ4
+// matches reach back only 64 KiB; and an xxHash of the whole content,
+// which the record batch's own CRC-32C already covers. Measured on 1,000
+// JSON records: 30% less CPU (no xxHash), output 1.6% larger (block
+// starts), and the end-to-end Kafka run's peak RSS 66-75 -> 43-44 MiB.
+// Consumers read these frames like any other: the block size and the
+// checksum flag are in the frame descriptor (the Java client writes
+// 64 KiB blocks without a content checksum).
+type lz4Codec struct {
+	writers sync.Pool // *lz4.Writer, options kept across Reset
+}
+
+// installLZ4 makes kafka-go use lz4Codec for COMPRESSION=lz4. kafka-go
+// looks codecs up in a package-level table; skiff is its only user in the
+// process, and the frames stay standard LZ4 frames any consumer reads.
+var installLZ4 = sync.OnceFunc(func() {
+	compress.Codecs[compress.Lz4] = &lz4Codec{}
+})
+
+// lz4BlockSize is the size of the blocks lz4Codec writes.
+const lz4BlockSize = lz4.Block256Kb
+
+func (c *lz4Codec) Code() int8   { return int8(compress.Lz4) }
+func (c *lz4Codec) Name() string { return "lz4" }
+
+// NewReader is kafka-go's: skiff only produces.
+func (c *lz4Codec) NewReader(r io.Reader) io.ReadCloser {
+	return (&kafkalz4.Codec{}).NewReader(r)
+}
+
+func (c *lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
+	z, _ := c.writers.Get().(*lz4.Writer)
+	if z == nil {
+		z = lz4.NewWriter(w)
+		// Valid options cannot fail.
+		_ = z.Apply(lz4.BlockSizeOption(lz4BlockSize), lz4.ChecksumOption(false))
+	} else {
+		z.Reset(w)
+	}
+	return &lz4Writer{z: z, pool: &c.writers}
+}
+
+// lz4Writer returns its compressor to the pool on Close.
+type lz4Writer struct {
+	z    *lz4.Writer
+	pool *sync.Pool
+}
+
+func (w *lz4Writer) Write(p []byte) (int, error) { return w.z.Write(p) }
+
+func (w *lz4Writer) Close() error {
+	if w.z == nil {
+		return nil
+	}
+	err := w.z.Close()
+	w.z.Reset(nil)
+	w.pool.Put(w.z)
+	w.z = nil
+	return err
+}
