@@ -569,13 +569,19 @@ func (h *HTTP) getBuf() *[]byte {
 
 func (h *HTTP) putBuf(b *[]byte) { h.bufs.Put(b) }
 
+// gzipLevel is the gzip level of request bodies. Level 3 doubles the
+// throughput of the default (6) for about 3% more bytes on ndjson
+// (BenchmarkHTTPNDJSON/gzip: 180-200 -> 360-415 MB/s of lines, 14.0 ->
+// 14.4-14.6 wire bytes a line); level 1 adds little speed for 8% more.
+const gzipLevel = 3
+
 // compress gzips src into a pooled buffer.
 func (h *HTTP) compress(src []byte) *[]byte {
 	out := h.getBuf()
 	w := bytes.NewBuffer((*out)[:0])
 	zw, ok := h.gzips.Get().(*gzip.Writer)
 	if !ok {
-		zw = gzip.NewWriter(w)
+		zw, _ = gzip.NewWriterLevel(w, gzipLevel) // a valid level cannot fail
 	} else {
 		zw.Reset(w)
 	}
