@@ -17,7 +17,7 @@ import (
 type HTTP struct {
 	URL         string   `envconfig:"URL" required:"true" desc:"endpoint records are POSTed to; for loki a bare base URL gets /loki/api/v1/push, for elasticsearch a URL not ending in /_bulk gets /_bulk"`
 	Format      string   `envconfig:"FORMAT" default:"ndjson" desc:"ndjson (one JSON record per line), json (one array per request), loki (push API) or elasticsearch (_bulk API)"`
-	Compression string   `envconfig:"COMPRESSION" default:"none" desc:"request body compression: none or gzip"`
+	Compression string   `envconfig:"COMPRESSION" default:"none" desc:"request body compression: none or gzip (level 3)"`
 	Headers     []string `envconfig:"HEADERS" secret:"true" desc:"comma-separated Name=value request headers; a value @/path is read from that file and re-read when it changes"`
 
 	Auth         string `envconfig:"AUTH" default:"none" desc:"none, basic (USERNAME with PASSWORD or PASSWORD_FILE) or bearer (TOKEN or TOKEN_FILE)"`
