@@ -28,6 +28,22 @@ type faultFS struct {
 	dirSyncs int
 	// hinted counts the bytes of segment writeback hints.
 	hinted int64
+	// onSync and onRead, when set, run before each segment fsync and
+	// read (outside mu): tests block them to hold a Sync mid-way.
+	onSync, onRead func(name string)
+}
+
+func (f *faultFS) hooks() (onSync, onRead func(string)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.onSync, f.onRead
+}
+
+func (f *faultFile) ReadAt(b []byte, off int64) (int, error) {
+	if _, onRead := f.fs.hooks(); onRead != nil {
+		onRead(f.name)
+	}
+	return f.file.ReadAt(b, off)
 }
 
 func (f *faultFS) hintedBytes() int64 {
@@ -105,6 +121,9 @@ func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 }
 
 func (f *faultFile) Sync() error {
+	if onSync, _ := f.fs.hooks(); onSync != nil {
+		onSync(f.name)
+	}
 	f.fs.mu.Lock()
 	fail := f.fs.syncFails != 0
 	if f.fs.syncFails > 0 {

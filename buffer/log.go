@@ -26,7 +26,7 @@ type Log struct {
 
 	// writeMu makes Append (and what it does: write, roll, drop) single
 	// writer. Lock order: writeMu, then Cursor.commitMu or Cursor.readMu,
-	// then gcMu, then syncMu, then mu.
+	// then gcMu, then fsyncMu, then syncMu, then mu.
 	writeMu sync.Mutex
 	// w is the active segment's file; replaced only under writeMu and
 	// syncMu, so Sync can use it holding syncMu alone.
@@ -39,7 +39,13 @@ type Log struct {
 	// hintCh asks Run to start writeback (capacity 1).
 	hintCh chan struct{}
 
-	// syncMu serialises fsyncs of the active segment with sealing it.
+	// fsyncMu serialises Sync's fsync passes (Run's tick, the tailer,
+	// Close). They run without syncMu, so that sealing a segment, on the
+	// append path, never waits for the disk.
+	fsyncMu sync.Mutex
+	// syncMu guards the fields below and the swap of w; held only for
+	// bookkeeping, never across a disk wait but the batch policy's own
+	// fsync and the seal beyond maxUnsynced.
 	syncMu sync.Mutex
 	// unsynced are sealed segments, oldest first, whose fsync is left to
 	// the next Sync (FsyncInterval only); at most maxUnsynced. Guarded by
@@ -52,6 +58,17 @@ type Log struct {
 	// are written again before Sync reports anything durable
 	// (rewriteFailed). Guarded by syncMu.
 	failed []uint64
+	// passFile is the active segment's file as a Sync pass found it,
+	// while the pass fsyncs it without syncMu; a roll may seal it
+	// meanwhile, and whoever would close it sets passClose instead, for
+	// the pass to close it when done.
+	passFile  file
+	passClose bool
+	// rewriting is set while rewriteFailed writes records again: no Sync
+	// may report success before it is done.
+	rewriting bool
+	// hints is writeback's scratch list, owned by Run's goroutine.
+	hints []hint
 	// dirDirty is set when a segment was created without fsyncing the
 	// directory (all policies but FsyncBatch); Sync fsyncs it. Guarded by
 	// syncMu.
@@ -209,16 +226,15 @@ func (l *Log) Run(ctx context.Context) error {
 // 20 MB (BenchmarkIntoBuffer).
 func (l *Log) writeback() {
 	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
 	if l.closedErr() != nil {
+		l.syncMu.Unlock()
 		return
 	}
-	// Errors are ignored: it is a hint, and a real failure shows at the
-	// next fsync.
+	hints := l.hints[:0]
 	for i := range l.unsynced {
 		s := &l.unsynced[i]
 		if s.kicked < s.size {
-			_ = s.f.Writeback(s.kicked, s.size-s.kicked)
+			hints = append(hints, hint{s.f, s.kicked, s.size - s.kicked})
 			s.kicked = s.size
 		}
 	}
@@ -226,9 +242,25 @@ func (l *Log) writeback() {
 	end := l.segs[len(l.segs)-1].size
 	l.mu.Unlock()
 	if end > l.kicked {
-		_ = l.w.Writeback(l.kicked, end-l.kicked)
+		hints = append(hints, hint{l.w, l.kicked, end - l.kicked})
 		l.kicked = end
 	}
+	l.hints = hints
+	l.syncMu.Unlock()
+	// Outside syncMu: the call waits when the disk queue is full, and a
+	// roll must not. A file closed meanwhile (a Sync done with it, GC)
+	// makes its hint fail; errors are ignored anyway: it is a hint, and a
+	// real failure shows at the next fsync.
+	for _, h := range hints {
+		_ = h.f.Writeback(h.off, h.n)
+	}
+	clear(hints)
+}
+
+// hint is one range to start writing back.
+type hint struct {
+	f      file
+	off, n int64
 }
 
 // Sync makes every record appended before the call durable (fdatasync),
@@ -257,34 +289,78 @@ func (l *Log) Sync() error {
 // directory if segments were created since. Only when all succeed does
 // synced advance: what Sync reports durable was covered by a completed
 // fsync, whichever segment it is in.
+//
+// The fsyncs run holding fsyncMu, not syncMu: the pass takes the list of
+// waiting segments for itself (it fsyncs and closes them), and the active
+// segment's file stays open if a roll seals it meanwhile (it joins the
+// next pass's list). An append that rolls never waits for the disk.
 func (l *Log) syncActive() error {
+	l.fsyncMu.Lock()
+	defer l.fsyncMu.Unlock()
 	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	f, target, id := l.w, l.written, l.segs[len(l.segs)-1].id
 	dirty := l.synced < target // always, while a sealed segment waits
 	l.mu.Unlock()
-	if !dirty && !l.dirDirty {
+	dir := l.dirDirty
+	if l.rewriting || len(l.failed) > 0 {
+		// Records whose fsync failed are not yet written again: a
+		// success now would let a checkpoint skip them.
+		l.syncMu.Unlock()
+		return errRewriting
+	}
+	if !dirty && !dir {
+		l.syncMu.Unlock()
 		return nil
 	}
-	sealedErr := l.syncUnsynced()
-	if err := l.fsync(f); err != nil {
+	sealed := l.unsynced
+	l.unsynced = nil
+	l.dirDirty = false
+	l.passFile, l.passClose = f, false
+	l.syncMu.Unlock()
+
+	sealedErr := l.syncSealedList(sealed)
+	err := l.fsync(f)
+	l.syncMu.Lock()
+	if l.passClose {
+		if cerr := f.Close(); cerr != nil {
+			l.log.Warn("close sealed segment", "segment", id, "err", cerr)
+		}
+	}
+	l.passFile, l.passClose = nil, false
+	// A failure the seal path met meanwhile (an fsync beyond
+	// maxUnsynced) forbids reporting success too.
+	failedMeanwhile := l.rewriting || len(l.failed) > 0
+	l.syncMu.Unlock()
+	if err != nil {
+		l.syncMu.Lock()
+		l.failed = append(l.failed, id)
+		l.dirDirty = l.dirDirty || dir
+		l.syncMu.Unlock()
 		l.mu.Lock()
-		l.rollNext = true
+		if l.segs[len(l.segs)-1].id == id {
+			l.rollNext = true
+		}
 		l.diskErr = err
 		l.mu.Unlock()
-		l.failed = append(l.failed, id)
 		return errors.Join(sealedErr, fmt.Errorf("sync segment %d: %w", id, err))
 	}
-	if sealedErr != nil {
-		return sealedErr
-	}
-	if l.dirDirty {
+	if sealedErr == nil && dir {
 		// The new segments' names: without them their data is lost too.
-		if err := l.fs.SyncDir(l.o.Dir); err != nil {
-			return fmt.Errorf("sync buffer dir: %w", err)
+		if derr := l.fs.SyncDir(l.o.Dir); derr != nil {
+			sealedErr = fmt.Errorf("sync buffer dir: %w", derr)
+		} else {
+			dir = false
 		}
-		l.dirDirty = false
+	}
+	if sealedErr == nil && failedMeanwhile {
+		sealedErr = errRewriting
+	}
+	if sealedErr != nil {
+		l.syncMu.Lock()
+		l.dirDirty = l.dirDirty || dir
+		l.syncMu.Unlock()
+		return sealedErr
 	}
 	l.mu.Lock()
 	l.synced = max(l.synced, target)

@@ -12,7 +12,8 @@ import (
 // maxUnsynced bounds the sealed segments whose fsync waits for the next
 // Sync: past it, sealing a segment fsyncs the oldest of them at once, so
 // that a power loss can tear at most this many sealed segments (plus the
-// active one) even when nobody calls Sync. 16 default segments are 1 GiB,
+// active one, and those a Sync in progress is fsyncing) even when nobody
+// calls Sync. 16 default segments are 1 GiB,
 // about what one FsyncInterval of writes at page-cache speed seals, so
 // that with Run syncing every interval sealing does not wait for the disk:
 // at 4 every fourth seal on the benchmark's 1 GiB did (0.08 s per 2 GiB,
@@ -47,7 +48,7 @@ func (l *Log) seal(id uint64, f file, size int64) {
 	}
 	l.mu.Unlock()
 	if !dirty || l.o.Fsync == FsyncNever {
-		if err := f.Close(); err != nil {
+		if err := l.closeSegmentFile(f); err != nil {
 			l.log.Warn("close sealed segment", "segment", id, "err", err)
 		}
 		return
@@ -70,34 +71,52 @@ func (l *Log) seal(id uint64, f file, size int64) {
 	}
 }
 
-// syncSealed fsyncs and closes a sealed segment's file.
+// syncSealed fsyncs and closes a sealed segment's file. syncMu must be
+// held.
 func (l *Log) syncSealed(id uint64, f file) error {
 	err := l.fsync(f)
 	if err != nil {
 		err = fmt.Errorf("sync sealed segment %d: %w", id, err)
 	}
-	if cerr := f.Close(); cerr != nil {
+	if cerr := l.closeSegmentFile(f); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("close sealed segment %d: %w", id, cerr))
 	}
 	return err
 }
 
-// syncUnsynced fsyncs and closes the sealed segments waiting for an fsync,
-// oldest first. Each is tried once: a failed fsync is never retried (the
-// pages may be gone), so the failure is returned and logged, and the
-// segment leaves the list. syncMu must be held.
-func (l *Log) syncUnsynced() error {
+// syncSealedList fsyncs and closes sealed segments a Sync took from the
+// waiting list, oldest first. Each is tried once: a failed fsync is never
+// retried (the pages may be gone), so the failure is returned and logged,
+// and the segment's records are written again (rewriteFailed).
+func (l *Log) syncSealedList(list []unsyncedSeg) error {
 	var errs []error
-	for _, s := range l.unsynced {
-		if err := l.syncSealed(s.id, s.f); err != nil {
+	for _, s := range list {
+		err := l.fsync(s.f)
+		if err != nil {
+			err = fmt.Errorf("sync sealed segment %d: %w", s.id, err)
+		}
+		if cerr := s.f.Close(); cerr != nil { // the list is this pass's alone
+			err = errors.Join(err, fmt.Errorf("close sealed segment %d: %w", s.id, cerr))
+		}
+		if err != nil {
 			l.log.Error("fsync of sealed segment failed; its records are written again", "err", err)
+			l.syncMu.Lock()
 			l.failed = append(l.failed, s.id)
+			l.syncMu.Unlock()
 			errs = append(errs, err)
 		}
 	}
-	clear(l.unsynced)
-	l.unsynced = l.unsynced[:0]
 	return errors.Join(errs...)
+}
+
+// closeSegmentFile closes a segment file, unless a Sync pass is fsyncing
+// it (passFile): the pass closes it once done. syncMu must be held.
+func (l *Log) closeSegmentFile(f file) error {
+	if f == l.passFile {
+		l.passClose = true
+		return nil
+	}
+	return f.Close()
 }
 
 // forgetUnsynced closes, without an fsync, the files of deleted segments
@@ -109,10 +128,14 @@ func (l *Log) forgetUnsynced(deleted func(id uint64) bool) {
 		if !deleted(s.id) {
 			return false
 		}
-		_ = s.f.Close() // deleted: nothing in it matters any more
+		_ = l.closeSegmentFile(s.f) // deleted: nothing in it matters any more
 		return true
 	})
 }
+
+// errRewriting is Sync's answer while records whose fsync failed are
+// being written again (by a concurrent Sync).
+var errRewriting = errors.New("records of a segment whose fsync failed are being written again")
 
 // rewriteFailed appends again, as new records, the records of every
 // segment whose fsync failed. A failed fsync is never retried: the kernel
@@ -135,7 +158,13 @@ func (l *Log) rewriteFailed() error {
 	l.syncMu.Lock()
 	ids := l.failed
 	l.failed = nil
+	l.rewriting = true
 	l.syncMu.Unlock()
+	defer func() {
+		l.syncMu.Lock()
+		l.rewriting = false
+		l.syncMu.Unlock()
+	}()
 	for i, id := range ids {
 		if err := l.rewriteSegment(id); err != nil {
 			l.syncMu.Lock()

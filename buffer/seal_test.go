@@ -2,9 +2,11 @@ package buffer
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -302,5 +304,108 @@ func TestWritebackCoversSealed(t *testing.T) {
 	l.writeback()
 	if got := fs.hintedBytes(); got != want {
 		t.Fatalf("hinted %d bytes after a second hint, want %d again", got, want)
+	}
+}
+
+// TestRollDoesNotWaitForSync: while a Sync waits for the disk (its fsync
+// of the active segment held), an append that fills the segment seals it
+// and goes on into a new one: sealing only moves the file to the next
+// Sync's list. The held Sync then reports success, and the next one
+// covers the rest.
+func TestRollDoesNotWaitForSync(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 10, 10, 200)
+	_, active := segNames(l)
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fs.set(func(f *faultFS) {
+		f.onSync = func(name string) {
+			if name == active {
+				once.Do(func() { close(held); <-release })
+			}
+		}
+	})
+	syncDone := make(chan error, 1)
+	go func() { syncDone <- l.Sync() }()
+	<-held
+	appended := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 10; i < 400 && err == nil; i += 10 { // 80 KB: several rolls of 16 KiB segments
+			var recs [][]byte
+			for j := i; j < i+10; j++ {
+				recs = append(recs, rec(uint64(j), 200))
+			}
+			err = l.Append(context.Background(), recs)
+		}
+		appended <- err
+	}()
+	select {
+	case err := <-appended:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		close(release)
+		t.Fatal("appends that roll waited for a Sync's fsync")
+	}
+	if sealed, _ := segNames(l); len(sealed) < 3 {
+		t.Fatalf("%d sealed segments, want several rolls", len(sealed))
+	}
+	close(release)
+	if err := <-syncDone; err != nil {
+		t.Fatalf("held Sync: %v", err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	durable := l.synced == l.written
+	l.mu.Unlock()
+	if !durable {
+		t.Fatal("the next Sync did not cover the records appended meanwhile")
+	}
+	c, _ := l.Cursor("a")
+	checkSeq(t, nums(drain(t, c)), 0, 400)
+}
+
+// TestSyncWaitsForRewrite: while one Sync writes the records of a failed
+// segment again, another Sync must not report success (its fsyncs cover
+// neither the failed segment nor the copies still being written); it
+// returns errRewriting, and succeeds once the copies are durable.
+func TestSyncWaitsForRewrite(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 10, 10, 200)
+	_, failed := segNames(l)
+	fs.set(func(f *faultFS) { f.syncErr, f.syncFails = syscall.EIO, 1 })
+	if err := l.Sync(); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Sync: %v", err)
+	}
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fs.set(func(f *faultFS) {
+		f.onRead = func(name string) {
+			if name == failed {
+				once.Do(func() { close(held); <-release })
+			}
+		}
+	})
+	rewriting := make(chan error, 1)
+	go func() { rewriting <- l.Sync() }()
+	<-held // the rewrite is reading the failed segment back
+	err := l.Sync()
+	close(release)
+	if !errors.Is(err, errRewriting) {
+		t.Fatalf("Sync during the rewrite: %v, want errRewriting", err)
+	}
+	if err := <-rewriting; err != nil {
+		t.Fatalf("Sync that wrote the records again: %v", err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
 	}
 }
