@@ -87,7 +87,7 @@ func TestCrashSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	iterations := 25
+	iterations := 100
 	if os.Getenv("SKIFF_LONG") != "" {
 		iterations = 400
 	}
