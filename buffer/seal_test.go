@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -408,4 +409,45 @@ func TestSyncWaitsForRewrite(t *testing.T) {
 	if err := l.Sync(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSealDuringSyncPass: while a Sync pass fsyncs the active segment's
+// file, appends seal it and more than maxUnsynced segments after it, so
+// that the seal path fsyncs it too and would close it. It must leave the
+// closing to the pass: the pass's fsync then succeeds, and no record is
+// taken for lost and written again.
+func TestSealDuringSyncPass(t *testing.T) {
+	fs := &faultFS{}
+	l := testOpenFS(t, sealOptions(t, FsyncInterval), fs)
+	defer l.Close()
+	appendN(t, l, 0, 10, 10, 200)
+	_, active := segNames(l)
+	held, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	fs.set(func(f *faultFS) {
+		f.onSync = func(name string) {
+			// Only the pass's fsync is held; the seal path's of the same
+			// file goes through.
+			if name == active && first.CompareAndSwap(false, true) {
+				close(held)
+				<-release
+			}
+		}
+	})
+	syncDone := make(chan error, 1)
+	go func() { syncDone <- l.Sync() }()
+	<-held
+	// 16 KiB segments of 208-byte frames: 78 records each. Enough for
+	// maxUnsynced+2 rolls, so that the pass's file is fsynced by the seal.
+	n := 78 * (maxUnsynced + 3)
+	appendN(t, l, 10, n, 10, 200)
+	close(release)
+	if err := <-syncDone; err != nil {
+		t.Fatalf("Sync pass whose file the seal path also fsynced: %v", err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := l.Cursor("a")
+	checkSeq(t, nums(drain(t, c)), 0, 10+n)
 }
