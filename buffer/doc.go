@@ -100,9 +100,11 @@
 // without Run the Log stays correct, with fsyncs left to Sync and Close and
 // writeback to the kernel. Append,
 // AppendBatch, Sync, Stats, Err and Cursor are safe for concurrent use;
-// appends are serialised (single writer) and Sync does not block them,
-// except that sealing a segment waits for an fsync Sync has in progress. A
-// Batch belongs to its caller and is not retained once AppendBatch returns. Each Cursor
+// appends are serialised (single writer) and Sync does not block them
+// (sealing a segment does not wait for an fsync in progress), except while
+// it writes again the records of a segment whose fsync failed. A Batch
+// belongs to its caller and is not retained once AppendBatch returns. Each
+// Cursor
 // belongs to one consumer: Next must not be called concurrently with itself,
 // but Commit and Lag may be called from other goroutines (for example by a
 // delivery loop with several batches in flight that commits in order).
