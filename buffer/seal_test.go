@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -319,15 +318,8 @@ func TestRollDoesNotWaitForSync(t *testing.T) {
 	defer l.Close()
 	appendN(t, l, 0, 10, 10, 200)
 	_, active := segNames(l)
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	fs.set(func(f *faultFS) {
-		f.onSync = func(name string) {
-			if name == active {
-				once.Do(func() { close(held); <-release })
-			}
-		}
-	})
+	hook, held, release := holdFirst(active)
+	fs.set(func(f *faultFS) { f.onSync = hook })
 	syncDone := make(chan error, 1)
 	go func() { syncDone <- l.Sync() }()
 	<-held
@@ -386,15 +378,8 @@ func TestSyncWaitsForRewrite(t *testing.T) {
 	if err := l.Sync(); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("Sync: %v", err)
 	}
-	held, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	fs.set(func(f *faultFS) {
-		f.onRead = func(name string) {
-			if name == failed {
-				once.Do(func() { close(held); <-release })
-			}
-		}
-	})
+	hook, held, release := holdFirst(failed)
+	fs.set(func(f *faultFS) { f.onRead = hook })
 	rewriting := make(chan error, 1)
 	go func() { rewriting <- l.Sync() }()
 	<-held // the rewrite is reading the failed segment back
@@ -422,18 +407,10 @@ func TestSealDuringSyncPass(t *testing.T) {
 	defer l.Close()
 	appendN(t, l, 0, 10, 10, 200)
 	_, active := segNames(l)
-	held, release := make(chan struct{}), make(chan struct{})
-	var first atomic.Bool
-	fs.set(func(f *faultFS) {
-		f.onSync = func(name string) {
-			// Only the pass's fsync is held; the seal path's of the same
-			// file goes through.
-			if name == active && first.CompareAndSwap(false, true) {
-				close(held)
-				<-release
-			}
-		}
-	})
+	// Only the pass's fsync is held; the seal path's of the same file
+	// goes through.
+	hook, held, release := holdFirst(active)
+	fs.set(func(f *faultFS) { f.onSync = hook })
 	syncDone := make(chan error, 1)
 	go func() { syncDone <- l.Sync() }()
 	<-held
@@ -450,4 +427,18 @@ func TestSealDuringSyncPass(t *testing.T) {
 	}
 	c, _ := l.Cursor("a")
 	checkSeq(t, nums(drain(t, c)), 0, 10+n)
+}
+
+// holdFirst returns a fault hook that blocks the first call for the file
+// named name until release is closed, closing held when it starts; later
+// calls, also concurrent ones from other paths, go through.
+func holdFirst(name string) (hook func(string), held, release chan struct{}) {
+	held, release = make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	return func(n string) {
+		if n == name && first.CompareAndSwap(false, true) {
+			close(held)
+			<-release
+		}
+	}, held, release
 }
