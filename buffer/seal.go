@@ -230,11 +230,13 @@ func (l *Log) rewriteSegment(id uint64) error {
 				"segment", id, "offset", off, "bytes", end-off, "written_again", copied)
 			return nil
 		}
-		b.Reset()
+		// The frames just checked are appended as they are, headers and
+		// checksums included: no copy, no second CRC pass.
+		b.data = buf[:pos]
+		b.ends = b.ends[:0]
 		for _, r := range recs {
-			b.Add(r.Data)
+			b.ends = append(b.ends, int(r.Pos.Offset-off))
 		}
-		b.fillHeaders()
 		if err := l.appendFramed(context.Background(), &b); err != nil {
 			return err
 		}
