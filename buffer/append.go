@@ -163,7 +163,7 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 }
 
 // rollConsumed makes room on a full volume from the active segment, when
-// every cursor has durably committed all of its records: it seals the
+// every cursor has committed all of its records: it seals the
 // segment and deletes it, which GC cannot do to an active one. Without it
 // a volume that fills below the bound (the application's own files share
 // it) would keep the consumed records' blocks while appends wait. It
@@ -406,7 +406,7 @@ func (l *Log) dropNewest(n int) {
 }
 
 // dropOldest moves every cursor that still needs the oldest segment to the
-// start of the next one (durably), counting what each skips, then deletes
+// start of the next one, counting what each skips, then deletes
 // the segment. It reports false when there is no sealed segment to drop.
 func (l *Log) dropOldest() (bool, error) {
 	l.mu.Lock()

@@ -27,7 +27,7 @@ type Record struct {
 }
 
 // Cursor reads the log for one consumer (a sink) and persists how far the
-// consumer has durably processed it. Next must not be called concurrently
+// consumer has processed it. Next must not be called concurrently
 // with itself; Commit and Lag may be called concurrently with Next and with
 // each other.
 type Cursor struct {
@@ -45,8 +45,23 @@ type Cursor struct {
 	// the first).
 	skips int
 
-	// commitMu serialises writes of the cursor file.
+	// commitMu serialises writes and fsyncs of the cursor file and guards
+	// the file state below.
 	commitMu sync.Mutex
+	// cf is the version-2 cursor file, open for writing its slots in
+	// place; nil until one exists (then Commit creates it).
+	cf file
+	// gen is the generation of the last slot written, slotBuf its bytes.
+	gen     uint64
+	slotBuf [cursorSlotSize]byte
+	// slot is the slot the next commits write: never the one holding the
+	// newest fsynced generation, so that a torn write falls back to a
+	// position at least as new as the last fsync's.
+	slot int
+	// dirty: a slot was written since the last fsync. rewrite: that fsync
+	// failed, so the slot is written again before the next one (the page
+	// cache may have dropped the write).
+	dirty, rewrite bool
 
 	// poolMu guards the recycling of batch memory, which the first
 	// Release turns on: the batches Next has lent out since then (oldest
@@ -58,7 +73,7 @@ type Cursor struct {
 	free    []batchMem
 
 	// Guarded by l.mu:
-	committed Pos // last durably committed position
+	committed Pos // last committed position (written; fsynced by the next Sync)
 	readPos   Pos // mirror of next, for drop accounting
 }
 
@@ -455,10 +470,14 @@ func (c *Cursor) closeFile() {
 	}
 }
 
-// Commit durably records that the consumer has processed everything up to
-// p (a Record.Pos from this cursor) and may let whole segments be deleted.
-// When it returns nil the position survives a crash; after a restart Next
-// resumes after p. A position at or before the committed one is ignored.
+// Commit records that the consumer has processed everything up to p (a
+// Record.Pos from this cursor) and may let whole segments be deleted.
+// When it returns nil the position survives a process crash (it is in the
+// page cache: one slot of the cursor file written in place), and a power
+// loss once the next Sync has fsynced it; until then a power loss makes
+// the cursor fall back to the position of the last Sync (duplicates, at
+// most one fsync interval of them). After a restart Next resumes after
+// the position. A position at or before the committed one is ignored.
 // Safe for concurrent use with Next.
 func (c *Cursor) Commit(p Pos) error {
 	l := c.l
@@ -480,7 +499,14 @@ func (c *Cursor) Commit(p Pos) error {
 	return err
 }
 
-// advance durably moves the committed position forward to p.
+// advance moves the committed position forward to p and writes it to the
+// cursor file (not fsynced: Sync does that).
+//
+// GC goes by this position, not by the fsynced one. That is safe: after a
+// power loss the cursor falls back to an older position, and if that is
+// in a segment deleted meanwhile, recovery moves it to the start of the
+// oldest segment left, which is at or before p. The records it skips
+// were all delivered; none that were not is lost.
 func (c *Cursor) advance(p Pos) error {
 	c.commitMu.Lock()
 	defer c.commitMu.Unlock()
@@ -491,13 +517,103 @@ func (c *Cursor) advance(p Pos) error {
 	if !cur.Less(p) {
 		return nil
 	}
-	if err := l.writeCursorFile(c.name, p); err != nil {
+	if err := c.write(p); err != nil {
 		return fmt.Errorf("commit cursor %s: %w", c.name, err)
 	}
 	l.mu.Lock()
 	c.committed = p
 	l.mu.Unlock()
 	return nil
+}
+
+// write writes p to the next slot of the cursor file, or creates the file
+// if there is none. Callers hold commitMu.
+func (c *Cursor) write(p Pos) error {
+	if c.cf == nil {
+		return c.create(p)
+	}
+	var b [cursorSlotSize]byte
+	encodeSlot(b[:], c.gen+1, p)
+	if _, err := c.cf.WriteAt(b[:], slotOffset(c.slot)); err != nil {
+		// The slot may be torn; the other one holds the last fsynced
+		// position, and the next write retries this slot.
+		return err
+	}
+	c.gen, c.slotBuf = c.gen+1, b
+	c.dirty = true
+	return nil
+}
+
+// create writes a new cursor file holding p, durably (writeCursorFile),
+// and opens it for in-place commits. Callers hold commitMu (or own c
+// alone, at Open).
+func (c *Cursor) create(p Pos) error {
+	l := c.l
+	v2, err := l.writeCursorFile(c.name, p)
+	if err != nil || !v2 {
+		return err // a full volume made it a version-1 file: created again next time
+	}
+	f, err := l.fs.OpenFile(l.path(c.name+cursorSuffix), os.O_RDWR, 0)
+	if err != nil {
+		// The position is durable; the next commit creates the file again.
+		l.log.Warn("open cursor file", "sink", c.name, "err", err)
+		return nil
+	}
+	c.setFile(f, cursorState{pos: p, gen: 1, slot: 0, version: cursorFileVersion})
+	return nil
+}
+
+// setFile adopts f, a version-2 cursor file whose newest slot (durable)
+// is st's. Callers hold commitMu (or own c alone, at Open).
+func (c *Cursor) setFile(f file, st cursorState) {
+	c.closeCursorFile()
+	c.cf, c.gen, c.slot = f, st.gen, 1-st.slot
+	encodeSlot(c.slotBuf[:], st.gen, st.pos)
+	c.dirty, c.rewrite = false, false
+}
+
+// sync fsyncs the cursor file if a commit wrote it since the last fsync.
+// A failed fsync is not retried as such: the slot is written again first,
+// since the kernel may have dropped the dirty page.
+func (c *Cursor) sync() error {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
+	if !c.dirty || c.cf == nil {
+		return nil
+	}
+	if c.rewrite {
+		if _, err := c.cf.WriteAt(c.slotBuf[:], slotOffset(c.slot)); err != nil {
+			return fmt.Errorf("sync cursor %s: %w", c.name, err)
+		}
+	}
+	if err := c.cf.Sync(); err != nil {
+		c.rewrite = true
+		return fmt.Errorf("sync cursor %s: %w", c.name, err)
+	}
+	// The slot just fsynced holds the newest durable position: later
+	// commits write the other one.
+	c.dirty, c.rewrite = false, false
+	c.slot = 1 - c.slot
+	return nil
+}
+
+// closeCursorFile closes the cursor file. Callers hold commitMu.
+func (c *Cursor) closeCursorFile() {
+	if c.cf != nil {
+		_ = c.cf.Close() // Log.Close fsyncs it first; a write error showed at the write
+		c.cf = nil
+	}
+}
+
+// syncCursors fsyncs the cursor files commits wrote since the last call.
+func (l *Log) syncCursors() error {
+	var errs []error
+	for _, c := range l.cursorList() {
+		if err := c.sync(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Lag returns how many records and bytes lie between the committed
@@ -509,41 +625,46 @@ func (c *Cursor) Lag() (records, bytes int64) {
 	return lag(l.segs, l.pubEnd, l.pubSeq, c.committed)
 }
 
-// Committed returns the last durably committed position.
+// Committed returns the last committed position.
 func (c *Cursor) Committed() Pos {
 	c.l.mu.Lock()
 	defer c.l.mu.Unlock()
 	return c.committed
 }
 
-// writeCursorFile atomically replaces the named cursor file: temp file,
-// fsync, rename, directory fsync. When the volume is full that needs a new
-// block the disk may not have, and a cursor that cannot move would keep GC
-// from freeing space, so it falls back to overwriting the existing file in
-// place: 36 bytes within one sector, which disks write atomically; if one
-// were torn anyway its CRC fails and the sink restarts at the oldest
-// record (duplicates, never loss).
-func (l *Log) writeCursorFile(name string, p Pos) error {
+// writeCursorFile atomically replaces the named cursor file with a
+// version-2 file holding p: temp file, fsync, rename, directory fsync. It
+// reports whether it did. When the volume is full that needs new blocks
+// the disk may not have, and a cursor that cannot move would keep GC from
+// freeing space, so it falls back to overwriting an existing version-1
+// file in place: 36 bytes within one sector, which disks write
+// atomically; if one were torn anyway its CRC fails and the sink restarts
+// at the oldest record (duplicates, never loss).
+func (l *Log) writeCursorFile(name string, p Pos) (v2 bool, err error) {
 	final := l.path(name + cursorSuffix)
 	tmp := final + tmpSuffix
-	err := l.replaceFile(tmp, final, encodeCursor(p))
+	err = l.replaceFile(tmp, final, encodeCursorFile(p))
 	if err == nil || !isNoSpace(err) {
-		return err
+		return err == nil, err
 	}
 	_ = l.fs.Remove(tmp) // best effort: frees what the attempt took
 	f, oerr := l.fs.OpenFile(final, os.O_WRONLY, 0)
 	if oerr != nil {
-		return err
+		return false, err
 	}
-	if _, werr := f.WriteAt(encodeCursor(p), 0); werr != nil {
+	if st, serr := f.Stat(); serr != nil || st.Size() != cursorV1Size {
+		_ = f.Close() // nothing written
+		return false, err
+	}
+	if _, werr := f.WriteAt(encodeCursorV1(p), 0); werr != nil {
 		_ = f.Close() // the write error is what matters
-		return werr
+		return false, werr
 	}
 	if serr := f.Sync(); serr != nil {
 		_ = f.Close() // the sync error is what matters
-		return serr
+		return false, serr
 	}
-	return f.Close()
+	return false, f.Close()
 }
 
 // replaceFile writes b to tmp, fsyncs it, renames it to final and fsyncs
@@ -617,7 +738,7 @@ func (l *Log) corruptErr(c *Cursor, seg uint64, off, skipped int64, cause error)
 	}
 }
 
-// gc deletes the segments that every cursor has durably committed past
+// gc deletes the segments that every cursor has committed past
 // and returns how many it deleted.
 func (l *Log) gc() (int, error) {
 	l.gcMu.Lock()

@@ -1,6 +1,6 @@
 // Package buffer is skiff's bounded, crash-safe, on-disk log. The tailer
 // appends records to it; each sink reads them through its own Cursor at its
-// own pace; a segment file is deleted once every cursor has durably moved
+// own pace; a segment file is deleted once every cursor has moved
 // past it. The on-disk format is described in FORMAT.md.
 //
 // # Guarantees
@@ -46,15 +46,26 @@
 //   - File system order: a new segment's header is fsynced and then its
 //     directory (under "batch" at once, otherwise by the next Sync); every
 //     rename and delete is followed by a directory fsync.
-//   - Cursors: Commit writes a small checksummed file (temp file, fsync,
-//     rename, directory fsync) and returns only once it is durable. When the
-//     volume is full it overwrites the existing file in place instead (one
-//     sector; a torn write fails the CRC). Delivery is at-least-once: a sink
-//     that commits after its destination acknowledged sees each record at
-//     least once, duplicates only after a crash or a damaged cursor.
-//   - GC: a segment is deleted only after every cursor's durable position is
-//     past it. Cursors of sinks no longer configured are dropped at Open; the
-//     backlog they leave is logged and counted
+//   - Cursors: Commit writes the position into one of two checksummed slots
+//     of the cursor file, in place, with one write and no fsync, so a
+//     process crash loses no commit. The cursor files are fsynced on the
+//     buffer's schedule: by every Sync (Run's, every FsyncInterval under
+//     "interval" and "batch"; the tailer's; Close's), never under "never".
+//     A commit never overwrites the slot holding the newest fsynced
+//     position, so a power loss makes a cursor fall back at most to the
+//     position of the last fsync, even if it tears the slot being written:
+//     the sink repeats at most one fsync interval of delivered records. A
+//     new file (new sink, version-1 file upgraded at Open, damaged file) is
+//     written whole: temp file, fsync, rename, directory fsync. Delivery is
+//     at-least-once: a sink that commits after its destination acknowledged
+//     sees each record at least once, duplicates only after a crash or a
+//     damaged cursor.
+//   - GC: a segment is deleted only after every cursor's committed position
+//     is past it (fsynced or not: a cursor that falls back after a power
+//     loss into a deleted segment resumes at the oldest segment left, which
+//     is at or before its committed position, so it skips only delivered
+//     records). Cursors of sinks no longer configured are dropped at Open;
+//     the backlog they leave is logged and counted
 //     (skiff_buffer_abandoned_records_total). A new cursor starts at the
 //     oldest retained record.
 //   - Bound: segment files never take more than MaxBytes on disk, counted in
@@ -95,7 +106,8 @@
 // # Concurrency
 //
 // Open and the constructors start no goroutine. Run (one call, owned by the
-// caller) fsyncs under "interval", starts the writeback of what appends
+// caller) fsyncs under "interval" (and the cursor files under "batch"),
+// starts the writeback of what appends
 // wrote (every 8 MiB, unless "batch"), and returns when its ctx is done;
 // without Run the Log stays correct, with fsyncs left to Sync and Close and
 // writeback to the kernel. Append,

@@ -40,30 +40,76 @@ func FuzzDecodeFrame(f *testing.F) {
 	})
 }
 
-// FuzzDecodeCursor: decodeCursor never panics, accepts only files whose
-// CRC matches, and round-trips what encodeCursor writes.
+// FuzzDecodeCursor: decodeCursor never panics; it accepts a version-1
+// file only if it is 36 bytes with a matching CRC, and a version-2 file
+// only if it has the full size, a valid header block and a valid slot,
+// returning the valid slot with the highest generation; what it accepts
+// round-trips through the encoders.
+//
+// With whole set, the input is b as it is; without, a version-2 file is
+// assembled from b (its first bytes, the header block's CRC made valid)
+// and the two slots' sectors s0 and s1, so that the fuzzer spends its
+// time on slots rather than on 4 KiB of header.
 func FuzzDecodeCursor(f *testing.F) {
-	f.Add(encodeCursor(Pos{Segment: 3, Offset: 100, Seq: 7}))
-	f.Add(encodeCursor(Pos{Segment: 1, Offset: segmentHeaderSize}))
-	f.Add([]byte("SKFC"))
-	f.Add([]byte{})
-	newer := append(encodeCursor(Pos{Segment: 1, Offset: 99}), 0, 0, 0, 0)
+	p := Pos{Segment: 3, Offset: 100, Seq: 7}
+	var s0, s1 [cursorSlotSize]byte
+	encodeSlot(s0[:], 1, p)
+	encodeSlot(s1[:], 2, Pos{Segment: 4, Offset: 200, Seq: 9})
+	hdr := encodeCursorFile(p)[:8]
+	f.Add(encodeCursorV1(p), []byte{}, []byte{}, true)
+	f.Add(encodeCursorV1(Pos{Segment: 1, Offset: segmentHeaderSize}), []byte{}, []byte{}, true)
+	f.Add(encodeCursorFile(p), []byte{}, []byte{}, true)
+	f.Add(hdr, s0[:], s1[:], false)
+	f.Add(hdr, s0[:], s0[:], false)
+	f.Add(hdr, s1[:16], s0[:], false)
+	f.Add([]byte("SKFC"), []byte{}, []byte{}, true)
+	f.Add([]byte{}, []byte{}, []byte{}, true)
+	newer := append(encodeCursorV1(Pos{Segment: 1, Offset: 99}), 0, 0, 0, 0)
 	binary.LittleEndian.PutUint16(newer[4:6], 9)
 	binary.LittleEndian.PutUint32(newer[len(newer)-4:], crc32.Checksum(newer[:len(newer)-4], castagnoli))
-	f.Add(newer)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		p, err := decodeCursor(b)
+	f.Add(newer, []byte{}, []byte{}, true)
+	f.Fuzz(func(t *testing.T, b, s0, s1 []byte, whole bool) {
+		if !whole {
+			file := make([]byte, cursorFileSize)
+			copy(file[:cursorHeaderSize-4], b)
+			h := cursorHeaderSize - 4
+			binary.LittleEndian.PutUint32(file[h:], crc32.Checksum(file[:h], castagnoli))
+			copy(file[slotOffset(0):slotOffset(1)], s0)
+			copy(file[slotOffset(1):], s1)
+			b = file
+		}
+		st, err := decodeCursor(b)
 		if err != nil {
 			return
 		}
-		if len(b) != cursorFileSize || crc32.Checksum(b[:32], castagnoli) != binary.LittleEndian.Uint32(b[32:]) {
-			t.Fatal("accepted a cursor file that is not a valid version 1 file")
+		if st.pos.Offset < segmentHeaderSize {
+			t.Fatalf("accepted offset %d inside the segment header", st.pos.Offset)
 		}
-		if p.Offset < segmentHeaderSize {
-			t.Fatalf("accepted offset %d inside the segment header", p.Offset)
-		}
-		if !bytes.Equal(encodeCursor(p), b) {
-			t.Fatal("cursor file does not round-trip")
+		switch st.version {
+		case 1:
+			if len(b) != cursorV1Size || crc32.Checksum(b[:32], castagnoli) != binary.LittleEndian.Uint32(b[32:]) {
+				t.Fatal("accepted a cursor file that is not a valid version 1 file")
+			}
+			if !bytes.Equal(encodeCursorV1(st.pos), b) {
+				t.Fatal("version 1 cursor file does not round-trip")
+			}
+		case 2:
+			h := cursorHeaderSize - 4
+			if len(b) != cursorFileSize || crc32.Checksum(b[:h], castagnoli) != binary.LittleEndian.Uint32(b[h:cursorHeaderSize]) {
+				t.Fatal("accepted a cursor file that is not a valid version 2 file")
+			}
+			var slot [cursorSlotSize]byte
+			encodeSlot(slot[:], st.gen, st.pos)
+			at := slotOffset(st.slot)
+			if !bytes.Equal(slot[:], b[at:at+cursorSlotSize]) {
+				t.Fatal("the slot returned does not round-trip")
+			}
+			other := slotOffset(1 - st.slot)
+			if gen, _, ok := decodeSlot(b[other : other+cursorSlotSize]); ok && gen > st.gen {
+				t.Fatalf("returned generation %d, but the other slot holds %d", st.gen, gen)
+			}
+		default:
+			t.Fatalf("accepted version %d", st.version)
 		}
 	})
 }

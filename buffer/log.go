@@ -185,16 +185,18 @@ func (l *Log) unlock() {
 
 func (l *Log) path(name string) string { return filepath.Join(l.o.Dir, name) }
 
-// Run fsyncs the log every FsyncInterval under FsyncInterval, starts the
-// writeback of what Append wrote (unless FsyncBatch) every few MiB, and
-// returns nil when ctx is done or the Log is closed. Sync failures are
-// logged and shown by Err; they are not fatal. Run must be called at most
-// once. Without Run the Log works as well, but nothing is fsynced before
-// Sync or Close, and the writeback is left to the kernel, so the fsyncs
-// take longer.
+// Run calls Sync every FsyncInterval (unless FsyncNever: under
+// FsyncInterval that fsyncs the segments and the cursor files, under
+// FsyncBatch the cursor files, the segments being fsynced per batch),
+// starts the writeback of what Append wrote (unless FsyncBatch) every few
+// MiB, and returns nil when ctx is done or the Log is closed. Sync
+// failures are logged and shown by Err; they are not fatal. Run must be
+// called at most once. Without Run the Log works as well, but nothing is
+// fsynced before Sync or Close, and the writeback is left to the kernel,
+// so the fsyncs take longer.
 func (l *Log) Run(ctx context.Context) error {
 	var tick <-chan time.Time
-	if l.o.Fsync == FsyncInterval {
+	if l.o.Fsync != FsyncNever {
 		t := time.NewTicker(l.o.FsyncInterval)
 		defer t.Stop()
 		tick = t.C
@@ -209,7 +211,7 @@ func (l *Log) Run(ctx context.Context) error {
 			l.writeback()
 		case <-tick:
 			if err := l.Sync(); err != nil && !errors.Is(err, ErrClosed) {
-				l.log.Error("buffer sync failed; the active segment is sealed", "err", err)
+				l.log.Error("buffer sync failed", "err", err)
 			}
 		}
 	}
@@ -264,24 +266,28 @@ type hint struct {
 }
 
 // Sync makes every record appended before the call durable (fdatasync),
-// unless Options.Fsync is FsyncNever, where it does nothing. The tailer
-// calls it before writing checkpoints that skip past the records. It is
-// safe to call concurrently with Append and blocks it only while it
-// writes records again (below).
+// and every cursor position committed before it, unless Options.Fsync is
+// FsyncNever, where it does nothing. The tailer calls it before writing
+// checkpoints that skip past the records. It is safe to call concurrently
+// with Append, Commit and Next, and blocks Append only while it writes
+// records again (below), a Commit of a cursor only while it fsyncs that
+// cursor's file.
 //
 // A failed fsync is never retried, since the kernel may have dropped the
 // dirty pages: the error is returned, so that the caller does not
 // checkpoint past the records, and the next Sync first appends the
 // failed segment's records again (a new segment) and reports success only
-// once an fsync covered the copies (rewriteFailed).
+// once an fsync covered the copies (rewriteFailed). A cursor file whose
+// fsync failed has its position written again before the next fsync.
 func (l *Log) Sync() error {
 	if err := l.closedErr(); err != nil || l.o.Fsync == FsyncNever {
 		return err
 	}
-	if err := l.rewriteFailed(); err != nil {
-		return err
+	err := l.rewriteFailed()
+	if err == nil {
+		err = l.syncActive()
 	}
-	return l.syncActive()
+	return errors.Join(err, l.syncCursors())
 }
 
 // syncActive fsyncs the sealed segments waiting for an fsync, oldest
@@ -431,6 +437,9 @@ func (l *Log) Close() error {
 		if err := l.syncActive(); err != nil {
 			errs = append(errs, err)
 		}
+		if err := l.syncCursors(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	l.syncMu.Lock()
 	for _, s := range l.unsynced { // only after a failed Sync above
@@ -447,6 +456,9 @@ func (l *Log) Close() error {
 		c.readMu.Lock()
 		c.closeFile()
 		c.readMu.Unlock()
+		c.commitMu.Lock()
+		c.closeCursorFile()
+		c.commitMu.Unlock()
 	}
 	l.m.unregister()
 	l.unlock()

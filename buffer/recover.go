@@ -91,11 +91,11 @@ func (l *Log) recover() error {
 
 	// Cursor files are read before a first segment is created, so that
 	// its ID and sequence number continue after anything they point to.
-	positions := map[string]Pos{}
+	positions := map[string]cursorState{}
 	var damaged []string
 	var maxSeq uint64
 	for name := range cursorFiles {
-		p, err := l.readCursorFile(name)
+		st, err := l.readCursorFile(name)
 		var ve *VersionError
 		if errors.As(err, &ve) {
 			ve.File = name + cursorSuffix
@@ -106,9 +106,9 @@ func (l *Log) recover() error {
 			l.log.Warn("damaged cursor file; the sink restarts at the oldest retained record", "sink", name, "err", err)
 			continue
 		}
-		positions[name] = p
-		maxID = max(maxID, p.Segment)
-		maxSeq = max(maxSeq, p.Seq)
+		positions[name] = st
+		maxID = max(maxID, st.pos.Segment)
+		maxSeq = max(maxSeq, st.pos.Seq)
 	}
 	if l.w == nil {
 		f, err := l.createSegment(maxID+1, maxSeq, true)
@@ -312,30 +312,51 @@ func scanFrames(f io.ReaderAt, size int64, seq uint64) (end int64, next uint64, 
 }
 
 // readCursorFile reads and decodes a cursor file.
-func (l *Log) readCursorFile(name string) (Pos, error) {
+func (l *Log) readCursorFile(name string) (cursorState, error) {
 	f, err := l.fs.OpenFile(l.path(name+cursorSuffix), os.O_RDONLY, 0)
 	if err != nil {
-		return Pos{}, err
+		return cursorState{}, err
 	}
-	defer f.Close() //nolint:errcheck // read-only
-	b := make([]byte, 4096)
+	defer f.Close()                     //nolint:errcheck // read-only
+	b := make([]byte, 2*cursorFileSize) // room to see that a file is too long
 	n, err := f.ReadAt(b, 0)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return Pos{}, err
+		return cursorState{}, err
 	}
 	return decodeCursor(b[:n])
+}
+
+// adoptCursorFile opens c's version-2 file, found at Open holding st, for
+// in-place commits. It fsyncs it once: a process that crashed may have
+// left its newest slot in the page cache only, and later commits write
+// the other slot on the assumption that this one is durable. It reports
+// false when the file cannot be used (the caller writes a new one).
+func (l *Log) adoptCursorFile(c *Cursor, st cursorState) bool {
+	f, err := l.fs.OpenFile(l.path(c.name+cursorSuffix), os.O_RDWR, 0)
+	if err != nil {
+		l.log.Warn("open cursor file", "sink", c.name, "err", err)
+		return false
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close() // the sync error is what matters
+		l.log.Warn("sync cursor file", "sink", c.name, "err", err)
+		return false
+	}
+	c.setFile(f, st)
+	return true
 }
 
 // recoverCursors sets up the configured cursors from their files and drops
 // the files of cursors no longer configured, logging and counting the
 // backlog they leave.
-func (l *Log) recoverCursors(positions map[string]Pos, damaged []string) error {
+func (l *Log) recoverCursors(positions map[string]cursorState, damaged []string) error {
 	oldest := startOf(l.segs[0])
 	wanted := map[string]bool{}
 	for _, name := range l.o.Cursors {
 		wanted[name] = true
 		c := &Cursor{l: l, name: name}
-		p, ok := positions[name]
+		st, ok := positions[name]
+		p := st.pos
 		switch {
 		case ok:
 			np, _ := normalize(l.segs, l.pubEnd, l.pubSeq, p)
@@ -356,20 +377,22 @@ func (l *Log) recoverCursors(positions map[string]Pos, damaged []string) error {
 		}
 		c.committed, c.next, c.readPos = p, p, p
 		l.cursors[name] = c
-		if pf, ok := positions[name]; !ok || pf != p {
-			// Written now so that a file always exists to overwrite in
-			// place should the volume be full at the first commit.
-			if err := l.writeCursorFile(name, p); err != nil {
-				l.log.Warn("write cursor file", "sink", name, "err", err)
-			}
+		if ok && st.version == cursorFileVersion && st.pos == p && l.adoptCursorFile(c, st) {
+			continue
+		}
+		// A new or moved cursor, or a version-1 file (read once, replaced
+		// now): written now, so that commits write slots in place (and a
+		// file exists to overwrite should the volume be full).
+		if err := c.create(p); err != nil {
+			l.log.Warn("write cursor file", "sink", name, "err", err)
 		}
 	}
 	removed := false
-	for name, p := range positions {
+	for name, st := range positions {
 		if wanted[name] {
 			continue
 		}
-		recs, bytes := lag(l.segs, l.pubEnd, l.pubSeq, p)
+		recs, bytes := lag(l.segs, l.pubEnd, l.pubSeq, st.pos)
 		if err := l.fs.Remove(l.path(name + cursorSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			l.log.Warn("remove cursor file", "sink", name, "err", err)
 		}

@@ -249,15 +249,15 @@ func TestDamagedSegmentHeader(t *testing.T) {
 // TestNewerVersion: a segment or cursor file of a newer format version
 // makes Open fail with *VersionError and leaves the files untouched.
 func TestNewerVersion(t *testing.T) {
-	bump := func(b []byte, crcAt int) {
-		binary.LittleEndian.PutUint16(b[4:6], 2)
+	bump := func(b []byte, crcAt int, v uint16) {
+		binary.LittleEndian.PutUint16(b[4:6], v)
 		binary.LittleEndian.PutUint32(b[crcAt:], crc32.Checksum(b[:crcAt], castagnoli))
 	}
 	cases := map[string]func(dir string) string{
 		"segment": func(dir string) string {
 			p := segFiles(t, dir)[0]
 			b, _ := os.ReadFile(p)
-			bump(b, 20)
+			bump(b, 20, 3)
 			_ = os.WriteFile(p, b, 0o644)
 			return p
 		},
@@ -265,7 +265,7 @@ func TestNewerVersion(t *testing.T) {
 			p := filepath.Join(dir, "a"+cursorSuffix)
 			b, _ := os.ReadFile(p)
 			b = append(b, 0, 0, 0, 0) // a newer, longer layout
-			bump(b, len(b)-4)
+			bump(b, cursorHeaderSize-4, 3)
 			_ = os.WriteFile(p, b, 0o644)
 			return p
 		},
@@ -279,7 +279,7 @@ func TestNewerVersion(t *testing.T) {
 			before, _ := os.ReadFile(p)
 			_, err := Open(o)
 			var ve *VersionError
-			if !errors.As(err, &ve) || ve.Version != 2 {
+			if !errors.As(err, &ve) || ve.Version != 3 {
 				t.Fatalf("Open: %v, want *VersionError", err)
 			}
 			after, _ := os.ReadFile(p)
