@@ -1,7 +1,6 @@
 package record
 
 import (
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"sort"
@@ -78,32 +77,46 @@ func (e *Encoder) ID(r *Record) string { return string(e.AppendID(nil, r)) }
 
 // AppendJSON appends r's JSON form (without a trailing newline) to dst.
 // It allocates only when dst has no room.
+//
+// A tailed record has "path" and "offset"; a record of the ingest endpoints
+// has "source" (its Origin) instead, and an OTLP record the members of its
+// log record (README's "Record format" lists them).
 func (e *Encoder) AppendJSON(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"id":"`...)
 	dst = e.AppendID(dst, r)
 	dst = append(dst, `","time":"`...)
 	dst = AppendTime(dst, r.Time())
+	if r.Origin != OriginFile {
+		dst = append(dst, `","source":"`...)
+		dst = append(dst, r.Origin.String()...)
+		dst = append(dst, '"')
+		if r.Origin == OriginOTLP {
+			dst = appendOTLPJSON(dst, r)
+		} else {
+			dst = appendBody(dst, r)
+		}
+		return append(dst, e.tail...)
+	}
 	dst = append(dst, `","path":`...)
 	dst, _ = appendString(dst, r.Path)
 	dst = append(dst, `,"offset":`...)
 	dst = strconv.AppendInt(dst, r.Offset, 10)
+	dst = appendBody(dst, r)
+	return append(dst, e.tail...)
+}
+
+// appendBody appends the message (or JSON object) and the partial flag.
+func appendBody(dst []byte, r *Record) []byte {
 	if r.Flags&FlagJSON != 0 {
 		dst = append(dst, `,"json":`...)
 		dst = append(dst, r.Message...)
 	} else {
-		dst = append(dst, `,"message":`...)
-		var valid bool
-		dst, valid = appendString(dst, r.Message)
-		if !valid {
-			dst = append(dst, `,"message_base64":"`...)
-			dst = base64.StdEncoding.AppendEncode(dst, r.Message)
-			dst = append(dst, '"')
-		}
+		dst = appendMessage(dst, r.Message)
 	}
 	if r.Flags&FlagPartial != 0 {
 		dst = append(dst, `,"partial":true`...)
 	}
-	return append(dst, e.tail...)
+	return dst
 }
 
 // AppendTime appends t in UTC as RFC 3339 with all nine fractional digits
@@ -116,30 +129,47 @@ func AppendTime(dst []byte, t time.Time) []byte {
 	sec := t.Unix()
 	c := timeCache.Load()
 	if c == nil || c.sec != sec {
-		year, month, day := t.Date()
-		if year < 0 || year > 9999 {
+		if year := t.Year(); year < 0 || year > 9999 {
 			return t.AppendFormat(dst, "2006-01-02T15:04:05.000000000Z07:00")
 		}
-		hour, min, s := t.Clock()
 		c = &secondPrefix{sec: sec}
-		b := c.prefix[:0]
-		b = appendDigits(b, year, 4)
-		b = append(b, '-')
-		b = appendDigits(b, int(month), 2)
-		b = append(b, '-')
-		b = appendDigits(b, day, 2)
-		b = append(b, 'T')
-		b = appendDigits(b, hour, 2)
-		b = append(b, ':')
-		b = appendDigits(b, min, 2)
-		b = append(b, ':')
-		b = appendDigits(b, s, 2)
-		_ = append(b, '.')
+		appendPrefix(c.prefix[:0], t)
 		timeCache.Store(c)
 	}
 	dst = append(dst, c.prefix[:]...)
 	dst = appendDigits(dst, t.Nanosecond(), 9)
 	return append(dst, 'Z')
+}
+
+// appendTimeUncached is AppendTime without the cache, for a second time
+// in a record (an OTLP observed time) that would otherwise evict the
+// prefix every record shares.
+func appendTimeUncached(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	if year := t.Year(); year < 0 || year > 9999 {
+		return t.AppendFormat(dst, "2006-01-02T15:04:05.000000000Z07:00")
+	}
+	dst = appendPrefix(dst, t)
+	dst = appendDigits(dst, t.Nanosecond(), 9)
+	return append(dst, 'Z')
+}
+
+// appendPrefix appends "2006-01-02T15:04:05." for t, a UTC time.
+func appendPrefix(b []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, min, s := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, min, 2)
+	b = append(b, ':')
+	b = appendDigits(b, s, 2)
+	return append(b, '.')
 }
 
 // secondPrefix is "2006-01-02T15:04:05." for one second.

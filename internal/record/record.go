@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Flag bits of a Record.
@@ -22,12 +24,58 @@ const (
 	FlagMore
 )
 
-// binaryVersion is the first byte of every encoded record. Bump it when the
-// layout changes and keep decoding the old one (see buffer/FORMAT.md for the
-// frame around it).
-const binaryVersion = 1
+// flagExt is internal: the binary form has an extension section (Origin,
+// OTLP), and its version byte is binaryVersionExt. Bit 1<<4 is left to
+// FlagRedacted and 1<<6 to the tailer.
+const flagExt uint8 = 1 << 5
 
-// Record is one line read from a file.
+// The first byte of every encoded record (FORMAT.md; buffer/FORMAT.md has
+// the frame around it). A record with an extension section is written as
+// version 2 so that a binary that knows only version 1 rejects it rather
+// than reading the section as part of the message; every other record is
+// still written as version 1, byte for byte as before, so rolling back to
+// such a binary loses no tailed record.
+const (
+	binaryVersion    = 1
+	binaryVersionExt = 2
+)
+
+// Fields of the extension section, which is in protobuf wire form so that
+// a later version can add fields older binaries skip.
+const (
+	extOrigin protowire.Number = 1 // varint: Origin
+	extOTLP   protowire.Number = 2 // bytes: Record.OTLP
+)
+
+// Origin is the source that made a record.
+type Origin uint8
+
+// Origins. The zero value is the tailer's, so a record decoded from the
+// version 1 form is a file line.
+const (
+	OriginFile Origin = iota // a line of a tailed file
+	OriginOTLP               // an OTLP/HTTP log record (ingest /v1/logs)
+	OriginJSON               // a JSON object POSTed to ingest /v1/json
+	OriginText               // a line POSTed to ingest /v1/text
+)
+
+// String returns the name the JSON form's "source" member carries.
+func (o Origin) String() string {
+	switch o {
+	case OriginFile:
+		return "file"
+	case OriginOTLP:
+		return "otlp"
+	case OriginJSON:
+		return "json"
+	case OriginText:
+		return "text"
+	}
+	return fmt.Sprintf("origin%d", uint8(o))
+}
+
+// Record is one log record: a line read from a file, or a record an
+// application sent to the ingest endpoints.
 //
 // Message and Path may alias the buffer they were decoded from; copy them
 // to keep them beyond the life of that buffer.
@@ -54,6 +102,17 @@ type Record struct {
 	Message []byte
 	// Flags is a set of Flag* bits.
 	Flags uint8
+	// Origin is the source that made the record. Records of the ingest
+	// endpoints have no Path; their Source is the request's number and
+	// Offset the record's index in the request (the ID stays stable and
+	// unique), and End equals Offset, which tells the tailer's replay they
+	// are not file positions.
+	Origin Origin
+	// OTLP is set for records of OriginOTLP: what the log record holds
+	// besides its string body (resource, scope, the LogRecord's other
+	// fields), in the form OTLPParts.AppendBinary makes and Decode reads.
+	// Message is the body when it is a string, else its JSON rendering.
+	OTLP []byte
 }
 
 // Time is the record's timestamp as shipped: the event time when one was
@@ -74,11 +133,17 @@ var ErrMalformed = errors.New("malformed record")
 // AppendBinary appends r's binary form to dst and returns the result. It
 // allocates only when dst has no room.
 func (r *Record) AppendBinary(dst []byte) []byte {
-	flags := r.Flags &^ flagEventTime
+	flags := r.Flags &^ (flagEventTime | flagExt)
 	if !r.EventTime.IsZero() {
 		flags |= flagEventTime
 	}
-	dst = append(dst, binaryVersion, flags)
+	version := byte(binaryVersion)
+	ext := r.Origin != OriginFile || len(r.OTLP) > 0
+	if ext {
+		flags |= flagExt
+		version = binaryVersionExt
+	}
+	dst = append(dst, version, flags)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(r.Collected.UnixNano()))
 	if flags&flagEventTime != 0 {
 		dst = binary.LittleEndian.AppendUint64(dst, uint64(r.EventTime.UnixNano()))
@@ -88,19 +153,37 @@ func (r *Record) AppendBinary(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(max(r.End-r.Offset, 0)))
 	dst = binary.AppendUvarint(dst, uint64(len(r.Path)))
 	dst = append(dst, r.Path...)
+	if ext {
+		n := protowire.SizeTag(extOrigin) + protowire.SizeVarint(uint64(r.Origin))
+		if len(r.OTLP) > 0 {
+			n += protowire.SizeTag(extOTLP) + protowire.SizeBytes(len(r.OTLP))
+		}
+		dst = binary.AppendUvarint(dst, uint64(n))
+		dst = protowire.AppendTag(dst, extOrigin, protowire.VarintType)
+		dst = protowire.AppendVarint(dst, uint64(r.Origin))
+		if len(r.OTLP) > 0 {
+			dst = protowire.AppendTag(dst, extOTLP, protowire.BytesType)
+			dst = protowire.AppendBytes(dst, r.OTLP)
+		}
+	}
 	return append(dst, r.Message...)
 }
 
-// Decode fills r from b, the output of AppendBinary. Path and Message alias
-// b. It never panics on arbitrary input.
+// Decode fills r from b, the output of AppendBinary (either version). Path,
+// Message and OTLP alias b. It never panics on arbitrary input.
 func (r *Record) Decode(b []byte) error {
 	if len(b) < 2+8+8 {
 		return fmt.Errorf("%w: %d bytes is too short", ErrMalformed, len(b))
 	}
-	if b[0] != binaryVersion {
+	flags := b[1]
+	switch {
+	case b[0] == binaryVersion && flags&flagExt == 0:
+	case b[0] == binaryVersionExt && flags&flagExt != 0:
+	case b[0] == binaryVersion || b[0] == binaryVersionExt:
+		return fmt.Errorf("%w: version %d with extension flag %v", ErrMalformed, b[0], flags&flagExt != 0)
+	default:
 		return fmt.Errorf("%w: unknown version %d", ErrMalformed, b[0])
 	}
-	flags := b[1]
 	b = b[2:]
 	r.Collected = time.Unix(0, int64(binary.LittleEndian.Uint64(b))).UTC()
 	b = b[8:]
@@ -135,7 +218,52 @@ func (r *Record) Decode(b []byte) error {
 	r.Offset = int64(off)
 	r.End = int64(off + span)
 	r.Path = b[:plen:plen]
-	r.Message = b[plen:]
-	r.Flags = flags &^ flagEventTime
+	b = b[plen:]
+	r.Origin, r.OTLP = OriginFile, nil
+	if flags&flagExt != 0 {
+		elen, n := binary.Uvarint(b)
+		if n <= 0 || elen > uint64(len(b)-n) {
+			return fmt.Errorf("%w: bad extension length", ErrMalformed)
+		}
+		if err := r.decodeExt(b[n : n+int(elen)]); err != nil {
+			return err
+		}
+		b = b[n+int(elen):]
+	}
+	r.Message = b
+	r.Flags = flags &^ (flagEventTime | flagExt)
+	return nil
+}
+
+// decodeExt reads the extension section; fields it does not know (written
+// by a later version) are skipped.
+func (r *Record) decodeExt(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("%w: extension: %v", ErrMalformed, protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case num == extOrigin && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 || v > 0xff {
+				return fmt.Errorf("%w: extension: bad origin", ErrMalformed)
+			}
+			r.Origin, n = Origin(v), m
+		case num == extOTLP && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return fmt.Errorf("%w: extension: bad OTLP parts", ErrMalformed)
+			}
+			r.OTLP, n = v[:len(v):len(v)], m
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return fmt.Errorf("%w: extension: %v", ErrMalformed, protowire.ParseError(n))
+			}
+		}
+		b = b[n:]
+	}
 	return nil
 }
