@@ -87,6 +87,7 @@ func (l *Log) AppendBatch(ctx context.Context, b *Batch) error {
 // appendFramed appends b, whose headers are filled, as Append describes.
 // writeMu must be held.
 func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
+	defer l.setStalled(false)
 	backoff := retryMin
 	// Records before next are appended; they end at start in b.data.
 	next, start := 0, 0
@@ -155,6 +156,7 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 			}
 			continue
 		}
+		l.setStalled(false)
 		backoff = retryMin
 		next += n
 		start = b.ends[next-1]
@@ -224,6 +226,7 @@ func (l *Log) full(ctx context.Context, spaceCh <-chan struct{}, haveQuarantine 
 	}
 	start := time.Now()
 	l.setBlocked(true)
+	l.setStalled(true)
 	defer func() {
 		l.setBlocked(false)
 		l.m.blocked.WithLabelValues("full").Add(time.Since(start).Seconds())
@@ -246,6 +249,9 @@ func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration
 		l.log.Error("buffer write failed; appends wait and retry", "err", cause)
 	}
 	l.diskErr = cause
+	if l.blockedSince.IsZero() {
+		l.blockedSince = time.Now()
+	}
 	spaceCh := l.spaceCh // deleted segments may be what was missing
 	l.spaceWaited = true
 	l.mu.Unlock()
@@ -470,5 +476,18 @@ func (l *Log) deleteQuarantined() error {
 func (l *Log) setBlocked(b bool) {
 	l.mu.Lock()
 	l.blocked = b
+	l.mu.Unlock()
+}
+
+// setStalled starts the BlockedSince clock, unless it runs already, or
+// stops it.
+func (l *Log) setStalled(s bool) {
+	l.mu.Lock()
+	switch {
+	case !s:
+		l.blockedSince = time.Time{}
+	case l.blockedSince.IsZero():
+		l.blockedSince = time.Now()
+	}
 	l.mu.Unlock()
 }

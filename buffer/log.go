@@ -102,6 +102,10 @@ type Log struct {
 	spaceWaited bool          // an append holds spaceCh
 	diskErr     error         // last write or sync failure, nil once a write succeeds
 	blocked     bool          // an Append waits for space
+	// blockedSince is when the Append in progress began to wait, for space
+	// or for a failing write, without a write succeeding since; zero while
+	// appends make progress (BlockedSince).
+	blockedSince time.Time
 	// rollNext is set when the active segment cannot be trusted for more
 	// writes (an fsync of it failed, or it is read-only): the next Append
 	// seals it first.
@@ -403,6 +407,18 @@ func (l *Log) Err() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.diskErr
+}
+
+// BlockedSince returns when the Append in progress began to wait (for
+// space under WhenFullBlock, or for a failing write to succeed) without a
+// write succeeding since, or the zero time when no Append waits. A slow
+// Append (an fsync under FsyncBatch) is not blocked. The tailer uses it
+// to decide when a deleted file it cannot read may be let go. Safe for
+// concurrent use.
+func (l *Log) BlockedSince() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.blockedSince
 }
 
 // Stats returns the buffer's current size. Safe for concurrent use.

@@ -10,6 +10,9 @@ import (
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
+// The janitor needs the buffer to say when it is blocked.
+var _ BlockReporter = (*buffer.Log)(nil)
+
 // TestE2ERotationIntoBuffer follows a file under rename rotation into a
 // real buffer.Log small enough that Append blocks (the reader is slow),
 // and reads everything back through a cursor: none lost, none repeated.

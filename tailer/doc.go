@@ -33,8 +33,9 @@
 //     one batch.
 //
 // Concurrency: New starts nothing. Run owns all reading and must be called
-// once; it starts two goroutines (the inotify event pump and the janitor
-// that releases deleted files held too long while Append blocks) and waits
-// for them before it returns. WaitQuiet is safe to call from any goroutine
+// once; it starts two goroutines (the inotify event pump and, when the
+// Appender is a BlockReporter, the janitor that releases deleted files held
+// too long while the buffer reports itself blocked) and waits for them
+// before it returns. WaitQuiet is safe to call from any goroutine
 // while Run runs.
 package tailer

@@ -27,11 +27,13 @@ type follower struct {
 	missed int
 
 	mu       sync.Mutex
-	file     *os.File  // nil when closed for inactivity or released; guarded by mu
-	released bool      // the janitor closed the file; guarded by mu
-	off      int64     // next byte not yet emitted (into the batch or a pending multiline record); guarded by mu for writes
-	heldAt   time.Time // when the janitor first saw it deleted; guarded by mu
-	readHi   int64     // end of the bytes read into memory so far; guarded by mu
+	file     *os.File // nil when closed for inactivity or released; guarded by mu
+	released bool     // the janitor closed the file; guarded by mu
+	off      int64    // next byte not yet emitted (into the batch or a pending multiline record); guarded by mu for writes
+	// deletedSeen is when the janitor first saw the file deleted while the
+	// Appender was blocked; guarded by mu.
+	deletedSeen time.Time
+	readHi      int64 // end of the bytes read into memory so far; guarded by mu
 
 	fp         []byte // first bytes of the file, ≤ fpLen; grows with a small file
 	source     uint64

@@ -35,31 +35,54 @@ func TestMain(m *testing.M) {
 }
 
 // memAppender is an Appender that keeps decoded copies of what it got.
-// gate, when set, makes Append wait until it is closed (a full buffer).
+// gate, when set, makes Append wait until it is closed (a full buffer);
+// meanwhile it reports itself blocked (BlockReporter). delay makes every
+// Append take that long without being blocked (a slow fsync).
 type memAppender struct {
-	mu      sync.Mutex
-	recs    []record.Record
-	appends int
-	syncs   int
-	gate    chan struct{}
-	entered chan struct{} // gets a value when an Append starts waiting on gate
+	mu        sync.Mutex
+	recs      []record.Record
+	appends   int
+	syncs     int
+	gate      chan struct{}
+	entered   chan struct{} // gets a value when an Append starts waiting on gate
+	blockedAt time.Time     // when the Append waiting on gate began to
+	delay     time.Duration
+}
+
+func (a *memAppender) BlockedSince() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.blockedAt
 }
 
 func (a *memAppender) AppendBatch(ctx context.Context, recs *buffer.Batch) error {
 	a.mu.Lock()
 	gate := a.gate
 	a.mu.Unlock()
+	if a.delay > 0 {
+		time.Sleep(a.delay)
+	}
 	if gate != nil {
+		a.mu.Lock()
+		a.blockedAt = time.Now()
+		a.mu.Unlock()
 		if a.entered != nil {
 			select {
 			case a.entered <- struct{}{}:
 			default:
 			}
 		}
+		var err error
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
+		}
+		a.mu.Lock()
+		a.blockedAt = time.Time{}
+		a.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 	a.mu.Lock()

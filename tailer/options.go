@@ -40,6 +40,17 @@ type Appender interface {
 	Sync() error
 }
 
+// BlockReporter is implemented by an Appender that can tell a blocked
+// buffer from a slow one (*buffer.Log does). BlockedSince returns when the
+// Append in progress began to wait for space (or for a failing write)
+// with nothing written since, or the zero time when appends make
+// progress. A deleted file is let go unread (Options.DeletedHoldTime and
+// DeletedHoldBytes) only while it reports a block: an Appender without
+// it never makes the tailer drop a deleted file.
+type BlockReporter interface {
+	BlockedSince() time.Time
+}
+
 // Replayer lets the tailer resume exactly after the last record that
 // reached the buffer, not at its last checkpoint: checkpoints are written
 // once a CheckpointInterval, and without this a crash would repeat up to an
@@ -80,10 +91,13 @@ type Options struct {
 	// (default 5m); it is reopened when it changes.
 	CloseInactive time.Duration
 	// DeletedHoldTime and DeletedHoldBytes bound how long a deleted file is
-	// kept open while Append blocks (buffer full): once it has been deleted
-	// this long, or this many of its bytes are unread, it is released and
-	// the unread bytes counted as dropped (reason="deleted_unread").
-	// Defaults 5m and 64 MiB.
+	// kept open while the Appender reports itself blocked (BlockReporter:
+	// buffer full, or its writes failing): once it has been blocked this
+	// long since the file was found deleted, or this many of the file's
+	// bytes are unread (after the buffer has been blocked for a second, or
+	// DeletedHoldTime if shorter), the file is released and its unread bytes
+	// counted as dropped (reason="deleted_unread"). A slow Append is not a
+	// block. Defaults 5m and 64 MiB.
 	DeletedHoldTime  time.Duration
 	DeletedHoldBytes int64
 	// ParseJSON marks lines that are JSON objects with record.FlagJSON.

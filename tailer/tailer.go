@@ -66,7 +66,7 @@ type Tailer struct {
 	filesMu sync.Mutex // guards writes to files and the janitor's reads of it
 
 	// appendSince is when the Append in progress began (unix ns), 0 when
-	// none: the janitor acts only while Append blocks.
+	// none: a loop inside Append is waiting, not wedged.
 	appendSince atomic.Int64
 
 	evMu sync.Mutex
@@ -157,7 +157,9 @@ func (t *Tailer) Run(ctx context.Context) error {
 		w := t.w.w
 		wg.Go(func() { t.pump(bg, w) })
 	}
-	wg.Go(func() { t.janitor(bg) })
+	if br, ok := t.app.(BlockReporter); ok {
+		wg.Go(func() { t.janitor(bg, br) })
+	}
 
 	loopErr := t.loop(ctx)
 	stop()

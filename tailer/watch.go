@@ -138,9 +138,12 @@ func (t *Tailer) takeEvents() events {
 	return e
 }
 
-// janitor releases deleted files held open too long while Append blocks.
-// It runs beside Run's loop because that loop is the one blocked.
-func (t *Tailer) janitor(ctx context.Context) {
+// janitor releases deleted files held open too long while the Appender
+// is blocked. It runs beside Run's loop because that loop is the one
+// blocked. Without a BlockReporter it is not started: nothing tells a full
+// buffer from a slow one, and a deleted file is then read to its end
+// however long that takes.
+func (t *Tailer) janitor(ctx context.Context, br BlockReporter) {
 	period := min(t.o.DeletedHoldTime/4, time.Second)
 	period = max(period, 10*time.Millisecond)
 	tick := time.NewTicker(period)
@@ -151,7 +154,8 @@ func (t *Tailer) janitor(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		if t.appendSince.Load() == 0 {
+		since := br.BlockedSince()
+		if since.IsZero() {
 			continue
 		}
 		t.filesMu.Lock()
@@ -161,12 +165,37 @@ func (t *Tailer) janitor(ctx context.Context) {
 		}
 		t.filesMu.Unlock()
 		for _, f := range fs {
-			t.maybeReleaseDeleted(f)
+			t.maybeReleaseDeleted(f, since)
 		}
 	}
 }
 
-func (t *Tailer) maybeReleaseDeleted(f *follower) {
+// blockedGrace is the least time the Appender must have been blocked
+// before DeletedHoldBytes lets a deleted file go: a buffer that blocks
+// for a moment (a segment being freed) costs no data.
+const blockedGrace = time.Second
+
+// holdExpired reports whether a deleted file with unread bytes may be let
+// go, now, while the Appender has been blocked since since; seen is when
+// the file was first found deleted during a block. Time counts from the
+// later of the two: a file deleted during a long block gets the full
+// hold time, and a block that ended and began again starts the clock anew.
+func holdExpired(o *Options, since, seen, now time.Time, unread int64) bool {
+	blocked := now.Sub(since)
+	if held := now.Sub(later(since, seen)); held >= o.DeletedHoldTime {
+		return true
+	}
+	return unread >= o.DeletedHoldBytes && blocked >= min(blockedGrace, o.DeletedHoldTime)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func (t *Tailer) maybeReleaseDeleted(f *follower, since time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.file == nil {
@@ -177,12 +206,12 @@ func (t *Tailer) maybeReleaseDeleted(f *follower) {
 		return
 	}
 	now := time.Now()
-	if f.heldAt.IsZero() {
-		f.heldAt = now
+	if f.deletedSeen.IsZero() {
+		f.deletedSeen = now
 	}
 	// Bytes already read into memory still ship once Append returns.
 	unread := st.Size() - max(f.off, f.readHi)
-	if now.Sub(f.heldAt) < t.o.DeletedHoldTime && unread < t.o.DeletedHoldBytes {
+	if !holdExpired(&t.o, since, f.deletedSeen, now, unread) {
 		return
 	}
 	if unread > 0 {
@@ -193,6 +222,6 @@ func (t *Tailer) maybeReleaseDeleted(f *follower) {
 	}
 	f.file = nil
 	f.released = true
-	t.log.Warn("released a deleted file while the buffer is full; its unread bytes are lost",
-		"path", f.path, "unread_bytes", unread, "held", now.Sub(f.heldAt).Round(time.Millisecond))
+	t.log.Warn("released a deleted file while the buffer is blocked; its unread bytes are lost",
+		"path", f.path, "unread_bytes", unread, "blocked", now.Sub(since).Round(time.Millisecond))
 }

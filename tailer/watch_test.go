@@ -170,6 +170,71 @@ func TestDeletedHoldUnderFullBuffer(t *testing.T) {
 	}
 }
 
+// TestDeletedFileUnderSlowAppender: an Append that takes its time (an
+// fsync under SKIFF_BUFFER_FSYNC=batch) is not a full buffer. A file
+// deleted while it is being read is read to its end, however low the hold
+// limits: only an Appender that reports itself blocked lets the janitor
+// drop a deleted file. (The janitor once took "an Append is in progress"
+// for "the buffer is full" and dropped most of such a file.)
+func TestDeletedFileUnderSlowAppender(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	const n = 20000
+	bigFile(t, path, n) // ~3 MiB: a dozen batches, 20 ms each
+	o := testOptions(t, path)
+	o.DeletedHoldTime, o.DeletedHoldBytes = 20*time.Millisecond, 1
+	app := &memAppender{delay: 20 * time.Millisecond}
+	tl, stop := start(t, o, app)
+	waitFor(t, "the first batch", func() bool { return app.count() > 0 })
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the deleted file let go", func() bool {
+		tl.filesMu.Lock()
+		defer tl.filesMu.Unlock()
+		return len(tl.files) == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	missing, repeated := seqCheck(app.messages(), n)
+	if len(missing)+len(repeated) > 0 {
+		t.Errorf("missing %s, repeated %s", short(missing), short(repeated))
+	}
+	if v := testutil.ToFloat64(tl.m.dropped.WithLabelValues("deleted_unread")); v != 0 {
+		t.Errorf("dropped_bytes_total{reason=deleted_unread} = %v, want 0: the buffer was never blocked", v)
+	}
+}
+
+// The hold limits count from when the Appender became blocked (or from
+// when the file was found deleted during the block, if later), never from
+// an earlier block.
+func TestHoldExpired(t *testing.T) {
+	o := &Options{DeletedHoldTime: time.Minute, DeletedHoldBytes: 1 << 20}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name        string
+		since, seen time.Duration // after t0
+		now         time.Duration
+		unread      int64
+		want        bool
+	}{
+		{"blocked less than the hold time", 0, 0, 59 * time.Second, 10, false},
+		{"blocked the hold time", 0, 0, time.Minute, 10, true},
+		{"deleted during the block: its own hold time", 0, 30 * time.Second, 80 * time.Second, 10, false},
+		{"deleted during the block, held long enough", 0, 30 * time.Second, 90 * time.Second, 10, true},
+		{"seen in an earlier block: the clock restarted", 2 * time.Minute, 0, 2*time.Minute + 30*time.Second, 10, false},
+		{"many bytes unread, blocked only a moment", 0, 0, 100 * time.Millisecond, 2 << 20, false},
+		{"many bytes unread, blocked a second", 0, 0, time.Second, 2 << 20, true},
+	}
+	for _, c := range cases {
+		got := holdExpired(o, t0.Add(c.since), t0.Add(c.seen), t0.Add(c.now), c.unread)
+		if got != c.want {
+			t.Errorf("%s: holdExpired = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
 // When Append blocks, reading stops: no more than one batch is read ahead.
 func TestBackpressure(t *testing.T) {
 	dir := t.TempDir()

@@ -40,8 +40,8 @@ type Config struct {
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
 	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial"`
 	CloseInactive     time.Duration `envconfig:"CLOSE_INACTIVE" default:"5m" desc:"close files idle this long; reopened on change"`
-	DeletedHoldBytes  Size          `envconfig:"DELETED_HOLD_BYTES" default:"64MiB" desc:"with a full buffer, release a deleted file once this much of it is unread"`
-	DeletedHoldTime   time.Duration `envconfig:"DELETED_HOLD_TIME" default:"5m" desc:"with a full buffer, release a deleted file after this long"`
+	DeletedHoldBytes  Size          `envconfig:"DELETED_HOLD_BYTES" default:"64MiB" desc:"while the buffer is blocked (full, or its disk failing), release a deleted file once this much of it is unread"`
+	DeletedHoldTime   time.Duration `envconfig:"DELETED_HOLD_TIME" default:"5m" desc:"while the buffer is blocked (full, or its disk failing), release a deleted file after this long"`
 	Parse             string        `envconfig:"PARSE" default:"none" desc:"none, or json: a line that is a JSON object is shipped as an object"`
 	TimeField         string        `envconfig:"TIME_FIELD" desc:"with PARSE=json, the field holding the event time (RFC 3339 or epoch s/ms)"`
 	MultilineStart    string        `envconfig:"MULTILINE_START" desc:"regex that begins a new record; other lines join the previous one"`
