@@ -377,7 +377,7 @@ func (l *Log) roll() error {
 // file is removed.
 func (l *Log) createSegment(id, firstSeq uint64, durable bool) (file, error) {
 	name := l.path(segmentName(id))
-	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	f, err := l.fs.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", id, err)
 	}

@@ -670,7 +670,7 @@ func (l *Log) writeCursorFile(name string, p Pos) (v2 bool, err error) {
 // replaceFile writes b to tmp, fsyncs it, renames it to final and fsyncs
 // the directory.
 func (l *Log) replaceFile(tmp, final string, b []byte) error {
-	f, err := l.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := l.fs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

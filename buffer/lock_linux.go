@@ -18,7 +18,7 @@ const lockFile = "LOCK"
 var ErrLocked = errors.New("buffer directory is in use by another process")
 
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		// A read-only volume cannot create it; reading is still safe.
 		if errors.Is(err, unix.EROFS) {

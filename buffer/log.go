@@ -151,7 +151,7 @@ func open(o Options, fs fileSystem) (*Log, error) {
 		hintCh:   make(chan struct{}, 1),
 		reported: map[Pos]bool{},
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil { // buffered lines are log content: skiff's user alone
 		return nil, fmt.Errorf("open buffer: %w", err)
 	}
 	lock, err := lockDir(o.Dir)

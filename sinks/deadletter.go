@@ -124,7 +124,7 @@ func (d *DeadLetter) open() error {
 		return nil
 	}
 	o := d.o
-	if err := os.MkdirAll(o.Dir, 0o750); err != nil {
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil { // dead letters are log content: skiff's user alone
 		return fmt.Errorf("create dead-letter dir: %w", err)
 	}
 	ents, err := os.ReadDir(o.Dir)

@@ -107,10 +107,10 @@ func saveCheckpoints(dir string, entries []ckEntry, mark []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, fsutil.PrivateDir); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
-	if err := fsutil.WriteFileAtomic(filepath.Join(dir, checkpointFile), b, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, checkpointFile), b, fsutil.PrivateFile); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	return nil

@@ -46,7 +46,7 @@ func loadOrCreateInstanceID(path string) (string, error) {
 		return "", fmt.Errorf("generate instance id: %w", err)
 	}
 	id := hex.EncodeToString(raw[:])
-	if err := fsutil.WriteFileAtomic(path, []byte(id+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(id+"\n"), fsutil.PrivateFile); err != nil {
 		return "", fmt.Errorf("write instance id: %w", err)
 	}
 	return id, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/skiff-dev/skiff/buffer"
 	"github.com/skiff-dev/skiff/internal/admin"
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/internal/fsutil"
 	"github.com/skiff-dev/skiff/internal/logging"
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
@@ -78,6 +79,14 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 	// instead of growing until the OOM killer decides.
 	if limit, err := memlimit.Set(memlimit.WithRatio(0.9), memlimit.WithProvider(memlimit.FromCgroup), memlimit.WithLogger(logger)); err == nil && limit > 0 {
 		logger.Debug("memory limit from cgroup", "bytes", limit)
+	}
+
+	// Earlier versions created the data dir 0755 and its files 0644; in an
+	// emptyDir (0777) any UID in the pod could read the buffered lines.
+	if n, err := fsutil.Tighten(cfg.DataDir); err != nil {
+		logger.Warn("cannot make every file of the data dir private to skiff's user", "dir", cfg.DataDir, "changed", n, "err", err)
+	} else if n > 0 {
+		logger.Info("made the data dir private to skiff's user (0700 directories, 0600 files)", "dir", cfg.DataDir, "changed", n)
 	}
 
 	instance, err := instanceKey(cfg.PodUID, cfg.DataDir)

@@ -22,7 +22,7 @@ const Prefix = "SKIFF"
 type Config struct {
 	Paths   []string `envconfig:"PATHS" desc:"required: comma-separated globs of files to tail; ** matches any depth"`
 	Exclude []string `envconfig:"EXCLUDE" desc:"comma-separated globs never to read; without / a pattern matches the base name (e.g. *.gz)"`
-	DataDir string   `envconfig:"DATA_DIR" default:"/var/lib/skiff" desc:"directory for the buffer, checkpoints, cursors and dead letters"`
+	DataDir string   `envconfig:"DATA_DIR" default:"/var/lib/skiff" desc:"directory for the buffer, checkpoints, cursors and dead letters (kept 0700/0600, tightened at start)"`
 	Sinks   []string `envconfig:"SINKS" default:"stdout" desc:"comma-separated sinks, each type or name:type; type is stdout, kafka or http"`
 
 	BufferMaxBytes      Size          `envconfig:"BUFFER_MAX_BYTES" default:"256MiB" desc:"bound on the buffer's bytes on disk"`
@@ -251,7 +251,7 @@ func checkWritable(dir string) error {
 	if dir == "" {
 		return errors.New("empty path")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
 	f, err := os.CreateTemp(dir, ".skiff-check-*")
