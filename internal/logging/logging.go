@@ -14,8 +14,10 @@ import (
 )
 
 // New returns a JSON logger writing to w at level ("debug", "info", "warn"
-// or "error"); warnings and errors with the same message are logged at
-// most once per window, the next one carrying how many were suppressed.
+// or "error"); warnings and errors with the same message (and the same
+// "path" attribute, when they have one: a warning about another file is
+// another warning) are logged at most once per window, the next one
+// carrying how many were suppressed.
 func New(w io.Writer, level string, window time.Duration) *slog.Logger {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
@@ -32,8 +34,12 @@ type entry struct {
 
 type limitState struct {
 	mu   sync.Mutex
-	seen map[string]*entry // keyed by message; bounded by the program's distinct messages
+	seen map[string]*entry // keyed by message and path; pruned past maxSeen
 }
+
+// maxSeen bounds the limiter's memory: past it, entries whose window has
+// passed are forgotten (rotated file names come and go).
+const maxSeen = 4096
 
 type limiter struct {
 	next   slog.Handler
@@ -52,6 +58,20 @@ func (h *limiter) Handle(ctx context.Context, r slog.Record) error {
 	now := h.now()
 	h.state.mu.Lock()
 	key := h.scope + r.Message
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "path" {
+			key += "\x00" + a.Value.String()
+			return false
+		}
+		return true
+	})
+	if len(h.state.seen) >= maxSeen {
+		for k, e := range h.state.seen {
+			if now.Sub(e.last) >= h.window {
+				delete(h.state.seen, k)
+			}
+		}
+	}
 	e := h.state.seen[key]
 	if e == nil {
 		e = &entry{}

@@ -50,6 +50,19 @@ func TestRepeatedErrorsAreRateLimited(t *testing.T) {
 	}
 }
 
+// A warning about another file is not a repeat: the tailer logs each
+// unusable path once, and every one of them must reach the log.
+func TestWarningsAboutOtherPathsAreNotLimited(t *testing.T) {
+	var out bytes.Buffer
+	l := New(&out, "info", time.Minute)
+	for _, p := range []string{"/logs/a.log", "/logs/b.log", "/logs/a.log"} {
+		l.Warn("cannot follow file", "path", p, "kind", "permission")
+	}
+	if n := strings.Count(out.String(), "cannot follow file"); n != 2 {
+		t.Errorf("%d warnings, want 2 (a and b once each):\n%s", n, out.String())
+	}
+}
+
 func TestLevel(t *testing.T) {
 	var out bytes.Buffer
 	l := New(&out, "warn", 0)
