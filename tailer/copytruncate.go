@@ -47,7 +47,7 @@ func (t *Tailer) recoverFromCopy(lt lostTail) {
 			continue
 		}
 		p := filepath.Join(lt.dir, de.Name())
-		file, err := os.Open(p)
+		file, err := t.openFile(p)
 		if err != nil {
 			continue
 		}

@@ -16,6 +16,12 @@ type matcher struct {
 	patterns []pattern
 	exclude  []string // patterns with "/": matched against the whole path
 	excludeB []string // patterns without "/": matched against the base name
+	follow   bool     // follow symlinked files whose target is inside a base (Options.FollowSymlinks)
+
+	// bases are the patterns' base directories with their symlinks
+	// resolved, as of the last scan: a file is read only if its real path
+	// lies inside one. Owned by the Run goroutine.
+	bases []string
 }
 
 type pattern struct {
@@ -115,7 +121,7 @@ type scanResult struct {
 type found struct {
 	path    string
 	pattern int
-	info    os.FileInfo // os.Stat: symlinks followed
+	info    os.FileInfo // of the file itself, or of a followed symlink's target
 }
 
 // scanProblem is a path the scan could not use, with the error kind for
@@ -129,8 +135,11 @@ type scanProblem struct {
 // scan walks every pattern's base directory. Missing base directories are
 // represented by their nearest existing ancestor in dirs, so that their
 // creation is noticed. It never follows symlinked directories (no loops);
-// symlinked files are followed and deduplicated by identity later.
+// symlinked files are skipped (reported as problems), or with follow
+// taken when their target lies inside a base directory, and deduplicated
+// by identity later.
 func (m *matcher) scan(problem func(scanProblem)) scanResult {
+	m.resolveBases()
 	var r scanResult
 	seenDir := map[string]bool{}
 	seenFile := map[string]bool{}
@@ -198,13 +207,17 @@ func (m *matcher) walk(r *scanResult, p *pattern, pi int, dir string, addDir fun
 }
 
 // consider stats a path that matched pattern pi and adds it to r when it is
-// a regular file that is not excluded.
+// a regular file that is not excluded (or, with follow, a symlink to one
+// inside a base directory).
 func (m *matcher) consider(r *scanResult, seenFile map[string]bool, path string, pi int, problem func(scanProblem)) {
 	if seenFile[path] || m.excluded(path) {
 		return
 	}
 	seenFile[path] = true
-	st, err := os.Stat(path)
+	st, err := os.Lstat(path)
+	if err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		st, err = m.symlinkTarget(path)
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return // vanished, or a dangling symlink: nothing to read
@@ -226,6 +239,8 @@ func (m *matcher) consider(r *scanResult, seenFile map[string]bool, path string,
 // errKind classifies an error for the errors_total metric.
 func errKind(err error) string {
 	switch {
+	case errors.Is(err, errSymlink):
+		return "symlink"
 	case errors.Is(err, fs.ErrPermission):
 		return "permission"
 	case errors.Is(err, fs.ErrNotExist):

@@ -4,6 +4,10 @@
 //
 // Guarantees:
 //
+//   - Only files inside the globs' base directories are read: symbolic
+//     links are not followed unless Options.FollowSymlinks, and then only
+//     to a target inside a base directory; every open uses O_NOFOLLOW and
+//     checks the real path of what it opened.
 //   - Identity is (device, inode) plus the file's first bytes, never the
 //     path: a file renamed within the globs is not read twice, and a new
 //     file on a reused inode is read from its start.

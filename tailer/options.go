@@ -76,6 +76,14 @@ type Options struct {
 	Exclude []string
 	// DataDir holds the checkpoint file. Required.
 	DataDir string
+	// FollowSymlinks reads files that match the globs through a symbolic
+	// link, provided the link's target lies inside a base directory of
+	// Paths (the part of a pattern before its first glob character). Off
+	// (the default), symlinks are not read: the application container
+	// writes the log volume and could otherwise point skiff at any file
+	// skiff may read. Either way a file is opened with O_NOFOLLOW and
+	// refused if what was opened lies outside every base directory.
+	FollowSymlinks bool
 	// ReadFrom is where to start a file with no checkpoint that is found
 	// by the first scan: "head" (default) or "tail". Files appearing later
 	// are always read from the head.

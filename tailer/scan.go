@@ -33,7 +33,7 @@ func (t *Tailer) rescan() {
 		}
 		seen[key] = true
 		delete(t.problems, fd.path)
-		if f := t.files[key]; f != nil && !f.isOpen() && f.path != fd.path && !sameHead(fd.path, f.fp) {
+		if f := t.files[key]; f != nil && !f.isOpen() && f.path != fd.path && !t.sameHead(fd.path, f.fp) {
 			// A closed file's inode now names other content under another
 			// name: the old file was deleted and its inode reused (a
 			// rotation's new copy often gets the inode the deleted oldest
@@ -109,7 +109,7 @@ func (t *Tailer) rescan() {
 // where to resume; otherwise the first scan honours ReadFrom and later
 // files start at the head.
 func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
-	file, err := os.Open(path)
+	file, err := t.openFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			t.m.errors.WithLabelValues("vanished").Inc()
@@ -246,8 +246,8 @@ func (t *Tailer) updateGauges() {
 }
 
 // sameHead reports whether the file at path starts with fp.
-func sameHead(path string, fp []byte) bool {
-	file, err := os.Open(path)
+func (t *Tailer) sameHead(path string, fp []byte) bool {
+	file, err := t.openFile(path)
 	if err != nil {
 		return true // cannot tell: keep what we know
 	}

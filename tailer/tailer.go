@@ -93,6 +93,7 @@ func New(o Options, app Appender) (*Tailer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new tailer: %w", err)
 	}
+	mt.follow = o.FollowSymlinks
 	m, err := newMetrics(o.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("new tailer: %w", err)
@@ -524,7 +525,7 @@ func (t *Tailer) checkClosed(f *follower) {
 
 // reopen opens f's file again by its path, if the path still names it.
 func (t *Tailer) reopen(f *follower) bool {
-	file, err := os.Open(f.path)
+	file, err := t.openFile(f.path)
 	if err != nil {
 		t.problem(f.path, errKind(err), err)
 		return false

@@ -166,6 +166,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 	a.tail, err = tailer.New(tailer.Options{
 		Paths:             cfg.Paths,
 		Exclude:           cfg.Exclude,
+		FollowSymlinks:    cfg.FollowSymlinks,
 		DataDir:           cfg.DataDir,
 		ReadFrom:          cfg.ReadFrom,
 		MaxLineBytes:      int(cfg.MaxLineBytes),

@@ -39,6 +39,7 @@ type Config struct {
 	ReadFrom          string        `envconfig:"READ_FROM" default:"head" desc:"where to start a file seen for the first time: head or tail"`
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
 	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial"`
+	FollowSymlinks    bool          `envconfig:"FOLLOW_SYMLINKS" default:"false" desc:"read files through symbolic links whose target lies inside a PATHS base directory (the part before the first glob); false skips links (counted, logged once)"`
 	CloseInactive     time.Duration `envconfig:"CLOSE_INACTIVE" default:"5m" desc:"close files idle this long; reopened on change"`
 	DeletedHoldBytes  Size          `envconfig:"DELETED_HOLD_BYTES" default:"64MiB" desc:"while the buffer is blocked (full, or its disk failing), release a deleted file once this much of it is unread"`
 	DeletedHoldTime   time.Duration `envconfig:"DELETED_HOLD_TIME" default:"5m" desc:"while the buffer is blocked (full, or its disk failing), release a deleted file after this long"`
