@@ -116,6 +116,19 @@ func (s *esServer) has(want ...string) bool {
 	return true
 }
 
+// docsWith returns the stored documents whose message starts with prefix.
+func (s *esServer) docsWith(prefix string) []shipped {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []shipped
+	for _, d := range s.docs {
+		if strings.HasPrefix(d.Message, prefix) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // esEnv runs skiff with one Elasticsearch sink, "es", pointing at s.
 func esEnv(data string, s *esServer, paths ...string) map[string]string {
 	env := baseEnv(data, paths...)

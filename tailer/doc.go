@@ -18,10 +18,11 @@
 //     after CloseInactive if it was renamed. A file truncated in place
 //     (copytruncate) restarts at 0, and what was not yet read is read from
 //     the copy when one is found next to it.
-//   - Only complete lines are shipped while a file is followed; an
-//     unterminated last line is shipped when the file is rotated away or
-//     deleted, or at shutdown (then marked partial, and so is its
-//     continuation after a restart).
+//   - A line is shipped once it is complete, or once its file has been
+//     quiet for Options.PartialFlush (then marked partial, and so is its
+//     continuation, at its own offset); an unterminated last line is also
+//     shipped when the file is rotated away or deleted, or at shutdown
+//     (marked partial, like its continuation after a restart).
 //   - Lines longer than Options.MaxLineBytes are shipped in pieces marked
 //     record.FlagPartial; no line is ever held whole in memory beyond
 //     that bound.

@@ -40,6 +40,7 @@ func TestHostileFile(t *testing.T) {
 	writeFile(t, path, b.String())
 
 	o := testOptions(t, path)
+	o.PartialFlush = time.Hour // only complete lines while the file is followed
 	app := &memAppender{}
 	tl, stop := start(t, o, app)
 	waitFor(t, "normal lines", func() bool {
@@ -126,12 +127,59 @@ func TestUnterminatedAcrossRestart(t *testing.T) {
 	}
 }
 
+// TestPartialFlush: an unterminated last line is shipped, marked partial,
+// once its file has been quiet for PartialFlush, while the file is still
+// followed; when the writer completes it, the rest arrives as its
+// continuation (partial, at its own offset), never as a repeat of the
+// first piece, also across a restart. A last "\r" stays for the
+// continuation (it may be half of a CRLF).
+func TestPartialFlush(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	writeFile(t, path, "full\nhalf a")
+	o := testOptions(t, path)
+	o.PartialFlush = 100 * time.Millisecond
+	app := &memAppender{}
+	_, stop := start(t, o, app)
+	waitFor(t, "the unterminated line", func() bool { return app.count() == 2 })
+	appendFile(t, path, " line\nnext\ncr\r")
+	waitFor(t, "the continuation, next and cr", func() bool { return app.count() == 5 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "\nlast\n")
+	o.Registerer = nil
+	_, stop = start(t, o, app)
+	waitFor(t, "last", func() bool { return app.count() == 7 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range app.snapshot() {
+		got = append(got, fmt.Sprintf("%q@%d/%d", r.Message, r.Offset, r.Flags))
+	}
+	p, pm := record.FlagPartial, record.FlagPartial|record.FlagMore
+	want := []string{
+		`"full"@0/0`,
+		fmt.Sprintf(`"half a"@5/%d`, pm),
+		fmt.Sprintf(`" line"@11/%d`, p),
+		`"next"@17/0`,
+		fmt.Sprintf(`"cr"@22/%d`, pm),
+		fmt.Sprintf(`""@24/%d`, p), // "\r\n": the end of the line, after a restart
+		`"last"@26/0`,
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), strings.Join(want, " "))
+	}
+}
+
 func TestMaxLineBytesSplitsAcrossReads(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "app.log")
 	writeFile(t, path, "")
 	o := testOptions(t, path)
 	o.MaxLineBytes = 10
+	o.PartialFlush = time.Hour // cut by size alone
 	app := &memAppender{}
 	_, stop := start(t, o, app)
 	// A long line written in slow pieces: pieces are cut by size, never by
@@ -162,6 +210,7 @@ func TestUnterminatedAtRotation(t *testing.T) {
 			path := filepath.Join(dir, "app.log")
 			writeFile(t, path, "full\nhalf")
 			o := testOptions(t, path)
+			o.PartialFlush = time.Hour // not shipped before the rotation
 			app := &memAppender{}
 			_, stop := start(t, o, app)
 			waitFor(t, "full", func() bool { return app.count() == 1 })

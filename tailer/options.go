@@ -88,6 +88,13 @@ type Options struct {
 	// by the first scan: "head" (default) or "tail". Files appearing later
 	// are always read from the head.
 	ReadFrom string
+	// PartialFlush ships a file's unterminated last line after the file has
+	// not grown for this long (default 1s): as a record marked
+	// record.FlagPartial (and FlagMore), whose continuation, when the
+	// writer completes the line, follows at its own offset, also marked
+	// partial. Without it a last line written without "\n" would wait
+	// until the file is rotated or skiff stops.
+	PartialFlush time.Duration
 	// MaxLineBytes bounds a record's message (default 1 MiB); longer lines
 	// are split into pieces marked record.FlagPartial. It also bounds a
 	// joined multiline record.
@@ -143,6 +150,7 @@ const (
 	defaultDeletedHoldBytes   = 64 << 20
 	defaultMultilineMaxLines  = 500
 	defaultMultilineTimeout   = time.Second
+	defaultPartialFlush       = time.Second
 	defaultCheckpointInterval = time.Second
 )
 
@@ -180,6 +188,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.MultilineMaxLines <= 0 {
 		o.MultilineMaxLines = defaultMultilineMaxLines
+	}
+	if o.PartialFlush <= 0 {
+		o.PartialFlush = defaultPartialFlush
 	}
 	if o.MultilineTimeout <= 0 {
 		o.MultilineTimeout = defaultMultilineTimeout

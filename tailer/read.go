@@ -259,9 +259,10 @@ func (t *Tailer) emitLine(ctx context.Context, f *follower, off int64, msg []byt
 
 // emitRest ships the unterminated bytes after f.off (at most MaxLineBytes:
 // longer runs were already shipped in pieces) as a final line: the file was
-// rotated away or deleted, or skiff is stopping. partial marks a line the
-// writer may still complete (shutdown); the continuation after a restart
-// is then marked partial too.
+// rotated away or deleted. partial marks a line the writer may still
+// complete (skiff is stopping, or the file has been quiet for
+// PartialFlush); its continuation is then marked partial too, and a last
+// "\r", which may be half of a CRLF, is left for it.
 func (t *Tailer) emitRest(ctx context.Context, f *follower, size int64, partial bool) error {
 	if size <= f.off {
 		return nil
@@ -283,6 +284,11 @@ func (t *Tailer) emitRest(ctx context.Context, f *follower, size int64, partial 
 	}
 	if msg[len(msg)-1] == '\r' {
 		msg = msg[:len(msg)-1]
+		if partial {
+			if m--; m == 0 {
+				return nil
+			}
+		}
 	}
 	var flags uint8
 	if f.inLong || partial {

@@ -453,7 +453,20 @@ func (t *Tailer) checkAtEOF(ctx context.Context, f *follower) error {
 		}
 		return nil
 	}
-	if now.Sub(f.lastGrowth) >= t.o.CloseInactive && !f.ml.pending {
+	quiet := now.Sub(f.lastGrowth)
+	if f.seen > f.off && quiet >= t.o.PartialFlush {
+		// An unterminated last line the writer may never finish (or not
+		// for a long while): ship what there is, marked partial; the rest
+		// of the line, if it comes, is its continuation.
+		if err := t.emitRest(ctx, f, f.size, true); err != nil {
+			return err
+		}
+		if err := t.flush(ctx); err != nil {
+			return err
+		}
+	}
+	// The unterminated line goes out before the file is closed.
+	if quiet >= t.o.CloseInactive && !f.ml.pending && (f.seen <= f.off || quiet >= t.o.PartialFlush) {
 		if _, err := f.closeFile(); err != nil {
 			t.log.Warn("close inactive file", "path", f.path, "err", err)
 		}

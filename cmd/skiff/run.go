@@ -170,6 +170,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		DataDir:           cfg.DataDir,
 		ReadFrom:          cfg.ReadFrom,
 		MaxLineBytes:      int(cfg.MaxLineBytes),
+		PartialFlush:      cfg.PartialFlush,
 		ScanInterval:      cfg.ScanInterval,
 		CloseInactive:     cfg.CloseInactive,
 		DeletedHoldTime:   cfg.DeletedHoldTime,

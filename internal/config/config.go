@@ -39,6 +39,7 @@ type Config struct {
 	ReadFrom          string        `envconfig:"READ_FROM" default:"head" desc:"where to start a file seen for the first time: head or tail"`
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
 	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial"`
+	PartialFlush      time.Duration `envconfig:"PARTIAL_FLUSH" default:"1s" desc:"ship a file's unterminated last line, marked partial, once the file has been quiet this long; the rest of the line follows as its continuation"`
 	FollowSymlinks    bool          `envconfig:"FOLLOW_SYMLINKS" default:"false" desc:"read files through symbolic links whose target lies inside a PATHS base directory (the part before the first glob); false skips links (counted, logged once)"`
 	CloseInactive     time.Duration `envconfig:"CLOSE_INACTIVE" default:"5m" desc:"close files idle this long; reopened on change"`
 	DeletedHoldBytes  Size          `envconfig:"DELETED_HOLD_BYTES" default:"64MiB" desc:"while the buffer is blocked (full, or its disk failing), release a deleted file once this much of it is unread"`
@@ -219,6 +220,7 @@ func (c *Config) validate() []error {
 		{"SKIFF_SHUTDOWN_QUIET", "ShutdownQuiet", c.ShutdownQuiet},
 		{"SKIFF_STALL_TIMEOUT", "StallTimeout", c.StallTimeout},
 		{"SKIFF_CLOSE_INACTIVE", "CloseInactive", c.CloseInactive},
+		{"SKIFF_PARTIAL_FLUSH", "PartialFlush", c.PartialFlush},
 	} {
 		if d.v <= 0 && !c.failed[d.field] {
 			ps = append(ps, fmt.Errorf("%s: %s is not accepted (accepted: a positive duration such as 500ms, 5s, 1m)", d.name, d.v))
