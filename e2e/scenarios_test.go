@@ -523,3 +523,96 @@ func TestScenarioUnreadableFile(t *testing.T) {
 	}
 	r.verify(t, want, false)
 }
+
+// TestScenarioUnreadableDirectory: as TestScenarioUnreadableFile, for
+// directories under a ** glob that skiff (run as nobody) may not list. The
+// files elsewhere ship; each directory is logged once, with its path and
+// the reason (two of them: the second warning is not taken for a repeat of
+// the first), and counted; the rescans keep trying them, and once they are
+// listable their files ship from their start, none lost and none repeated.
+func TestScenarioUnreadableDirectory(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to run skiff as another user")
+	}
+	base, err := os.MkdirTemp("", "skiff-permdir-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	logs, data := filepath.Join(base, "logs"), filepath.Join(base, "data")
+	private, private2 := filepath.Join(logs, "private"), filepath.Join(logs, "private2")
+	for _, d := range []string{logs, data, filepath.Join(logs, "open"), private, private2} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const nobody = 65534
+	if err := os.Chmod(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(data, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	write := func(dir, stream string) {
+		var b []byte
+		for seq := uint64(1); seq <= n; seq++ {
+			b = loggen.AppendLine(b, loggen.FormatPlain, loggen.Line{Stream: stream, Seq: seq}, 100)
+			b = append(b, '\n')
+		}
+		if err := os.WriteFile(filepath.Join(dir, stream+".log"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(logs, "open"), "open")
+	write(private, "hidden") // the files are readable; their directories are not
+	write(private2, "hidden2")
+	for _, d := range []string{private, private2} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	r := newReceiver(t)
+	env := httpEnv(data, r, filepath.Join(logs, "**", "*.log"))
+	env["SKIFF_METRICS_ADDR"] = freeAddr(t)
+	p := startAs(t, &syscall.Credential{Uid: nobody, Gid: nobody}, env)
+	waitDelivered(t, r, map[string]uint64{"open": n}, 30*time.Second)
+	ctx := context.Background()
+	counted := func() float64 {
+		v, err := metric(ctx, env["SKIFF_METRICS_ADDR"], "skiff_tailer_errors_total", `kind="permission"`)
+		if err != nil {
+			return 0
+		}
+		return v
+	}
+	// Every rescan (SKIFF_SCAN_INTERVAL is 200ms) tries the directory again.
+	waitFor(t, 10*time.Second, "the permission error counted at several scans", func() bool { return counted() >= 5 })
+	for _, d := range []string{private, private2} {
+		named := 0
+		for _, l := range strings.Split(p.stderr.String(), "\n") {
+			if strings.Contains(l, `"path":"`+d+`"`) {
+				named++
+			}
+		}
+		if named != 1 {
+			t.Errorf("unlistable directory %s is named in %d log lines, want 1 (reported once, not every scan):\n%s", d, named, tail(p.stderr.String(), 2000))
+		}
+	}
+	if !strings.Contains(p.stderr.String(), "permission denied") {
+		t.Errorf("the log does not say why the directory cannot be read:\n%s", tail(p.stderr.String(), 2000))
+	}
+
+	for _, d := range []string{private, private2} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]uint64{"open": n, "hidden": n, "hidden2": n}
+	waitDelivered(t, r, want, 30*time.Second)
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	r.verify(t, want, false)
+}
