@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
 
 const (
@@ -79,7 +80,7 @@ type HTTP struct {
 	gzips sync.Pool // *gzip.Writer
 
 	mu     sync.Mutex
-	logLim logLimiter // secret re-read failures
+	logLim loglimit.Limiter // secret re-read failures
 }
 
 var _ Sink = (*HTTP)(nil)
@@ -114,7 +115,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 		gzip:    cfg.Compression == "gzip",
 		dl:      d.DeadLetters,
 		log:     d.Logger.With("sink", name),
-		logLim:  logLimiter{every: logEvery},
+		logLim:  loglimit.Limiter{Every: loglimit.Every},
 	}
 	if h.timeout <= 0 {
 		h.timeout = 10 * time.Second
@@ -183,8 +184,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 			Help: "Time from sending a request to reading its response.", Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10)}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_http_request_bytes_total", ConstLabels: cl,
 			Help: "Request body bytes sent, after compression."}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_dropped_records_total",
-			ConstLabels: prometheus.Labels{"sink": name, "reason": "rejected"}, Help: helpDropped}),
+		rejected: NewDroppedCounter(name, "rejected"),
 	}
 	if d.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.m.requests, h.m.duration, h.m.sent, h.m.rejected} {
@@ -275,7 +275,7 @@ func (h *HTTP) secret(f *secretFile) string {
 	v, err := f.get()
 	if err != nil {
 		h.mu.Lock()
-		ok, n := h.logLim.allow(time.Now())
+		ok, n := h.logLim.Allow(time.Now())
 		h.mu.Unlock()
 		if ok {
 			h.log.Warn("re-read secret file", "err", err, "suppressed", n)
@@ -551,7 +551,7 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if s <= 0 {
 			return 0
 		}
-		return time.Duration(min(s, int64(maxRetryAfter/time.Second))) * time.Second
+		return time.Duration(min(s, int64(MaxRetryAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

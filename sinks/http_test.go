@@ -380,7 +380,7 @@ func TestRetryAfterParse(t *testing.T) {
 		"date":      {"Fri, 27 Nov 2026 09:00:30 GMT", 30 * time.Second},
 		"past date": {"Fri, 27 Nov 2026 08:00:00 GMT", 0},
 		"garbage":   {"soon", 0},
-		"huge":      {"99999999999", maxRetryAfter},
+		"huge":      {"99999999999", MaxRetryAfter},
 		"empty":     {"", 0},
 	}
 	for name, tc := range tests {

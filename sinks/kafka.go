@@ -13,6 +13,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
 
 var _ Sink = (*Kafka)(nil)
@@ -95,8 +96,8 @@ type Kafka struct {
 
 	logMu sync.Mutex
 	// deadLog limits the dead-letter warnings to one per reason and
-	// logEvery; guarded by logMu.
-	deadLog map[string]*logLimiter
+	// loglimit.Every; guarded by logMu.
+	deadLog map[string]*loglimit.Limiter
 
 	// attempts recycles the buffers of Sends (*kafkaAttempt).
 	attempts sync.Pool
@@ -138,7 +139,7 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 		unknownTopicTimeout: cfg.UnknownTopicTimeout,
 		now:                 time.Now,
 		unknown:             map[string]time.Time{},
-		deadLog:             map[string]*logLimiter{},
+		deadLog:             map[string]*loglimit.Limiter{},
 	}
 	var balancer kafka.Balancer = &kafka.RoundRobin{}
 	if cfg.Key != "none" {
@@ -630,10 +631,10 @@ func (k *Kafka) allowDeadLog(reason string) (bool, int) {
 	defer k.logMu.Unlock()
 	l := k.deadLog[reason]
 	if l == nil {
-		l = &logLimiter{every: logEvery}
+		l = &loglimit.Limiter{Every: loglimit.Every}
 		k.deadLog[reason] = l
 	}
-	return l.allow(k.now())
+	return l.Allow(k.now())
 }
 
 // finish shrinks b.Records to the records not delivered and describes why.

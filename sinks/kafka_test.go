@@ -23,6 +23,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
 
 // fakeWriter is a kafkaWriter whose answers a test scripts.
@@ -639,7 +640,7 @@ func TestKafkaDeadLetterLogIsLimited(t *testing.T) {
 	if n := strings.Count(buf.String(), "records dead-lettered"); n != 1 {
 		t.Fatalf("%d warnings, want 1:\n%s", n, buf.String())
 	}
-	now = now.Add(logEvery)
+	now = now.Add(loglimit.Every)
 	if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(100, 1, 4<<10)}); err != nil {
 		t.Fatal(err)
 	}

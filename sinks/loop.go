@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
 
 // Entry is one record read from a Source: the record's binary form
@@ -73,12 +74,6 @@ const (
 )
 
 const (
-	// maxRetryAfter caps a destination's Retry-After so that a bogus value
-	// (a date years ahead) cannot park the sink for good.
-	maxRetryAfter = time.Hour
-	// logEvery is the minimum interval between two error log lines of one
-	// sink; the errors in between are counted in the next line.
-	logEvery = 30 * time.Second
 	// drainIdle is how long Next must have been blocked, with nothing in
 	// flight, for Drain to call a Source without Lag caught up.
 	drainIdle = 200 * time.Millisecond
@@ -187,8 +182,8 @@ type Loop[P any] struct {
 	progress     time.Time // last delivery of the queue head, or when the queue became non-empty
 	failing      bool      // the last attempt failed (for the recovery log line)
 	authFailing  bool
-	errLog       logLimiter
-	dropLog      logLimiter
+	errLog       loglimit.Limiter
+	dropLog      loglimit.Limiter
 	running      bool
 	stopped      bool
 	waitingSince time.Time // Next is blocked with no records held since then; zero otherwise
@@ -227,8 +222,8 @@ func NewLoop[P any](sink Sink, src Source[P], o LoopOptions) *Loop[P] {
 		commitReq: make(chan struct{}, 1),
 		brk:       breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
 		changed:   make(chan struct{}),
-		errLog:    logLimiter{every: logEvery},
-		dropLog:   logLimiter{every: logEvery},
+		errLog:    loglimit.Limiter{Every: loglimit.Every},
+		dropLog:   loglimit.Limiter{Every: loglimit.Every},
 	}
 	l.m = newLoopMetrics(o.Name, l.gauges)
 	if err := l.m.register(o.Registerer); err != nil {
@@ -375,7 +370,7 @@ func (l *Loop[P]) add(b *pending[P], es []Entry[P]) (n, size int) {
 		if err := r.Decode(e.Data); err != nil {
 			l.m.corrupt.Inc()
 			l.mu.Lock()
-			ok, suppressed := l.dropLog.allow(time.Now())
+			ok, suppressed := l.dropLog.Allow(time.Now())
 			l.mu.Unlock()
 			if ok {
 				l.log.Error("skip undecodable record", "err", err, "bytes", len(e.Data), "skipped_since_last_log", suppressed)
@@ -506,8 +501,8 @@ func (l *Loop[P]) succeeded() {
 	}
 	l.brk.success()
 	if l.failing {
-		l.log.Info("delivering again", "errors_since_last_log", l.errLog.suppressed)
-		l.errLog = logLimiter{every: logEvery}
+		l.log.Info("delivering again", "errors_since_last_log", l.errLog.Suppressed())
+		l.errLog = loglimit.Limiter{Every: loglimit.Every}
 	}
 	l.failing, l.authFailing = false, false
 	l.lastDelivery = time.Now()
@@ -530,7 +525,7 @@ func (l *Loop[P]) failed(err error, probe bool, attempt int) {
 	}
 	var se *SendError
 	if errors.As(err, &se) && se.RetryAfter > 0 {
-		if until := now.Add(min(se.RetryAfter, maxRetryAfter)); until.After(l.pauseUntil) {
+		if until := now.Add(min(se.RetryAfter, MaxRetryAfter)); until.After(l.pauseUntil) {
 			l.pauseUntil = until
 			l.signal()
 		}
@@ -538,7 +533,7 @@ func (l *Loop[P]) failed(err error, probe bool, attempt int) {
 	if kind == KindAuth {
 		l.authFailing = true
 	}
-	if ok, suppressed := l.errLog.allow(now); ok {
+	if ok, suppressed := l.errLog.Allow(now); ok {
 		args := []any{"kind", kind, "attempt", attempt + 1, "err", err, "errors_since_last_log", suppressed}
 		if se != nil && se.RetryAfter > 0 {
 			args = append(args, "retry_after", se.RetryAfter)
@@ -776,24 +771,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-// logLimiter lets one log line through per interval and counts the rest.
-// It is not safe for concurrent use; the loop guards it with mu.
-type logLimiter struct {
-	every      time.Duration
-	next       time.Time
-	suppressed int
-}
-
-// allow reports whether a line may be logged at now, and how many were
-// suppressed since the last one.
-func (r *logLimiter) allow(now time.Time) (bool, int) {
-	if now.Before(r.next) {
-		r.suppressed++
-		return false, 0
-	}
-	n := r.suppressed
-	r.next, r.suppressed = now.Add(r.every), 0
-	return true, n
 }

@@ -76,3 +76,11 @@ func (m loopMetrics) register(reg prometheus.Registerer) error {
 // helpDropped is the help of skiff_sink_dropped_records_total, shared by
 // every collector of that name (the registry insists they agree).
 const helpDropped = "Records skipped without being delivered, by reason: corrupt (undecodable), rejected (refused, with no dead-letter store)."
+
+// NewDroppedCounter returns the skiff_sink_dropped_records_total counter of
+// sink for reason, for a sink that counts records it gives up on itself
+// (the loop counts the corrupt ones). The caller registers it.
+func NewDroppedCounter(sink, reason string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_dropped_records_total",
+		ConstLabels: prometheus.Labels{"sink": sink, "reason": reason}, Help: helpDropped})
+}

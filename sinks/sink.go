@@ -46,11 +46,15 @@ const (
 	KindRejected  = "rejected"  // the data was refused and could not be dead-lettered
 )
 
+// MaxRetryAfter caps a destination's Retry-After so that a bogus value (a
+// date years ahead) cannot park the sink for good.
+const MaxRetryAfter = time.Hour
+
 // SendError is a failed delivery attempt.
 type SendError struct {
 	Kind string
 	// RetryAfter, when positive, is the wait the destination asked for; the
-	// loop pauses the whole sink at least that long.
+	// loop pauses the whole sink that long, up to MaxRetryAfter.
 	RetryAfter time.Duration
 	Err        error
 }
