@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/logging"
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
+	stdoutsink "github.com/skiff-dev/skiff/sinks/stdout"
 	"github.com/skiff-dev/skiff/tailer"
 )
 
@@ -133,7 +134,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		lo := sinks.LoopOptions{Name: s.Name, StallTimeout: cfg.StallTimeout, Registerer: a.reg, Logger: logger}
 		switch {
 		case s.Stdout != nil:
-			out = sinks.NewStdout(stdout, *s.Stdout, d)
+			out = stdoutsink.New(stdout, *s.Stdout, d)
 		case s.Kafka != nil:
 			k, kerr := sinks.NewKafka(s.Name, *s.Kafka, d)
 			if kerr != nil {

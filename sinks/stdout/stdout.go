@@ -1,4 +1,4 @@
-package sinks
+package stdout
 
 import (
 	"context"
@@ -7,30 +7,31 @@ import (
 	"sync"
 
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/sinks"
 )
 
-// Stdout writes one record per line to a writer (the process's stdout):
-// the JSON form, or the raw line. It is the default sink and the one the
+// Sink writes one record per line to a writer (the process's stdout): the
+// JSON form, or the raw line. It is the default sink and the one the
 // built-in example uses.
-type Stdout struct {
+type Sink struct {
 	w    io.Writer
 	raw  bool
-	enc  Deps       // only Encoder is used
+	enc  sinks.Deps // only Encoder is used
 	mu   sync.Mutex // serialises writes so that lines of two batches never interleave
 	line []byte     // reused output buffer; guarded by mu
 }
 
-var _ Sink = (*Stdout)(nil)
+var _ sinks.Sink = (*Sink)(nil)
 
-// NewStdout returns a Stdout sink writing to w.
-func NewStdout(w io.Writer, cfg config.Stdout, d Deps) *Stdout {
-	return &Stdout{w: w, raw: cfg.Format == "raw", enc: d}
+// New returns a stdout sink writing to w.
+func New(w io.Writer, cfg config.Stdout, d sinks.Deps) *Sink {
+	return &Sink{w: w, raw: cfg.Format == "raw", enc: d}
 }
 
 // Send writes the whole batch with one write call, so that a reader of a
 // pipe sees whole lines, and reports the write's error. It is safe for
 // concurrent use.
-func (s *Stdout) Send(ctx context.Context, b *Batch) error {
+func (s *Sink) Send(ctx context.Context, b *sinks.Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	buf := s.line[:0]
@@ -51,10 +52,10 @@ func (s *Stdout) Send(ctx context.Context, b *Batch) error {
 		s.line = nil
 	}
 	if _, err := s.w.Write(buf); err != nil {
-		return &SendError{Kind: KindNetwork, Err: fmt.Errorf("write stdout: %w", err)}
+		return &sinks.SendError{Kind: sinks.KindNetwork, Err: fmt.Errorf("write stdout: %w", err)}
 	}
 	return nil
 }
 
 // Close does nothing: the process owns stdout.
-func (s *Stdout) Close() error { return nil }
+func (s *Sink) Close() error { return nil }
