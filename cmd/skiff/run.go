@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/logging"
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
+	kafkasink "github.com/skiff-dev/skiff/sinks/kafka"
 	stdoutsink "github.com/skiff-dev/skiff/sinks/stdout"
 	"github.com/skiff-dev/skiff/tailer"
 )
@@ -136,12 +137,12 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		case s.Stdout != nil:
 			out = stdoutsink.New(stdout, *s.Stdout, d)
 		case s.Kafka != nil:
-			k, kerr := sinks.NewKafka(s.Name, *s.Kafka, d)
+			k, kerr := kafkasink.New(s.Name, *s.Kafka, d)
 			if kerr != nil {
 				return nil, fmt.Errorf("sink %s: %w", s.Name, kerr)
 			}
 			out = k
-			klo := sinks.KafkaLoopOptions(s.Name, *s.Kafka)
+			klo := kafkasink.LoopOptions(s.Name, *s.Kafka)
 			klo.StallTimeout, klo.Registerer, klo.Logger = lo.StallTimeout, lo.Registerer, lo.Logger
 			lo = klo
 		case s.HTTP != nil:

@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 	"github.com/segmentio/kafka-go/sasl"
@@ -21,33 +21,33 @@ import (
 	"github.com/skiff-dev/skiff/internal/config"
 )
 
-// kafkaMetadataTTL bounds how long kafka-go routes by stale metadata: it
+// metadataTTL bounds how long kafka-go routes by stale metadata: it
 // does not refresh on NOT_LEADER_FOR_PARTITION, so after a leader change
 // attempts fail until the next refresh (kafka-go's default is 6s).
-const kafkaMetadataTTL = 2 * time.Second
+const metadataTTL = 2 * time.Second
 
-// newKafkaTransport builds the connection pool shared by the sink's
+// newTransport builds the connection pool shared by the sink's
 // writers. With a fixed topic, metadata refreshes ask for that topic only
 // rather than for every topic of the cluster.
-func newKafkaTransport(cfg *config.Kafka, fixedTopic string) (*kafka.Transport, error) {
-	t := &kafka.Transport{
+func newTransport(cfg *config.Kafka, fixedTopic string) (*kafkago.Transport, error) {
+	t := &kafkago.Transport{
 		Dial:        (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		DialTimeout: min(cfg.Timeout, 10*time.Second),
-		MetadataTTL: kafkaMetadataTTL,
+		MetadataTTL: metadataTTL,
 		ClientID:    cfg.ClientID,
 	}
 	if fixedTopic != "" {
 		t.MetadataTopics = []string{fixedTopic}
 	}
 	if cfg.TLSEnabled() {
-		tc, err := kafkaTLS(cfg)
+		tc, err := tlsConfig(cfg)
 		if err != nil {
 			return nil, err
 		}
 		t.TLS = tc
 	}
 	if cfg.SASLMechanism != "none" {
-		m, err := kafkaSASL(cfg)
+		m, err := saslMechanism(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -56,11 +56,11 @@ func newKafkaTransport(cfg *config.Kafka, fixedTopic string) (*kafka.Transport, 
 	return t, nil
 }
 
-func kafkaTLS(cfg *config.Kafka) (*tls.Config, error) {
+func tlsConfig(cfg *config.Kafka) (*tls.Config, error) {
 	tc := &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		ServerName:         cfg.TLSServerName,
-		InsecureSkipVerify: cfg.TLSInsecureSkipVerify, //nolint:gosec // opt-in, warned about in NewKafka
+		InsecureSkipVerify: cfg.TLSInsecureSkipVerify, //nolint:gosec // opt-in, warned about in New
 	}
 	if cfg.TLSCAFile != "" {
 		pem, err := os.ReadFile(cfg.TLSCAFile)
@@ -92,7 +92,7 @@ func kafkaTLS(cfg *config.Kafka) (*tls.Config, error) {
 	return tc, nil
 }
 
-func kafkaSASL(cfg *config.Kafka) (sasl.Mechanism, error) {
+func saslMechanism(cfg *config.Kafka) (sasl.Mechanism, error) {
 	m := &fileSASL{mechanism: cfg.SASLMechanism, user: cfg.SASLUsername, password: cfg.SASLPassword, file: cfg.SASLPasswordFile}
 	if _, err := m.current(); err != nil { // fail at start, not at the first connection
 		return nil, err
@@ -152,8 +152,8 @@ func (m *fileSASL) Start(ctx context.Context) (sasl.StateMachine, []byte, error)
 // CPU at high rates. The Writer uses the answer only for the partition
 // count; requests are routed by kafka-go's own, fresher, metadata.
 type meteredTransport struct {
-	next kafka.RoundTripper
-	m    *kafkaMetrics
+	next kafkago.RoundTripper
+	m    *metrics
 
 	now func() time.Time // nil: time.Now
 
@@ -162,7 +162,7 @@ type meteredTransport struct {
 }
 
 type metaEntry struct {
-	resp    kafka.Response
+	resp    kafkago.Response
 	expires time.Time
 }
 
@@ -172,7 +172,7 @@ const (
 	transportErrorLabel = "transport"
 )
 
-func (t *meteredTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
+func (t *meteredTransport) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
 	switch r := req.(type) {
 	case *metadataAPI.Request:
 		if len(r.TopicNames) == 1 && !r.AllowAutoTopicCreation {
@@ -184,7 +184,7 @@ func (t *meteredTransport) RoundTrip(ctx context.Context, addr net.Addr, req kaf
 	return t.next.RoundTrip(ctx, addr, req)
 }
 
-func (t *meteredTransport) metadata(ctx context.Context, addr net.Addr, req *metadataAPI.Request) (kafka.Response, error) {
+func (t *meteredTransport) metadata(ctx context.Context, addr net.Addr, req *metadataAPI.Request) (kafkago.Response, error) {
 	clock := t.now
 	if clock == nil {
 		clock = time.Now
@@ -209,7 +209,7 @@ func (t *meteredTransport) metadata(ctx context.Context, addr net.Addr, req *met
 	return resp, nil
 }
 
-func (t *meteredTransport) produce(ctx context.Context, addr net.Addr, req *produceAPI.Request) (kafka.Response, error) {
+func (t *meteredTransport) produce(ctx context.Context, addr net.Addr, req *produceAPI.Request) (kafkago.Response, error) {
 	start := time.Now()
 	resp, err := t.next.RoundTrip(ctx, addr, req)
 	t.m.requests.Inc()
@@ -225,7 +225,7 @@ func (t *meteredTransport) produce(ctx context.Context, addr net.Addr, req *prod
 		for _, tp := range r.Topics {
 			for _, p := range tp.Partitions {
 				if p.ErrorCode != 0 {
-					t.m.errors.WithLabelValues(kafkaErrorLabel(kafka.Error(p.ErrorCode))).Inc()
+					t.m.errors.WithLabelValues(errorLabel(kafkago.Error(p.ErrorCode))).Inc()
 				}
 			}
 		}
@@ -233,9 +233,9 @@ func (t *meteredTransport) produce(ctx context.Context, addr net.Addr, req *prod
 	return resp, err
 }
 
-// kafkaErrorLabel names a broker error code for the `error` label, e.g.
+// errorLabel names a broker error code for the `error` label, e.g.
 // message_size_too_large; the set is bounded by the protocol.
-func kafkaErrorLabel(e kafka.Error) string {
+func errorLabel(e kafkago.Error) string {
 	title := e.Title()
 	if title == "" {
 		return fmt.Sprintf("code_%d", int16(e))

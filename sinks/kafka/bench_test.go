@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"context"
@@ -10,22 +10,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/skiff-dev/skiff/buffer"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
+	"github.com/skiff-dev/skiff/sinks/internal/sinktest"
 )
 
 // Kafka throughput: batches of 1000 records with 200-byte lines, lz4,
 // acks=all, to an in-process kfake broker (3 partitions, records
 // discarded after validation) with 1 or 4 batches in flight, as the
-// delivery loop sends them. "Sink" is sinks.Kafka from record to
+// delivery loop sends them. "Sink" is kafka.Sink from record to
 // acknowledgement (JSON encoding, headers, bookkeeping included); "Bare"
 // is a kafka-go Writer with the same settings given the same messages
 // ready-made. Both run in the same process against the same broker.
 //
-//	go test ./sinks -run '^$' -bench 'Kafka' -benchtime 3s -count 3
+//	go test ./sinks/kafka -run '^$' -bench 'Kafka' -benchtime 3s -count 3
 //
 // Figures: docs/BENCHMARKS.md, section kafka.
 
@@ -133,7 +135,7 @@ func kafkaBenchSink(b *testing.B, c *kfake.Cluster, batches [][]record.Record) f
 	k := newTestKafka(b, cfg, nil)
 	return func(i int) error {
 		// Not copied: Send writes to b.Records only when it fails.
-		return k.Send(context.Background(), &Batch{Records: batches[i%len(batches)]})
+		return k.Send(context.Background(), &sinks.Batch{Records: batches[i%len(batches)]})
 	}
 }
 
@@ -142,22 +144,22 @@ func kafkaBenchSink(b *testing.B, c *kfake.Cluster, batches [][]record.Record) f
 // of the sink's settings.
 func kafkaBenchBare(b *testing.B, c *kfake.Cluster, batches [][]record.Record) func(int) error {
 	enc := testEncoder()
-	msgs := make([][]kafka.Message, len(batches))
+	msgs := make([][]kafkago.Message, len(batches))
 	for i, recs := range batches {
-		msgs[i] = make([]kafka.Message, len(recs))
+		msgs[i] = make([]kafkago.Message, len(recs))
 		for j := range recs {
 			r := &recs[j]
-			msgs[i][j] = kafka.Message{
+			msgs[i][j] = kafkago.Message{
 				Value: enc.AppendJSON(nil, r), Time: r.Time(),
-				Headers: []kafka.Header{{Key: HeaderID, Value: enc.AppendID(nil, r)}, {Key: HeaderPath, Value: r.Path}},
+				Headers: []kafkago.Header{{Key: HeaderID, Value: enc.AppendID(nil, r)}, {Key: HeaderPath, Value: r.Path}},
 			}
 		}
 	}
-	tr := &kafka.Transport{ClientID: "bare"}
-	w := &kafka.Writer{
-		Addr: kafka.TCP(c.ListenAddrs()...), Topic: "logs", Balancer: &kafka.RoundRobin{},
-		RequiredAcks: kafka.RequireAll, Compression: kafka.Lz4,
-		BatchSize: benchBatch, BatchBytes: 1000000 - kafkaBatchOverhead, BatchTimeout: time.Microsecond,
+	tr := &kafkago.Transport{ClientID: "bare"}
+	w := &kafkago.Writer{
+		Addr: kafkago.TCP(c.ListenAddrs()...), Topic: "logs", Balancer: &kafkago.RoundRobin{},
+		RequiredAcks: kafkago.RequireAll, Compression: kafkago.Lz4,
+		BatchSize: benchBatch, BatchBytes: 1000000 - batchOverhead, BatchTimeout: time.Microsecond,
 		Transport: tr,
 	}
 	b.Cleanup(func() {
@@ -221,9 +223,9 @@ func BenchmarkKafkaLoop(b *testing.B) {
 	for i := range data {
 		data[i] = pool[i%len(pool)]
 	}
-	src := newMemSource()
+	src := sinktest.NewMemSource()
 	cfg.Concurrency = kafkaBenchConcurrency
-	l := NewLoop(k, src, KafkaLoopOptions("kafka", cfg))
+	l := sinks.NewLoop(k, src, LoopOptions("kafka", cfg))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	b.SetBytes(benchLineSize)
@@ -231,8 +233,8 @@ func BenchmarkKafkaLoop(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	go func() { done <- l.Run(ctx) }()
-	src.push(data...)
-	for src.committed() < b.N {
+	src.Push(data...)
+	for src.Committed() < b.N {
 		time.Sleep(time.Millisecond)
 	}
 	elapsed := time.Since(start).Seconds()
@@ -246,14 +248,14 @@ func BenchmarkKafkaLoop(b *testing.B) {
 // cmd/skiff does.
 type kafkaBufferSource struct{ c *buffer.Cursor }
 
-func (s kafkaBufferSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]Entry[buffer.Pos], error) {
+func (s kafkaBufferSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]sinks.Entry[buffer.Pos], error) {
 	recs, err := s.c.Next(ctx, maxRecords, maxBytes)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Entry[buffer.Pos], len(recs))
+	out := make([]sinks.Entry[buffer.Pos], len(recs))
 	for i, r := range recs {
-		out[i] = Entry[buffer.Pos]{Pos: r.Pos, Data: r.Data}
+		out[i] = sinks.Entry[buffer.Pos]{Pos: r.Pos, Data: r.Data}
 	}
 	return out, nil
 }
@@ -285,7 +287,7 @@ func BenchmarkKafkaBuffer(b *testing.B) {
 	cfg.Compression, cfg.BatchMaxRecords = "lz4", benchBatch
 	k := newTestKafka(b, cfg, nil)
 	cfg.Concurrency = kafkaBenchConcurrency
-	l := NewLoop(k, kafkaBufferSource{cur}, KafkaLoopOptions("kafka", cfg))
+	l := sinks.NewLoop(k, kafkaBufferSource{cur}, LoopOptions("kafka", cfg))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
 )
 
 // testEncoder is the encoder of every Kafka test.
@@ -109,15 +110,15 @@ func kafkaConfig(brokers []string, topic string) config.Kafka {
 }
 
 // newTestKafka builds a sink and closes it at the end of the test.
-func newTestKafka(t testing.TB, cfg config.Kafka, dl DeadLetters) *Kafka {
+func newTestKafka(t testing.TB, cfg config.Kafka, dl sinks.DeadLetters) *Sink {
 	t.Helper()
 	enc := testEncoder()
 	if dl == nil {
 		dl = &fakeDeadLetters{enc: enc}
 	}
-	k, err := NewKafka("kafka", cfg, Deps{Encoder: enc, DeadLetters: dl})
+	k, err := New("kafka", cfg, sinks.Deps{Encoder: enc, DeadLetters: dl})
 	if err != nil {
-		t.Fatalf("NewKafka: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := k.Close(); err != nil {

@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"errors"
@@ -6,10 +6,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// kafkaMetrics are the Kafka-specific metrics of one sink, curried with its
+// metrics are the Kafka-specific metrics of one sink, curried with its
 // `sink` label. Delivery counts, errors by kind and retries are the delivery
 // loop's.
-type kafkaMetrics struct {
+type metrics struct {
 	requests        prometheus.Counter
 	requestSeconds  prometheus.Observer
 	errors          *prometheus.CounterVec // by `error`
@@ -22,38 +22,38 @@ type kafkaMetrics struct {
 	unregister func()
 }
 
-func newKafkaMetrics(reg prometheus.Registerer, sink string) *kafkaMetrics {
+func newMetrics(reg prometheus.Registerer, sink string) *metrics {
 	l := prometheus.Labels{"sink": sink}
 	var cleanups []func()
 	counter := func(name, help string) prometheus.Counter {
-		v := kafkaRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"sink"}))
+		v := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"sink"}))
 		cleanups = append(cleanups, func() { v.DeletePartialMatch(l) })
 		return v.With(l)
 	}
 	counterVec := func(name, help, label string) *prometheus.CounterVec {
-		v := kafkaRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"sink", label}))
+		v := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"sink", label}))
 		cleanups = append(cleanups, func() { v.DeletePartialMatch(l) })
 		return v.MustCurryWith(l)
 	}
-	hist := kafkaRegister(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	hist := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "skiff_sink_kafka_produce_seconds",
 		Help:    "Duration of produce requests (one per partition batch), from send to acknowledgement.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 4, 9),
 	}, []string{"sink"}))
 	cleanups = append(cleanups, func() { hist.DeletePartialMatch(l) })
-	gauge := kafkaRegister(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	gauge := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "skiff_sink_kafka_unknown_topics",
 		Help: "Topics of a templated TOPIC that were found missing and not yet seen again.",
 	}, []string{"sink"}))
 	cleanups = append(cleanups, func() { gauge.DeletePartialMatch(l) })
 
-	m := &kafkaMetrics{
+	m := &metrics{
 		requests:        counter("skiff_sink_kafka_produce_requests_total", "Produce requests sent to brokers (one per partition batch)."),
 		requestSeconds:  hist.With(l),
-		errors:          counterVec("skiff_sink_kafka_produce_errors_total", "Produce requests that failed, by broker error (snake-case Kafka error name) or transport.", "error"),
+		errors:          counterVec("skiff_sink_kafka_produce_errors_total", "Produce requests that failed, by broker error (snake-case Sink error name) or transport.", "error"),
 		throttleSeconds: counter("skiff_sink_kafka_throttle_seconds_total", "Time brokers asked the producer to back off for quota."),
 		messageBytes:    counter("skiff_sink_kafka_message_bytes_total", "Bytes of key, value and headers of messages the brokers acknowledged (before compression)."),
-		deadLetters:     counterVec("skiff_sink_kafka_dead_lettered_records_total", "Records written to the dead-letter file instead of Kafka, by reason.", "reason"),
+		deadLetters:     counterVec("skiff_sink_kafka_dead_lettered_records_total", "Records written to the dead-letter file instead of Sink, by reason.", "reason"),
 		isolationWrites: counter("skiff_sink_kafka_isolation_writes_total", "Writes of a split batch made to isolate records the broker rejects."),
 		unknownTopics:   gauge.With(l),
 	}
@@ -65,10 +65,10 @@ func newKafkaMetrics(reg prometheus.Registerer, sink string) *kafkaMetrics {
 	return m
 }
 
-// kafkaRegister registers c on reg, or returns the collector already registered
+// register registers c on reg, or returns the collector already registered
 // under the same description (several Kafka sinks share the metric
 // families). A nil reg registers nothing.
-func kafkaRegister[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 	if reg == nil {
 		return c
 	}

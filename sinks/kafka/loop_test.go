@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"bufio"
@@ -12,15 +12,18 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/skiff-dev/skiff/sinks"
+	"github.com/skiff-dev/skiff/sinks/internal/sinktest"
 )
 
 // runKafkaLoop runs a delivery Loop of the Kafka sink k over src until
 // the test ends.
-func runKafkaLoop(t *testing.T, k *Kafka, cfg kafkaTestConfig, src Source[int]) *Loop[int] {
+func runKafkaLoop(t *testing.T, k *Sink, cfg kafkaTestConfig, src sinks.Source[int]) *sinks.Loop[int] {
 	t.Helper()
-	o := KafkaLoopOptions("kafka", cfg.Kafka)
+	o := LoopOptions("kafka", cfg.Kafka)
 	o.BackoffMin, o.BackoffMax, o.BreakerCooldown = 10*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
-	l := NewLoop(k, src, o)
+	l := sinks.NewLoop(k, src, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Run(ctx) }()
@@ -58,7 +61,7 @@ func TestKafkaLoopDeadLetterFile(t *testing.T) {
 	c := startKfake(t, kfake.SeedTopics(3, "logs"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "30000"}))
 	dir := filepath.Join(t.TempDir(), "deadletter")
 	enc := testEncoder()
-	dl, err := OpenDeadLetter(DeadLetterOptions{Dir: dir, Encoder: enc})
+	dl, err := sinks.OpenDeadLetter(sinks.DeadLetterOptions{Dir: dir, Encoder: enc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,16 +70,16 @@ func TestKafkaLoopDeadLetterFile(t *testing.T) {
 	k := newTestKafka(t, cfg.Kafka, dl)
 
 	const n, big = 300, 77
-	src := newMemSource()
+	src := sinktest.NewMemSource()
 	for i := range n {
 		size := 200
 		if i == big {
 			size = 50_000
 		}
-		src.push(testRecord(i, size))
+		src.Push(sinktest.Record(i, size))
 	}
 	runKafkaLoop(t, k, cfg, src)
-	waitFor(t, func() bool { return src.committed() == n })
+	waitFor(t, func() bool { return src.Committed() == n })
 
 	got := consumedOffsets(t, c.ListenAddrs(), n-1)
 	for i := range n {
@@ -130,23 +133,23 @@ func TestKafkaLoopBrokerRestart(t *testing.T) {
 	k := newTestKafka(t, cfg.Kafka, nil)
 
 	const n = 4000
-	src := newMemSource()
+	src := sinktest.NewMemSource()
 	for i := range n / 2 {
-		src.push(testRecord(i, 200))
+		src.Push(sinktest.Record(i, 200))
 	}
 	l := runKafkaLoop(t, k, cfg, src)
-	waitFor(t, func() bool { return src.committed() >= 500 })
+	waitFor(t, func() bool { return src.Committed() >= 500 })
 	c.Close()
 	for i := n / 2; i < n; i++ {
-		src.push(testRecord(i, 200))
+		src.Push(sinktest.Record(i, 200))
 	}
 	waitFor(t, func() bool { return l.Status().LastError != "" })
-	stuck := src.committed()
+	stuck := src.Committed()
 	if c, err = kfake.NewCluster(opts...); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	t.Cleanup(c.Close)
-	waitFor(t, func() bool { return src.committed() == n })
+	waitFor(t, func() bool { return src.Committed() == n })
 
 	got := consumedOffsets(t, addrs, n)
 	dups := 0

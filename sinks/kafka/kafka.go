@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"context"
@@ -9,19 +9,20 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
 	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
 
-var _ Sink = (*Kafka)(nil)
+var _ sinks.Sink = (*Sink)(nil)
 
-// kafkaWriter is what the sink needs from *kafka.Writer, so that unit tests
+// writer is what the sink needs from *kafkago.Writer, so that unit tests
 // can script broker answers.
-type kafkaWriter interface {
-	WriteMessages(ctx context.Context, msgs ...kafka.Message) error
+type writer interface {
+	WriteMessages(ctx context.Context, msgs ...kafkago.Message) error
 	Close() error
 }
 
@@ -42,17 +43,17 @@ const (
 )
 
 const (
-	// kafkaBatchOverhead is kept free under MESSAGE_MAX_BYTES: the v2
+	// batchOverhead is kept free under MESSAGE_MAX_BYTES: the v2
 	// record batch header (61 bytes) and slack for kafka-go's estimate.
-	kafkaBatchOverhead = 1024
+	batchOverhead = 1024
 	// maxUnknownTopics bounds the missing topics remembered.
 	maxUnknownTopics = 10000
-	// kafkaLingerInWriter is kafka-go's BatchTimeout: a Send's messages
+	// lingerInWriter is kafka-go's BatchTimeout: a Send's messages
 	// leave as soon as they are handed over.
-	kafkaLingerInWriter = time.Microsecond
+	lingerInWriter = time.Microsecond
 )
 
-// Kafka is a sink that produces each record as one Kafka message: the value
+// Sink is a sink that produces each record as one Kafka message: the value
 // is the record's JSON form, the headers skiff-id and skiff-path carry its ID
 // and source path, the key is chosen by KEY and the topic by TOPIC.
 //
@@ -64,12 +65,12 @@ const (
 // rest of the batch is delivered.
 //
 // Send and Close are safe for concurrent use.
-type Kafka struct {
+type Sink struct {
 	name string
 	enc  *record.Encoder
-	dead DeadLetters
+	dead sinks.DeadLetters
 	log  *slog.Logger
-	m    *kafkaMetrics
+	m    *metrics
 
 	topic               *topicTemplate
 	key                 *fieldRef // nil: messages have no key
@@ -81,13 +82,13 @@ type Kafka struct {
 
 	// w is shared by concurrent Sends; kafka-go may merge their messages
 	// into one produce request per partition.
-	w kafkaWriter
+	w writer
 	// probe writes the pieces of a split batch. Holding probeMu while using
 	// it means its requests carry only the records given, so a rejection of
 	// a lone record is conclusive.
 	probeMu   sync.Mutex
-	probe     kafkaWriter
-	transport *kafka.Transport
+	probe     writer
+	transport *kafkago.Transport
 
 	unknownMu sync.Mutex
 	// unknown maps a topic found missing to when it was first found
@@ -99,18 +100,18 @@ type Kafka struct {
 	// loglimit.Every; guarded by logMu.
 	deadLog map[string]*loglimit.Limiter
 
-	// attempts recycles the buffers of Sends (*kafkaAttempt).
+	// attempts recycles the buffers of Sends (*attempt).
 	attempts sync.Pool
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// NewKafka returns a Kafka sink named name (the `sink` label and the
+// New returns a Kafka sink named name (the `sink` label and the
 // dead-letter sink name). It validates cfg, reads the TLS and SASL files,
 // and starts no goroutine and no connection: those begin with the first
 // Send.
-func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
+func New(name string, cfg config.Kafka, d sinks.Deps) (*Sink, error) {
 	prefix := config.Sink{Name: name}.Prefix()
 	if ps := cfg.Validate(prefix); len(ps) > 0 {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, errors.Join(ps...))
@@ -127,30 +128,30 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
-	k := &Kafka{
+	k := &Sink{
 		name:                name,
 		enc:                 d.Encoder,
 		dead:                d.DeadLetters,
 		log:                 log,
 		topic:               topic,
-		maxMessageBytes:     int64(cfg.MessageMaxBytes) - kafkaBatchOverhead,
-		recordOverhead:      kafkaRecordOverhead(d.Encoder),
+		maxMessageBytes:     int64(cfg.MessageMaxBytes) - batchOverhead,
+		recordOverhead:      recordOverheadOf(d.Encoder),
 		timeout:             cfg.Timeout,
 		unknownTopicTimeout: cfg.UnknownTopicTimeout,
 		now:                 time.Now,
 		unknown:             map[string]time.Time{},
 		deadLog:             map[string]*loglimit.Limiter{},
 	}
-	var balancer kafka.Balancer = &kafka.RoundRobin{}
+	var balancer kafkago.Balancer = &kafkago.RoundRobin{}
 	if cfg.Key != "none" {
 		path, _ := config.ParseField(cfg.Key) // validated above
 		ref := newFieldRef(path, d.Encoder)
 		k.key = &ref
 		// The Java client's partitioner, so that other producers keyed
 		// alike land on the same partitions.
-		balancer = kafka.Murmur2Balancer{}
+		balancer = kafkago.Murmur2Balancer{}
 	}
-	if k.transport, err = newKafkaTransport(&cfg, topic.fixed); err != nil {
+	if k.transport, err = newTransport(&cfg, topic.fixed); err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
 	if cfg.TLSEnabled() && cfg.TLSInsecureSkipVerify {
@@ -167,11 +168,11 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	for i, b := range cfg.Brokers {
 		brokers[i] = strings.TrimSpace(b)
 	}
-	k.m = newKafkaMetrics(d.Registerer, name)
+	k.m = newMetrics(d.Registerer, name)
 	rt := &meteredTransport{next: k.transport, m: k.m}
-	newWriter := func() *kafka.Writer {
-		return &kafka.Writer{
-			Addr:     kafka.TCP(brokers...),
+	newWriter := func() *kafkago.Writer {
+		return &kafkago.Writer{
+			Addr:     kafkago.TCP(brokers...),
 			Balancer: balancer,
 			// One attempt: the delivery loop retries with backoff and
 			// jitter, counts the errors and opens its circuit breaker.
@@ -181,11 +182,11 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 			BatchBytes: k.maxMessageBytes,
 			// The loop has lingered already: send what one WriteMessages
 			// call brings at once rather than wait kafka-go's default 1s.
-			BatchTimeout: kafkaLingerInWriter,
+			BatchTimeout: lingerInWriter,
 			ReadTimeout:  cfg.Timeout,
 			WriteTimeout: cfg.Timeout,
-			RequiredAcks: kafkaAcks[cfg.Acks],
-			Compression:  kafkaCompression[cfg.Compression],
+			RequiredAcks: acks[cfg.Acks],
+			Compression:  compression[cfg.Compression],
 			Transport:    rt,
 		}
 	}
@@ -193,10 +194,10 @@ func NewKafka(name string, cfg config.Kafka, d Deps) (*Kafka, error) {
 	return k, nil
 }
 
-// KafkaLoopOptions are the delivery-loop options cfg sets for sink name;
+// LoopOptions are the delivery-loop options cfg sets for sink name;
 // the caller adds StallTimeout, Registerer and Logger.
-func KafkaLoopOptions(name string, cfg config.Kafka) LoopOptions {
-	o := LoopOptions{
+func LoopOptions(name string, cfg config.Kafka) sinks.LoopOptions {
+	o := sinks.LoopOptions{
 		Name:            name,
 		MaxRecords:      cfg.BatchMaxRecords,
 		MaxBytes:        int(cfg.BatchMaxBytes),
@@ -213,10 +214,10 @@ func KafkaLoopOptions(name string, cfg config.Kafka) LoopOptions {
 	return o
 }
 
-var kafkaAcks = map[string]kafka.RequiredAcks{"all": kafka.RequireAll, "one": kafka.RequireOne, "none": kafka.RequireNone}
+var acks = map[string]kafkago.RequiredAcks{"all": kafkago.RequireAll, "one": kafkago.RequireOne, "none": kafkago.RequireNone}
 
-var kafkaCompression = map[string]kafka.Compression{
-	"none": 0, "gzip": kafka.Gzip, "snappy": kafka.Snappy, "lz4": kafka.Lz4, "zstd": kafka.Zstd,
+var compression = map[string]kafkago.Compression{
+	"none": 0, "gzip": kafkago.Gzip, "snappy": kafkago.Snappy, "lz4": kafkago.Lz4, "zstd": kafkago.Zstd,
 }
 
 // Send makes one delivery attempt of b.Records, within the sink's TIMEOUT.
@@ -228,7 +229,7 @@ var kafkaCompression = map[string]kafka.Compression{
 // never losses). Records whose topic does not exist are retried (kind auth)
 // and, with a templated TOPIC, dead-lettered once the topic has been
 // missing for UNKNOWN_TOPIC_TIMEOUT.
-func (k *Kafka) Send(ctx context.Context, b *Batch) error {
+func (k *Sink) Send(ctx context.Context, b *sinks.Batch) error {
 	if len(b.Records) == 0 {
 		return nil
 	}
@@ -252,7 +253,7 @@ func (k *Kafka) Send(ctx context.Context, b *Batch) error {
 
 // Close waits for produce requests in flight and closes the connections.
 // Send must not be called after Close.
-func (k *Kafka) Close() error {
+func (k *Sink) Close() error {
 	k.closeOnce.Do(func() {
 		err := errors.Join(k.w.Close(), k.probe.Close())
 		k.transport.CloseIdleConnections()
@@ -274,27 +275,27 @@ const (
 	recDead                    // to be dead-lettered for reason
 )
 
-// kafkaAttempt is the state of one Send: per record, its message and
+// attempt is the state of one Send: per record, its message and
 // where it stands. Concurrent writes of topic groups touch disjoint indexes.
-type kafkaAttempt struct {
+type attempt struct {
 	recs   []record.Record
-	msgs   []kafka.Message
+	msgs   []kafkago.Message
 	st     []recState
 	err    []error
 	reason []string
 	bytes  []int64 // message bytes counted when acknowledged
 
-	headers []kafka.Header // two per message
-	arena   []byte         // values, IDs and paths of all messages
+	headers []kafkago.Header // two per message
+	arena   []byte           // values, IDs and paths of all messages
 }
 
 // prepare renders every record's message, and marks for the dead letters
 // the records that no broker could take.
-func (k *Kafka) prepare(recs []record.Record) *kafkaAttempt {
+func (k *Sink) prepare(recs []record.Record) *attempt {
 	n := len(recs)
-	a, _ := k.attempts.Get().(*kafkaAttempt)
+	a, _ := k.attempts.Get().(*attempt)
 	if a == nil {
-		a = &kafkaAttempt{}
+		a = &attempt{}
 	}
 	a.recs = recs
 	a.msgs = resize(a.msgs, n)
@@ -338,14 +339,14 @@ func (k *Kafka) prepare(recs []record.Record) *kafkaAttempt {
 			}
 		}
 		h := a.headers[2*i : 2*i+2 : 2*i+2]
-		h[0] = kafka.Header{Key: HeaderID, Value: id}
-		h[1] = kafka.Header{Key: HeaderPath, Value: path}
-		a.msgs[i] = kafka.Message{Topic: topic, Key: key, Value: value, Headers: h, Time: r.Time()}
+		h[0] = kafkago.Header{Key: HeaderID, Value: id}
+		h[1] = kafkago.Header{Key: HeaderPath, Value: path}
+		a.msgs[i] = kafkago.Message{Topic: topic, Key: key, Value: value, Headers: h, Time: r.Time()}
 		a.bytes[i] = int64(len(key) + len(value) + len(id) + len(path) + len(HeaderID) + len(HeaderPath))
 		switch {
 		case reason != "":
 			a.st[i], a.reason[i] = recDead, reason
-		case kafkaMessageSize(&a.msgs[i]) > k.maxMessageBytes:
+		case messageSize(&a.msgs[i]) > k.maxMessageBytes:
 			a.st[i], a.reason[i] = recDead, reasonTooLarge
 		}
 	}
@@ -356,7 +357,7 @@ func (k *Kafka) prepare(recs []record.Record) *kafkaAttempt {
 // release recycles a's buffers. It must be called only when every write
 // of the attempt ran to its end: after a write abandoned on a cancelled
 // ctx, kafka-go may still read the messages.
-func (k *Kafka) release(a *kafkaAttempt) {
+func (k *Sink) release(a *attempt) {
 	a.recs = nil
 	if cap(a.arena) > 16<<20 {
 		return // a rare huge batch: let it go rather than pin it
@@ -372,16 +373,16 @@ func resize[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// kafkaRecordOverhead is what the JSON form and the ID of a record add to
+// recordOverheadOf is what the JSON form and the ID of a record add to
 // its line and path, plus room for a long offset and partial flag.
-func kafkaRecordOverhead(enc *record.Encoder) int {
+func recordOverheadOf(enc *record.Encoder) int {
 	var zero record.Record
 	return len(enc.AppendJSON(nil, &zero)) + len(enc.AppendID(nil, &zero)) + 64
 }
 
-// kafkaMessageSize is kafka-go's estimate of a message's size, which it
+// messageSize is kafka-go's estimate of a message's size, which it
 // compares with Writer.BatchBytes (and then fails the whole call).
-func kafkaMessageSize(m *kafka.Message) int64 {
+func messageSize(m *kafkago.Message) int64 {
 	n := int64(4+1+1+8) + 4 + int64(len(m.Key)) + 4 + int64(len(m.Value))
 	n += varintLen(len(m.Headers))
 	for _, h := range m.Headers {
@@ -401,7 +402,7 @@ func varintLen(n int) int64 {
 	return l
 }
 
-func (a *kafkaAttempt) indexes(s recState) []int {
+func (a *attempt) indexes(s recState) []int {
 	var idx []int
 	for i, st := range a.st {
 		if st == s {
@@ -414,7 +415,7 @@ func (a *kafkaAttempt) indexes(s recState) []int {
 // writeAll writes the records idx through w, one WriteMessages call per
 // topic (kafka-go fails a whole call when one topic is missing), the calls
 // concurrent, and settles each record by its outcome.
-func (k *Kafka) writeAll(ctx context.Context, w kafkaWriter, a *kafkaAttempt, idx []int) {
+func (k *Sink) writeAll(ctx context.Context, w writer, a *attempt, idx []int) {
 	if len(idx) == 0 {
 		return
 	}
@@ -444,18 +445,18 @@ func (k *Kafka) writeAll(ctx context.Context, w kafkaWriter, a *kafkaAttempt, id
 	wg.Wait()
 }
 
-func (k *Kafka) writeGroup(ctx context.Context, w kafkaWriter, a *kafkaAttempt, idx []int) {
-	var msgs []kafka.Message
+func (k *Sink) writeGroup(ctx context.Context, w writer, a *attempt, idx []int) {
+	var msgs []kafkago.Message
 	if len(idx) == len(a.msgs) {
 		msgs = a.msgs // the common case: the whole batch, one topic
 	} else {
-		msgs = make([]kafka.Message, len(idx))
+		msgs = make([]kafkago.Message, len(idx))
 		for j, i := range idx {
 			msgs[j] = a.msgs[i]
 		}
 	}
 	err := w.WriteMessages(ctx, msgs...)
-	var werr kafka.WriteErrors
+	var werr kafkago.WriteErrors
 	perMessage := errors.As(err, &werr) && len(werr) == len(idx)
 	for j, i := range idx {
 		e := err
@@ -467,16 +468,16 @@ func (k *Kafka) writeGroup(ctx context.Context, w kafkaWriter, a *kafkaAttempt, 
 }
 
 // settle records the outcome e of writing record i.
-func (k *Kafka) settle(a *kafkaAttempt, i int, e error) {
+func (k *Sink) settle(a *attempt, i int, e error) {
 	switch {
 	case e == nil:
 		a.st[i], a.err[i] = recDone, nil
 		k.m.messageBytes.Add(float64(a.bytes[i]))
 	case poisonReason(e) != "":
 		a.st[i], a.err[i] = recPoison, e
-	case errors.Is(e, kafka.UnknownTopicOrPartition):
+	case errors.Is(e, kafkago.UnknownTopicOrPartition):
 		a.st[i], a.err[i] = recMissing, e
-	case errors.Is(e, kafka.InvalidTopic) && k.topic.templated:
+	case errors.Is(e, kafkago.InvalidTopic) && k.topic.templated:
 		a.st[i], a.reason[i] = recDead, reasonInvalidTopic
 	default:
 		a.st[i], a.err[i] = recPending, e
@@ -486,16 +487,16 @@ func (k *Kafka) settle(a *kafkaAttempt, i int, e error) {
 // poisonReason returns the dead-letter reason when e says that a record of
 // the batch can never be written, "" otherwise.
 func poisonReason(e error) string {
-	var ke kafka.Error
+	var ke kafkago.Error
 	if !errors.As(e, &ke) {
 		return ""
 	}
 	switch ke {
-	case kafka.MessageSizeTooLarge, kafka.RecordListTooLarge, kafka.InvalidMessageSize:
+	case kafkago.MessageSizeTooLarge, kafkago.RecordListTooLarge, kafkago.InvalidMessageSize:
 		return reasonTooLarge
-	case kafka.InvalidMessage, kafka.InvalidRecord:
+	case kafkago.InvalidMessage, kafkago.InvalidRecord:
 		return reasonInvalid
-	case kafka.InvalidTimestamp:
+	case kafkago.InvalidTimestamp:
 		return reasonTimestamp
 	}
 	return ""
@@ -505,7 +506,7 @@ func poisonReason(e error) string {
 // batch) the broker refuses on their own, delivering the others on the way.
 // A record is dead-lettered only when a request holding it alone is
 // rejected, so an innocent record is never dead-lettered for a neighbour.
-func (k *Kafka) isolate(ctx context.Context, a *kafkaAttempt, idx []int) {
+func (k *Sink) isolate(ctx context.Context, a *attempt, idx []int) {
 	k.probeMu.Lock()
 	defer k.probeMu.Unlock()
 	// The shared writer rejected idx together already: split at once.
@@ -547,7 +548,7 @@ func (k *Kafka) isolate(ctx context.Context, a *kafkaAttempt, idx []int) {
 // settleMissing decides about records whose topic does not exist: retried,
 // or dead-lettered when the TOPIC is templated and the topic has been
 // missing for UNKNOWN_TOPIC_TIMEOUT. It forgets topics written to.
-func (k *Kafka) settleMissing(a *kafkaAttempt) {
+func (k *Sink) settleMissing(a *attempt) {
 	missing := a.indexes(recMissing)
 	k.unknownMu.Lock()
 	defer k.unknownMu.Unlock()
@@ -584,7 +585,7 @@ func (k *Kafka) settleMissing(a *kafkaAttempt) {
 
 // writeDeadLetters hands the records marked dead to the dead-letter store,
 // one call per reason. Records it fails to take stay undelivered.
-func (k *Kafka) writeDeadLetters(a *kafkaAttempt) {
+func (k *Sink) writeDeadLetters(a *attempt) {
 	dead := a.indexes(recDead)
 	if len(dead) == 0 {
 		return
@@ -607,7 +608,7 @@ func (k *Kafka) writeDeadLetters(a *kafkaAttempt) {
 		if err := k.dead.Write(k.name, reason, recs); err != nil {
 			for _, i := range idx {
 				a.st[i] = recPending
-				a.err[i] = &SendError{Kind: KindRejected, Err: fmt.Errorf("write dead letters (%s): %w", reason, err)}
+				a.err[i] = &sinks.SendError{Kind: sinks.KindRejected, Err: fmt.Errorf("write dead letters (%s): %w", reason, err)}
 			}
 			continue
 		}
@@ -626,7 +627,7 @@ func (k *Kafka) writeDeadLetters(a *kafkaAttempt) {
 
 // allowDeadLog rate-limits the dead-letter warning of reason, so that a
 // stream of bad records does not flood the log (the metric counts all).
-func (k *Kafka) allowDeadLog(reason string) (bool, int) {
+func (k *Sink) allowDeadLog(reason string) (bool, int) {
 	k.logMu.Lock()
 	defer k.logMu.Unlock()
 	l := k.deadLog[reason]
@@ -638,7 +639,7 @@ func (k *Kafka) allowDeadLog(reason string) (bool, int) {
 }
 
 // finish shrinks b.Records to the records not delivered and describes why.
-func (a *kafkaAttempt) finish(b *Batch) error {
+func (a *attempt) finish(b *sinks.Batch) error {
 	n := 0
 	var first error
 	for i := range a.recs {
@@ -659,9 +660,9 @@ func (a *kafkaAttempt) finish(b *Batch) error {
 	if first == nil {
 		first = errors.New("not written")
 	}
-	var se *SendError
+	var se *sinks.SendError
 	if errors.As(first, &se) {
-		return &SendError{Kind: se.Kind, RetryAfter: se.RetryAfter, Err: fmt.Errorf("kafka: %d of %d records not delivered: %w", n, total, se.Err)}
+		return &sinks.SendError{Kind: se.Kind, RetryAfter: se.RetryAfter, Err: fmt.Errorf("kafka: %d of %d records not delivered: %w", n, total, se.Err)}
 	}
-	return &SendError{Kind: kafkaKind(first), Err: fmt.Errorf("kafka: %d of %d records not delivered: %w", n, total, first)}
+	return &sinks.SendError{Kind: errorKind(first), Err: fmt.Errorf("kafka: %d of %d records not delivered: %w", n, total, first)}
 }

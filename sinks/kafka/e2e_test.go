@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"context"
@@ -17,15 +17,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
 )
 
 // sendAll sends recs in batches of size, as one Send each, and fails the
 // test if any record is not delivered.
-func sendAll(t testing.TB, k *Kafka, recs []record.Record, size int) {
+func sendAll(t testing.TB, k *Sink, recs []record.Record, size int) {
 	t.Helper()
 	for len(recs) > 0 {
 		n := min(size, len(recs))
-		b := &Batch{Records: slices.Clone(recs[:n])}
+		b := &sinks.Batch{Records: slices.Clone(recs[:n])}
 		if err := k.Send(context.Background(), b); err != nil {
 			t.Fatalf("Send: %v", err)
 		}
@@ -166,15 +167,15 @@ func TestKafkaNotAcknowledgedIsNotDelivered(t *testing.T) {
 	})
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "logs"), nil)
 	recs := kafkaTestRecords(0, 20, 100)
-	b := &Batch{Records: slices.Clone(recs)}
+	b := &sinks.Batch{Records: slices.Clone(recs)}
 	for attempt := 1; ; attempt++ {
 		err := k.Send(context.Background(), b)
 		t.Logf("attempt %d: %v", attempt, err)
 		if err == nil {
 			break
 		}
-		var se *SendError
-		if !errors.As(err, &se) || se.Kind != KindServer {
+		var se *sinks.SendError
+		if !errors.As(err, &se) || se.Kind != sinks.KindServer {
 			t.Fatalf("attempt %d: %v, want a SendError of kind server", attempt, err)
 		}
 		if len(b.Records) != len(recs) {
@@ -206,7 +207,7 @@ func TestKafkaOversizeRecordIsDeadLettered(t *testing.T) {
 	recs := kafkaTestRecords(0, 120, 150)
 	big := randomRecord(999_000, 40_000)
 	all := slices.Insert(slices.Clone(recs), 57, big)
-	b := &Batch{Records: all}
+	b := &sinks.Batch{Records: all}
 	if err := k.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -255,7 +256,7 @@ func TestKafkaRecordAboveConfiguredLimit(t *testing.T) {
 	k := newTestKafka(t, cfg, dl)
 	recs := kafkaTestRecords(0, 10, 100)
 	big := kafkaTestRecords(100, 1, 9<<10)[0]
-	b := &Batch{Records: append(slices.Clone(recs[:5]), append([]record.Record{big}, recs[5:]...)...)}
+	b := &sinks.Batch{Records: append(slices.Clone(recs[:5]), append([]record.Record{big}, recs[5:]...)...)}
 	if err := k.Send(context.Background(), b); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
@@ -301,7 +302,7 @@ func TestKafkaBrokerRestart(t *testing.T) {
 				if i >= len(recs) {
 					return
 				}
-				b := &Batch{Records: slices.Clone(recs[i : i+batch])}
+				b := &sinks.Batch{Records: slices.Clone(recs[i : i+batch])}
 				deadline := time.Now().Add(60 * time.Second)
 				for {
 					err := k.Send(context.Background(), b)
@@ -413,10 +414,10 @@ func TestKafkaTopicTemplate(t *testing.T) {
 		jsonRecord(4, `{"app":"a/b","user":"u5"}`),
 		jsonRecord(5, `{"app":"a","user":"u6"}`),
 	}
-	b := &Batch{Records: slices.Clone(recs)}
+	b := &sinks.Batch{Records: slices.Clone(recs)}
 	err := k.Send(context.Background(), b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindAuth {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindAuth {
 		t.Fatalf("first Send: %v, want kind auth for the missing topic", err)
 	}
 	if len(b.Records) != 1 || b.Records[0].Offset != 3 {
@@ -466,11 +467,11 @@ func TestKafkaMissingFixedTopic(t *testing.T) {
 	k := newTestKafka(t, kafkaConfig(c.ListenAddrs(), "nope"), dl)
 	now := time.Now()
 	k.now = func() time.Time { return now }
-	b := &Batch{Records: kafkaTestRecords(0, 10, 100)}
+	b := &sinks.Batch{Records: kafkaTestRecords(0, 10, 100)}
 	for range 2 {
 		err := k.Send(context.Background(), b)
-		var se *SendError
-		if !errors.As(err, &se) || se.Kind != KindAuth || len(b.Records) != 10 {
+		var se *sinks.SendError
+		if !errors.As(err, &se) || se.Kind != sinks.KindAuth || len(b.Records) != 10 {
 			t.Fatalf("Send: %v with %d records left, want kind auth and 10", err, len(b.Records))
 		}
 		now = now.Add(time.Hour)
@@ -498,14 +499,14 @@ func TestKafkaLeaderChange(t *testing.T) {
 				}
 			}
 		}
-		b := &Batch{Records: slices.Clone(recs[i : i+100])}
+		b := &sinks.Batch{Records: slices.Clone(recs[i : i+100])}
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			err := k.Send(context.Background(), b)
 			if err == nil {
 				break
 			}
-			var se *SendError
+			var se *sinks.SendError
 			if errors.As(err, &se) {
 				kinds[se.Kind]++
 			}
@@ -516,7 +517,7 @@ func TestKafkaLeaderChange(t *testing.T) {
 		}
 	}
 	t.Logf("failed attempts by kind: %v", kinds)
-	if kinds[KindServer] == 0 {
+	if kinds[sinks.KindServer] == 0 {
 		t.Fatal("no attempt failed: the leaders did not move")
 	}
 	checkDelivered(t, consume(t, c.ListenAddrs(), len(recs), []string{"logs"}), recs, false)

@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"context"
@@ -18,23 +18,24 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
 	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
 
-// fakeWriter is a kafkaWriter whose answers a test scripts.
+// fakeWriter is a writer whose answers a test scripts.
 type fakeWriter struct {
-	write func(ctx context.Context, msgs []kafka.Message) error
+	write func(ctx context.Context, msgs []kafkago.Message) error
 
 	mu    sync.Mutex
-	calls [][]kafka.Message
+	calls [][]kafkago.Message
 }
 
-func (f *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+func (f *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafkago.Message) error {
 	f.mu.Lock()
 	f.calls = append(f.calls, slices.Clone(msgs))
 	f.mu.Unlock()
@@ -47,7 +48,7 @@ func (f *fakeWriter) WriteMessages(ctx context.Context, msgs ...kafka.Message) e
 func (f *fakeWriter) Close() error { return nil }
 
 // fakeKafka is a sink whose writers are fakes; no broker is involved.
-func fakeKafka(t *testing.T, main, probe *fakeWriter, dl *fakeDeadLetters, edit func(*kafkaTestConfig)) *Kafka {
+func fakeKafka(t *testing.T, main, probe *fakeWriter, dl *fakeDeadLetters, edit func(*kafkaTestConfig)) *Sink {
 	t.Helper()
 	cfg := kafkaTestConfig{kafkaConfig([]string{"127.0.0.1:1"}, "logs")}
 	if edit != nil {
@@ -60,8 +61,8 @@ func fakeKafka(t *testing.T, main, probe *fakeWriter, dl *fakeDeadLetters, edit 
 
 // errorsFor answers a WriteMessages call with err for every message for
 // which bad is true, as kafka-go does for a partition batch.
-func errorsFor(msgs []kafka.Message, bad func(m *kafka.Message) bool, err error) error {
-	werr := make(kafka.WriteErrors, len(msgs))
+func errorsFor(msgs []kafkago.Message, bad func(m *kafkago.Message) bool, err error) error {
+	werr := make(kafkago.WriteErrors, len(msgs))
 	failed := false
 	for i := range msgs {
 		if bad(&msgs[i]) {
@@ -100,7 +101,7 @@ func TestKafkaMessages(t *testing.T) {
 			w := &fakeWriter{}
 			k := fakeKafka(t, w, &fakeWriter{}, nil, func(c *kafkaTestConfig) { c.Topic, c.Key = tc.topic, tc.key })
 			recs := kafkaTestRecords(0, 5, 50)
-			if err := k.Send(context.Background(), &Batch{Records: slices.Clone(recs)}); err != nil {
+			if err := k.Send(context.Background(), &sinks.Batch{Records: slices.Clone(recs)}); err != nil {
 				t.Fatal(err)
 			}
 			if len(w.calls) != 1 || len(w.calls[0]) != len(recs) {
@@ -117,7 +118,7 @@ func TestKafkaMessages(t *testing.T) {
 				if string(m.Value) != string(enc.AppendJSON(nil, r)) {
 					t.Fatalf("value %s, want the record's JSON", m.Value)
 				}
-				want := []kafka.Header{{Key: "skiff-id", Value: []byte(enc.ID(r))}, {Key: "skiff-path", Value: r.Path}}
+				want := []kafkago.Header{{Key: "skiff-id", Value: []byte(enc.ID(r))}, {Key: "skiff-path", Value: r.Path}}
 				if fmt.Sprint(m.Headers) != fmt.Sprint(want) {
 					t.Fatalf("headers %v, want %v", m.Headers, want)
 				}
@@ -129,20 +130,20 @@ func TestKafkaMessages(t *testing.T) {
 	}
 }
 
-// kafkaMessageSize must never be below kafka-go's own estimate, or kafka-go
+// messageSize must never be below kafka-go's own estimate, or kafka-go
 // fails a whole WriteMessages call that the sink thought safe. kafka-go's
 // check is reproduced here through its public behaviour.
 func TestKafkaMessageSizeMatchesKafkaGo(t *testing.T) {
 	for _, size := range []int{0, 1, 100, 127, 128, 16383, 16384, 70000} {
-		m := kafka.Message{Key: []byte("k"), Value: make([]byte, size), Headers: []kafka.Header{{Key: HeaderID, Value: []byte("pod-1-0000000000000001-42")}, {Key: HeaderPath, Value: []byte("/var/log/a.log")}}}
-		est := kafkaMessageSize(&m)
+		m := kafkago.Message{Key: []byte("k"), Value: make([]byte, size), Headers: []kafkago.Header{{Key: HeaderID, Value: []byte("pod-1-0000000000000001-42")}, {Key: HeaderPath, Value: []byte("/var/log/a.log")}}}
+		est := messageSize(&m)
 		for _, limit := range []int64{est - 1, est} {
-			tr := &kafka.Transport{}
-			w := &kafka.Writer{Addr: kafka.TCP("127.0.0.1:1"), BatchBytes: limit, Topic: "t", Transport: tr}
+			tr := &kafkago.Transport{}
+			w := &kafkago.Writer{Addr: kafkago.TCP("127.0.0.1:1"), BatchBytes: limit, Topic: "t", Transport: tr}
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel() // past the size check, kafka-go gives up at once
 			err := w.WriteMessages(ctx, m)
-			tooLarge := errors.As(err, new(kafka.MessageTooLargeError))
+			tooLarge := errors.As(err, new(kafkago.MessageTooLargeError))
 			if tooLarge != (limit < est) {
 				t.Fatalf("value %d bytes, limit %d, estimate %d: kafka-go says too large = %v (%v)", size, limit, est, tooLarge, err)
 			}
@@ -157,22 +158,22 @@ func TestKafkaMessageSizeMatchesKafkaGo(t *testing.T) {
 // others and dead-letters only a record rejected on its own.
 func TestKafkaIsolatesOnlyTheCulprit(t *testing.T) {
 	enc := testEncoder()
-	culprit := func(m *kafka.Message) bool { return strings.Contains(string(m.Value), "line 13 ") }
+	culprit := func(m *kafkago.Message) bool { return strings.Contains(string(m.Value), "line 13 ") }
 	// The shared writer fails the whole call (one partition batch).
-	main := &fakeWriter{write: func(_ context.Context, msgs []kafka.Message) error {
-		return errorsFor(msgs, func(*kafka.Message) bool { return true }, kafka.MessageSizeTooLarge)
+	main := &fakeWriter{write: func(_ context.Context, msgs []kafkago.Message) error {
+		return errorsFor(msgs, func(*kafkago.Message) bool { return true }, kafkago.MessageSizeTooLarge)
 	}}
 	// The probe fails a call holding the culprit, whole.
-	probe := &fakeWriter{write: func(_ context.Context, msgs []kafka.Message) error {
-		if slices.ContainsFunc(msgs, func(m kafka.Message) bool { return culprit(&m) }) {
-			return errorsFor(msgs, func(*kafka.Message) bool { return true }, fmt.Errorf("kafka.(*Client).Produce: %w", kafka.MessageSizeTooLarge))
+	probe := &fakeWriter{write: func(_ context.Context, msgs []kafkago.Message) error {
+		if slices.ContainsFunc(msgs, func(m kafkago.Message) bool { return culprit(&m) }) {
+			return errorsFor(msgs, func(*kafkago.Message) bool { return true }, fmt.Errorf("kafka.(*Client).Produce: %w", kafkago.MessageSizeTooLarge))
 		}
 		return nil
 	}}
 	dl := &fakeDeadLetters{enc: enc}
 	k := fakeKafka(t, main, probe, dl, nil)
 	recs := kafkaTestRecords(0, 40, 50)
-	b := &Batch{Records: slices.Clone(recs)}
+	b := &sinks.Batch{Records: slices.Clone(recs)}
 	if err := k.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -190,12 +191,12 @@ func TestKafkaIsolatesOnlyTheCulprit(t *testing.T) {
 // record only because another Send's record shared its request, the probe
 // delivers it and nothing is dead-lettered.
 func TestKafkaNeverDeadLettersForANeighbour(t *testing.T) {
-	main := &fakeWriter{write: func(_ context.Context, msgs []kafka.Message) error {
-		return errorsFor(msgs, func(*kafka.Message) bool { return true }, kafka.MessageSizeTooLarge)
+	main := &fakeWriter{write: func(_ context.Context, msgs []kafkago.Message) error {
+		return errorsFor(msgs, func(*kafkago.Message) bool { return true }, kafkago.MessageSizeTooLarge)
 	}}
 	dl := &fakeDeadLetters{enc: testEncoder()}
 	k := fakeKafka(t, main, &fakeWriter{}, dl, nil)
-	b := &Batch{Records: kafkaTestRecords(0, 1, 50)}
+	b := &sinks.Batch{Records: kafkaTestRecords(0, 1, 50)}
 	if err := k.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -208,16 +209,16 @@ func TestKafkaNeverDeadLettersForANeighbour(t *testing.T) {
 // stays in the batch (kind rejected) and the others are delivered.
 func TestKafkaDeadLetterFailure(t *testing.T) {
 	enc := testEncoder()
-	culprit := func(m *kafka.Message) bool { return strings.Contains(string(m.Value), "line 2 ") }
-	reject := func(_ context.Context, msgs []kafka.Message) error {
-		return errorsFor(msgs, culprit, kafka.InvalidRecord)
+	culprit := func(m *kafkago.Message) bool { return strings.Contains(string(m.Value), "line 2 ") }
+	reject := func(_ context.Context, msgs []kafkago.Message) error {
+		return errorsFor(msgs, culprit, kafkago.InvalidRecord)
 	}
 	dl := &fakeDeadLetters{enc: enc, fail: func(string) error { return syscall.ENOSPC }}
 	k := fakeKafka(t, &fakeWriter{write: reject}, &fakeWriter{write: reject}, dl, nil)
-	b := &Batch{Records: kafkaTestRecords(0, 5, 50)}
+	b := &sinks.Batch{Records: kafkaTestRecords(0, 5, 50)}
 	err := k.Send(context.Background(), b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindRejected || !errors.Is(err, syscall.ENOSPC) {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindRejected || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Send: %v, want kind rejected wrapping ENOSPC", err)
 	}
 	if got := recordOffsets(b.Records); !slices.Equal(got, []int64{2000}) {
@@ -230,25 +231,25 @@ func TestKafkaErrorKinds(t *testing.T) {
 		err  error
 		kind string
 	}{
-		"leader moved":          {kafka.NotLeaderForPartition, KindServer},
-		"not enough replicas":   {fmt.Errorf("kafka.(*Client).Produce: %w", kafka.NotEnoughReplicas), KindServer},
-		"broker timeout":        {kafka.RequestTimedOut, KindTimeout},
-		"deadline":              {context.DeadlineExceeded, KindTimeout},
-		"connection refused":    {&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, KindNetwork},
-		"connection closed":     {io.ErrUnexpectedEOF, KindNetwork},
-		"topic not authorized":  {kafka.TopicAuthorizationFailed, KindAuth},
-		"sasl":                  {fmt.Errorf("dial: %w", kafka.SASLAuthenticationFailed), KindAuth},
-		"quota":                 {kafka.ThrottlingQuotaExceeded, KindThrottled},
-		"unknown broker answer": {kafka.Error(9999), KindServer},
+		"leader moved":          {kafkago.NotLeaderForPartition, sinks.KindServer},
+		"not enough replicas":   {fmt.Errorf("kafka.(*Client).Produce: %w", kafkago.NotEnoughReplicas), sinks.KindServer},
+		"broker timeout":        {kafkago.RequestTimedOut, sinks.KindTimeout},
+		"deadline":              {context.DeadlineExceeded, sinks.KindTimeout},
+		"connection refused":    {&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, sinks.KindNetwork},
+		"connection closed":     {io.ErrUnexpectedEOF, sinks.KindNetwork},
+		"topic not authorized":  {kafkago.TopicAuthorizationFailed, sinks.KindAuth},
+		"sasl":                  {fmt.Errorf("dial: %w", kafkago.SASLAuthenticationFailed), sinks.KindAuth},
+		"quota":                 {kafkago.ThrottlingQuotaExceeded, sinks.KindThrottled},
+		"unknown broker answer": {kafkago.Error(9999), sinks.KindServer},
 	} {
 		t.Run(name, func(t *testing.T) {
-			w := &fakeWriter{write: func(_ context.Context, msgs []kafka.Message) error {
-				return errorsFor(msgs, func(m *kafka.Message) bool { return m.Time.UnixMilli()%2 == 1 }, tc.err)
+			w := &fakeWriter{write: func(_ context.Context, msgs []kafkago.Message) error {
+				return errorsFor(msgs, func(m *kafkago.Message) bool { return m.Time.UnixMilli()%2 == 1 }, tc.err)
 			}}
 			k := fakeKafka(t, w, &fakeWriter{}, nil, nil)
-			b := &Batch{Records: kafkaTestRecords(0, 6, 50)}
+			b := &sinks.Batch{Records: kafkaTestRecords(0, 6, 50)}
 			err := k.Send(context.Background(), b)
-			var se *SendError
+			var se *sinks.SendError
 			if !errors.As(err, &se) || se.Kind != tc.kind {
 				t.Fatalf("Send: %v, want kind %s", err, tc.kind)
 			}
@@ -266,14 +267,14 @@ func TestKafkaErrorKinds(t *testing.T) {
 // TestKafkaWholeCallError: an error that is not per message (no metadata,
 // broker unreachable) leaves the whole batch.
 func TestKafkaWholeCallError(t *testing.T) {
-	w := &fakeWriter{write: func(context.Context, []kafka.Message) error {
+	w := &fakeWriter{write: func(context.Context, []kafkago.Message) error {
 		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
 	}}
 	k := fakeKafka(t, w, &fakeWriter{}, nil, nil)
-	b := &Batch{Records: kafkaTestRecords(0, 4, 50)}
+	b := &sinks.Batch{Records: kafkaTestRecords(0, 4, 50)}
 	err := k.Send(context.Background(), b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindNetwork || len(b.Records) != 4 {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindNetwork || len(b.Records) != 4 {
 		t.Fatalf("Send: %v with %d records left, want kind network and 4", err, len(b.Records))
 	}
 }
@@ -281,17 +282,17 @@ func TestKafkaWholeCallError(t *testing.T) {
 // TestKafkaCancelled: a cancelled attempt delivered nothing as far as the
 // sink knows; all records stay.
 func TestKafkaCancelled(t *testing.T) {
-	w := &fakeWriter{write: func(ctx context.Context, _ []kafka.Message) error {
+	w := &fakeWriter{write: func(ctx context.Context, _ []kafkago.Message) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}}
 	k := fakeKafka(t, w, &fakeWriter{}, nil, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	b := &Batch{Records: kafkaTestRecords(0, 4, 50)}
+	b := &sinks.Batch{Records: kafkaTestRecords(0, 4, 50)}
 	err := k.Send(ctx, b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindTimeout || len(b.Records) != 4 {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindTimeout || len(b.Records) != 4 {
 		t.Fatalf("Send: %v with %d records left, want kind timeout and 4", err, len(b.Records))
 	}
 }
@@ -299,19 +300,19 @@ func TestKafkaCancelled(t *testing.T) {
 // TestKafkaTopicGroups: with a per-record topic, each topic gets its own
 // WriteMessages call, so that one missing topic does not fail the others.
 func TestKafkaTopicGroups(t *testing.T) {
-	w := &fakeWriter{write: func(_ context.Context, msgs []kafka.Message) error {
+	w := &fakeWriter{write: func(_ context.Context, msgs []kafkago.Message) error {
 		if msgs[0].Topic == "logs-missing" {
-			return kafka.UnknownTopicOrPartition // as kafka-go does: the whole call
+			return kafkago.UnknownTopicOrPartition // as kafka-go does: the whole call
 		}
 		return nil
 	}}
 	k := fakeKafka(t, w, &fakeWriter{}, nil, func(c *kafkaTestConfig) { c.Topic = "logs-{json.app}" })
-	b := &Batch{Records: []record.Record{
+	b := &sinks.Batch{Records: []record.Record{
 		jsonRecord(0, `{"app":"a"}`), jsonRecord(1, `{"app":"missing"}`), jsonRecord(2, `{"app":"a"}`),
 	}}
 	err := k.Send(context.Background(), b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindAuth || !strings.Contains(err.Error(), "logs-missing") {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindAuth || !strings.Contains(err.Error(), "logs-missing") {
 		t.Fatalf("Send: %v, want kind auth naming logs-missing", err)
 	}
 	if got := recordOffsets(b.Records); !slices.Equal(got, []int64{1}) {
@@ -334,26 +335,26 @@ func TestNewKafkaRejects(t *testing.T) {
 	}
 	for name, tc := range map[string]struct {
 		edit func(*kafkaTestConfig)
-		deps Deps
+		deps sinks.Deps
 		want string
 	}{
-		"invalid config":       {func(c *kafkaTestConfig) { c.Acks = "most" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_KAFKA_ACKS"},
-		"field no record has":  {func(c *kafkaTestConfig) { c.Topic = "logs-{fields.team}" }, Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_FIELDS"},
-		"no dead-letter store": {nil, Deps{Encoder: enc}, "dead-letter"},
-		"CA file without PEM":  {func(c *kafkaTestConfig) { c.TLSCAFile = notPEM }, Deps{Encoder: enc, DeadLetters: dl}, "no PEM certificate"},
+		"invalid config":       {func(c *kafkaTestConfig) { c.Acks = "most" }, sinks.Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_KAFKA_ACKS"},
+		"field no record has":  {func(c *kafkaTestConfig) { c.Topic = "logs-{fields.team}" }, sinks.Deps{Encoder: enc, DeadLetters: dl}, "SKIFF_FIELDS"},
+		"no dead-letter store": {nil, sinks.Deps{Encoder: enc}, "dead-letter"},
+		"CA file without PEM":  {func(c *kafkaTestConfig) { c.TLSCAFile = notPEM }, sinks.Deps{Encoder: enc, DeadLetters: dl}, "no PEM certificate"},
 		"unreadable SASL secret": {func(c *kafkaTestConfig) {
 			c.SASLMechanism, c.SASLUsername, c.SASLPasswordFile = "plain", "u", "/nonexistent"
-		}, Deps{Encoder: enc, DeadLetters: dl}, "SASL_PASSWORD_FILE"},
+		}, sinks.Deps{Encoder: enc, DeadLetters: dl}, "SASL_PASSWORD_FILE"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := kafkaTestConfig{kafkaConfig([]string{"127.0.0.1:1"}, "logs")}
 			if tc.edit != nil {
 				tc.edit(&cfg)
 			}
-			k, err := NewKafka("kafka", cfg.Kafka, tc.deps)
+			k, err := New("kafka", cfg.Kafka, tc.deps)
 			if err == nil {
 				_ = k.Close()
-				t.Fatal("NewKafka succeeded")
+				t.Fatal("New succeeded")
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %q does not mention %q", err, tc.want)
@@ -367,19 +368,19 @@ func TestNewKafkaRejects(t *testing.T) {
 func TestKafkaMetricsGoWithTheSink(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	enc := testEncoder()
-	deps := Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc}, Registerer: reg}
+	deps := sinks.Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc}, Registerer: reg}
 	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
-	a, err := NewKafka("a", cfg, deps)
+	a, err := New("a", cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewKafka("b", cfg, deps)
+	b, err := New("b", cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.w, b.w = &fakeWriter{}, &fakeWriter{}
-	for _, k := range []*Kafka{a, b} {
-		if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(0, 3, 10)}); err != nil {
+	for _, k := range []*Sink{a, b} {
+		if err := k.Send(context.Background(), &sinks.Batch{Records: kafkaTestRecords(0, 3, 10)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -400,10 +401,10 @@ func TestKafkaMetricsGoWithTheSink(t *testing.T) {
 // kafkaTestConfig lets table tests edit a config.Kafka by field.
 type kafkaTestConfig struct{ config.Kafka }
 
-// roundTripFunc is a kafka.RoundTripper made of a function.
-type roundTripFunc func(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error)
+// roundTripFunc is a kafkago.RoundTripper made of a function.
+type roundTripFunc func(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error)
 
-func (f roundTripFunc) RoundTrip(ctx context.Context, addr net.Addr, req kafka.Request) (kafka.Response, error) {
+func (f roundTripFunc) RoundTrip(ctx context.Context, addr net.Addr, req kafkago.Request) (kafkago.Response, error) {
 	return f(ctx, addr, req)
 }
 
@@ -413,7 +414,7 @@ func (f roundTripFunc) RoundTrip(ctx context.Context, addr net.Addr, req kafka.R
 func TestKafkaMetadataLookupsAreShared(t *testing.T) {
 	calls := map[string]int{}
 	fail := true
-	next := roundTripFunc(func(_ context.Context, _ net.Addr, req kafka.Request) (kafka.Response, error) {
+	next := roundTripFunc(func(_ context.Context, _ net.Addr, req kafkago.Request) (kafkago.Response, error) {
 		topic := req.(*metadataAPI.Request).TopicNames[0]
 		calls[topic]++
 		if fail {
@@ -422,9 +423,9 @@ func TestKafkaMetadataLookupsAreShared(t *testing.T) {
 		return &metadataAPI.Response{Topics: []metadataAPI.ResponseTopic{{Name: topic}}}, nil
 	})
 	now := time.Now()
-	mt := &meteredTransport{next: next, m: newKafkaMetrics(nil, "t"), now: func() time.Time { return now }}
+	mt := &meteredTransport{next: next, m: newMetrics(nil, "t"), now: func() time.Time { return now }}
 	lookup := func(topic string) error {
-		_, err := mt.RoundTrip(context.Background(), kafka.TCP("x:1"), &metadataAPI.Request{TopicNames: []string{topic}})
+		_, err := mt.RoundTrip(context.Background(), kafkago.TCP("x:1"), &metadataAPI.Request{TopicNames: []string{topic}})
 		return err
 	}
 	for range 2 { // failures are not remembered: both reach the transport
@@ -461,7 +462,7 @@ func TestKafkaTopicUnresolved(t *testing.T) {
 		jsonRecord(0, `{"app":"a"}`), jsonRecord(1, `{"other":1}`), jsonRecord(2, `{"app":{"x":1}}`),
 		jsonRecord(3, `{"app":"with space"}`), jsonRecord(4, `{"app":7}`),
 	}
-	if err := k.Send(context.Background(), &Batch{Records: slices.Clone(recs)}); err != nil {
+	if err := k.Send(context.Background(), &sinks.Batch{Records: slices.Clone(recs)}); err != nil {
 		t.Fatal(err)
 	}
 	got := dl.byReason()
@@ -486,13 +487,13 @@ func TestKafkaPoisonReasons(t *testing.T) {
 		err  error
 		want string
 	}{
-		{kafka.MessageSizeTooLarge, reasonTooLarge},
-		{kafka.RecordListTooLarge, reasonTooLarge},
-		{kafka.MessageTooLargeError{}, reasonTooLarge},
-		{kafka.InvalidRecord, reasonInvalid},
-		{kafka.InvalidMessage, reasonInvalid},
-		{fmt.Errorf("x: %w", kafka.InvalidTimestamp), reasonTimestamp},
-		{kafka.NotLeaderForPartition, ""},
+		{kafkago.MessageSizeTooLarge, reasonTooLarge},
+		{kafkago.RecordListTooLarge, reasonTooLarge},
+		{kafkago.MessageTooLargeError{}, reasonTooLarge},
+		{kafkago.InvalidRecord, reasonInvalid},
+		{kafkago.InvalidMessage, reasonInvalid},
+		{fmt.Errorf("x: %w", kafkago.InvalidTimestamp), reasonTimestamp},
+		{kafkago.NotLeaderForPartition, ""},
 		{io.EOF, ""},
 	} {
 		if got := poisonReason(tc.err); got != tc.want {
@@ -508,7 +509,7 @@ func TestKafkaWarnings(t *testing.T) {
 	enc := testEncoder()
 	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
 	cfg.TLSInsecureSkipVerify, cfg.Acks = true, "none"
-	k, err := NewKafka("kafka", cfg, Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc}, Logger: log})
+	k, err := New("kafka", cfg, sinks.Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +542,7 @@ func TestKafkaSecretsAreReadPerConnection(t *testing.T) {
 	}
 	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
 	cfg.SASLMechanism, cfg.SASLUsername, cfg.SASLPasswordFile = "plain", "u", pw
-	m, err := kafkaSASL(&cfg)
+	m, err := saslMechanism(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +564,7 @@ func TestKafkaSecretsAreReadPerConnection(t *testing.T) {
 	ca := newKafkaTestCA(t)
 	_, certFile, keyFile := ca.issue(t, true)
 	cfg.TLSCertFile, cfg.TLSKeyFile = certFile, keyFile
-	tc, err := kafkaTLS(&cfg)
+	tc, err := tlsConfig(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,19 +597,19 @@ func TestKafkaSecretsAreReadPerConnection(t *testing.T) {
 func TestKafkaIsolationCutShort(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	allRejected := func(_ context.Context, msgs []kafka.Message) error {
-		return errorsFor(msgs, func(*kafka.Message) bool { return true }, kafka.MessageSizeTooLarge)
+	allRejected := func(_ context.Context, msgs []kafkago.Message) error {
+		return errorsFor(msgs, func(*kafkago.Message) bool { return true }, kafkago.MessageSizeTooLarge)
 	}
-	probe := &fakeWriter{write: func(c context.Context, msgs []kafka.Message) error {
+	probe := &fakeWriter{write: func(c context.Context, msgs []kafkago.Message) error {
 		cancel()
 		return allRejected(c, msgs)
 	}}
 	dl := &fakeDeadLetters{enc: testEncoder()}
 	k := fakeKafka(t, &fakeWriter{write: allRejected}, probe, dl, nil)
-	b := &Batch{Records: kafkaTestRecords(0, 8, 50)}
+	b := &sinks.Batch{Records: kafkaTestRecords(0, 8, 50)}
 	err := k.Send(ctx, b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindTimeout || len(b.Records) != 8 {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindTimeout || len(b.Records) != 8 {
 		t.Fatalf("Send: %v with %d records left, want kind timeout and 8", err, len(b.Records))
 	}
 	if got := dl.byReason(); len(got) != 0 {
@@ -623,7 +624,7 @@ func TestKafkaDeadLetterLogIsLimited(t *testing.T) {
 	enc := testEncoder()
 	cfg := kafkaConfig([]string{"127.0.0.1:1"}, "logs")
 	cfg.MessageMaxBytes = 2 << 10
-	k, err := NewKafka("kafka", cfg, Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc},
+	k, err := New("kafka", cfg, sinks.Deps{Encoder: enc, DeadLetters: &fakeDeadLetters{enc: enc},
 		Logger: slog.New(slog.NewTextHandler(&syncWriter{w: &buf}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -633,7 +634,7 @@ func TestKafkaDeadLetterLogIsLimited(t *testing.T) {
 	now := time.Now()
 	k.now = func() time.Time { return now }
 	for i := range 5 {
-		if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(i*10, 2, 4<<10)}); err != nil {
+		if err := k.Send(context.Background(), &sinks.Batch{Records: kafkaTestRecords(i*10, 2, 4<<10)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -641,7 +642,7 @@ func TestKafkaDeadLetterLogIsLimited(t *testing.T) {
 		t.Fatalf("%d warnings, want 1:\n%s", n, buf.String())
 	}
 	now = now.Add(loglimit.Every)
-	if err := k.Send(context.Background(), &Batch{Records: kafkaTestRecords(100, 1, 4<<10)}); err != nil {
+	if err := k.Send(context.Background(), &sinks.Batch{Records: kafkaTestRecords(100, 1, 4<<10)}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "logs_suppressed=4") {

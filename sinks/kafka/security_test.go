@@ -1,4 +1,4 @@
-package sinks
+package kafka
 
 import (
 	"context"
@@ -25,6 +25,8 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/skiff-dev/skiff/sinks"
 )
 
 func TestKafkaSASL(t *testing.T) {
@@ -67,10 +69,10 @@ func TestKafkaSASL(t *testing.T) {
 			bad.SASLMechanism, bad.SASLUsername, bad.SASLPassword = name, "shipper", "wrong"
 			bad.Timeout = 3 * time.Second
 			kb := newTestKafka(t, bad, nil)
-			b := &Batch{Records: kafkaTestRecords(100, 5, 100)}
+			b := &sinks.Batch{Records: kafkaTestRecords(100, 5, 100)}
 			err := kb.Send(context.Background(), b)
-			var se *SendError
-			if !errors.As(err, &se) || se.Kind != KindAuth || len(b.Records) != 5 {
+			var se *sinks.SendError
+			if !errors.As(err, &se) || se.Kind != sinks.KindAuth || len(b.Records) != 5 {
 				t.Fatalf("Send with a wrong password: %v (records left %d), want kind auth with all 5 left", err, len(b.Records))
 			}
 		})
@@ -183,10 +185,10 @@ func TestKafkaTLS(t *testing.T) {
 	other.TLSCAFile, other.TLSCertFile, other.TLSKeyFile = newKafkaTestCA(t).file(t), certFile, keyFile
 	other.Timeout = 3 * time.Second
 	ko := newTestKafka(t, other, nil)
-	b := &Batch{Records: slices.Clone(recs[:5])}
+	b := &sinks.Batch{Records: slices.Clone(recs[:5])}
 	err := ko.Send(context.Background(), b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindAuth || len(b.Records) != 5 {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindAuth || len(b.Records) != 5 {
 		t.Fatalf("Send to a broker of another CA: %v (records left %d), want kind auth with all 5 left", err, len(b.Records))
 	}
 }
