@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/logging"
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
+	httpsink "github.com/skiff-dev/skiff/sinks/http"
 	kafkasink "github.com/skiff-dev/skiff/sinks/kafka"
 	stdoutsink "github.com/skiff-dev/skiff/sinks/stdout"
 	"github.com/skiff-dev/skiff/tailer"
@@ -146,7 +147,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 			klo.StallTimeout, klo.Registerer, klo.Logger = lo.StallTimeout, lo.Registerer, lo.Logger
 			lo = klo
 		case s.HTTP != nil:
-			h, herr := sinks.NewHTTP(s.Name, *s.HTTP, d)
+			h, herr := httpsink.New(s.Name, *s.HTTP, d)
 			if herr != nil {
 				return nil, fmt.Errorf("sink %s: %w", s.Name, herr)
 			}

@@ -13,11 +13,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // testEncoder is the encoder of every Kafka test.
 func testEncoder() *record.Encoder {

@@ -7,11 +7,17 @@
 package sinktest
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
@@ -126,6 +132,81 @@ func Records(n, size int) [][]byte {
 		out[i] = Record(i, size)
 	}
 	return out
+}
+
+// Decoded are records from to from+n-1 of the test stream (see Record),
+// decoded.
+func Decoded(from, n, size int) []record.Record {
+	out := make([]record.Record, n)
+	for i := range out {
+		if err := out[i].Decode(Record(from+i, size)); err != nil {
+			panic(err)
+		}
+	}
+	return out
+}
+
+// ReadDeadLetters returns every line in dir's dead-letter files, parsed.
+func ReadDeadLetters(t *testing.T, dir string) []map[string]any {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, n := range names {
+		f, err := os.Open(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("%s: %v: %s", n, err, sc.Bytes())
+			}
+			out = append(out, m)
+		}
+		f.Close()
+	}
+	return out
+}
+
+// Metric is the value of the counter or gauge name in g whose labels
+// include labels (name, value pairs), or 0 when there is none: what a
+// test outside the core package reads of a Loop's metrics.
+func Metric(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	fams, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range f.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // RunLoop starts l.Run and returns a function that stops it and returns

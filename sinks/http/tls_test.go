@@ -1,4 +1,4 @@
-package sinks
+package http
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"log"
 	"math/big"
 	"net"
-	"net/http"
+	nethttp "net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/sinks"
+	"github.com/skiff-dev/skiff/sinks/internal/sinktest"
 )
 
 // testCA issues certificates for the TLS tests.
@@ -96,7 +98,7 @@ func TestHTTPTLS(t *testing.T) {
 	writeFile(t, keyFile, k1)
 
 	var lastSerial atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		if len(r.TLS.PeerCertificates) > 0 {
 			lastSerial.Store(r.TLS.PeerCertificates[0].SerialNumber.Int64())
 		}
@@ -117,17 +119,17 @@ func TestHTTPTLS(t *testing.T) {
 	send := func(t *testing.T, edit func(c *config.HTTP)) error {
 		cfg := httpConfig(srv.URL)
 		edit(&cfg)
-		sink, err := NewHTTP("web", cfg, Deps{})
+		sink, err := New("web", cfg, sinks.Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer sink.Close()
-		return sink.Send(context.Background(), &Batch{Records: dlRecords(0, 1, 0)})
+		return sink.Send(context.Background(), &sinks.Batch{Records: sinktest.Decoded(0, 1, 0)})
 	}
 	t.Run("unknown CA", func(t *testing.T) {
 		err := send(t, func(c *config.HTTP) {})
-		var se *SendError
-		if !errors.As(err, &se) || se.Kind != KindNetwork {
+		var se *sinks.SendError
+		if !errors.As(err, &se) || se.Kind != sinks.KindNetwork {
 			t.Errorf("Send = %v, want a network error", err)
 		}
 	})
@@ -144,12 +146,12 @@ func TestHTTPTLS(t *testing.T) {
 	t.Run("client certificate rotation", func(t *testing.T) {
 		cfg := httpConfig(srv.URL)
 		cfg.CAFile, cfg.CertFile, cfg.KeyFile = caFile, certFile, keyFile
-		sink, err := NewHTTP("web", cfg, Deps{})
+		sink, err := New("web", cfg, sinks.Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer sink.Close()
-		if err := sink.Send(context.Background(), &Batch{Records: dlRecords(0, 1, 0)}); err != nil {
+		if err := sink.Send(context.Background(), &sinks.Batch{Records: sinktest.Decoded(0, 1, 0)}); err != nil {
 			t.Fatal(err)
 		}
 		if s := lastSerial.Load(); s != 101 {
@@ -158,9 +160,9 @@ func TestHTTPTLS(t *testing.T) {
 		c2, k2 := ca.issue(t, 102, true)
 		writeFile(t, certFile, c2)
 		writeFile(t, keyFile, k2)
-		waitUntil(t, "rotated certificate used", func() bool {
+		sinktest.WaitUntil(t, "rotated certificate used", func() bool {
 			sink.Close() // new connection, new handshake
-			if err := sink.Send(context.Background(), &Batch{Records: dlRecords(0, 1, 0)}); err != nil {
+			if err := sink.Send(context.Background(), &sinks.Batch{Records: sinktest.Decoded(0, 1, 0)}); err != nil {
 				t.Fatal(err)
 			}
 			return lastSerial.Load() == 102

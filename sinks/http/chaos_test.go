@@ -1,8 +1,8 @@
-package sinks
+package http
 
 import (
 	"math/rand/v2"
-	"net/http"
+	nethttp "net/http"
 	"os"
 	"slices"
 	"sync"
@@ -22,10 +22,10 @@ func TestHTTPChaos(t *testing.T) {
 	in := newIngest(t)
 	var mu sync.Mutex
 	rng := rand.New(rand.NewPCG(1, 2))
-	in.setFault(func(i int, req *ingestRequest, w http.ResponseWriter, r *http.Request) bool {
+	in.setFault(func(i int, req *ingestRequest, w nethttp.ResponseWriter, r *nethttp.Request) bool {
 		for _, o := range req.offsets {
 			if o%997 == 0 {
-				http.Error(w, "rejected", 400)
+				nethttp.Error(w, "rejected", 400)
 				return true
 			}
 		}
@@ -41,7 +41,7 @@ func TestHTTPChaos(t *testing.T) {
 		case p < 15:
 			w.WriteHeader(503)
 		case p < 18:
-			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			if conn, _, err := w.(nethttp.Hijacker).Hijack(); err == nil {
 				conn.Close()
 			}
 		case p < 20:

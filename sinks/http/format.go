@@ -1,4 +1,4 @@
-package sinks
+package http
 
 import (
 	"encoding/json"
@@ -9,13 +9,13 @@ import (
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
-// httpFormat renders a batch as one request body.
-type httpFormat interface {
+// bodyFormat renders a batch as one request body.
+type bodyFormat interface {
 	contentType() string
 	encode(dst []byte, recs []record.Record) []byte
 }
 
-func newHTTPFormat(cfg *config.HTTP, enc *record.Encoder) (httpFormat, error) {
+func newBodyFormat(cfg *config.HTTP, enc *record.Encoder) (bodyFormat, error) {
 	switch cfg.Format {
 	case config.FormatJSON:
 		return jsonFormat{enc}, nil

@@ -1,4 +1,4 @@
-package sinks
+package http
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func TestLokiBody(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			cfg := config.HTTP{Format: "loki", LokiLabels: tc.labels, LokiLine: tc.line}
-			f, err := newHTTPFormat(&cfg, enc)
+			f, err := newBodyFormat(&cfg, enc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +127,7 @@ func TestLokiBody(t *testing.T) {
 func TestElasticsearchBody(t *testing.T) {
 	enc := record.NewEncoder("pod-uid", record.Kubernetes{}, nil)
 	cfg := config.HTTP{Format: "elasticsearch", ESIndex: "logs-app"}
-	f, err := newHTTPFormat(&cfg, enc)
+	f, err := newBodyFormat(&cfg, enc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestJSONFormats(t *testing.T) {
 	enc := record.NewEncoder("x", record.Kubernetes{}, nil)
 	recs := formatRecords()
 	for _, format := range []string{"json", "ndjson"} {
-		f, err := newHTTPFormat(&config.HTTP{Format: format}, enc)
+		f, err := newBodyFormat(&config.HTTP{Format: format}, enc)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package sinks
+package http
 
 import (
 	"bufio"
@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	nethttp "net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -23,9 +23,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
+	"github.com/skiff-dev/skiff/sinks/internal/sinktest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // httpConfig is a valid config.HTTP for url with fast retries.
 func httpConfig(url string) config.HTTP {
@@ -57,23 +63,23 @@ type ingest struct {
 	// fault, when set, may answer a request instead of the default (accept
 	// all, 200). It returns true when it wrote the response; it can call
 	// accept itself to take the records and still answer with a fault.
-	fault func(n int, req *ingestRequest, w http.ResponseWriter, r *http.Request) bool
+	fault func(n int, req *ingestRequest, w nethttp.ResponseWriter, r *nethttp.Request) bool
 }
 
 func newIngest(t *testing.T) *ingest {
 	in := &ingest{t: t, seen: map[int64]int{}}
-	in.Server = httptest.NewServer(http.HandlerFunc(in.serve))
+	in.Server = httptest.NewServer(nethttp.HandlerFunc(in.serve))
 	t.Cleanup(in.Close)
 	return in
 }
 
-func (in *ingest) serve(w http.ResponseWriter, r *http.Request) {
+func (in *ingest) serve(w nethttp.ResponseWriter, r *nethttp.Request) {
 	req := &ingestRequest{at: time.Now()}
 	var body io.Reader = r.Body
 	if r.Header.Get("Content-Encoding") == "gzip" {
 		zr, err := gzip.NewReader(r.Body)
 		if err != nil {
-			http.Error(w, err.Error(), 400)
+			nethttp.Error(w, err.Error(), 400)
 			return
 		}
 		body = zr
@@ -95,7 +101,7 @@ func (in *ingest) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.accept(req.offsets)
-	w.WriteHeader(http.StatusNoContent)
+	w.WriteHeader(nethttp.StatusNoContent)
 }
 
 func (in *ingest) accept(offs []int64) {
@@ -106,7 +112,7 @@ func (in *ingest) accept(offs []int64) {
 	}
 }
 
-func (in *ingest) setFault(f func(n int, req *ingestRequest, w http.ResponseWriter, r *http.Request) bool) {
+func (in *ingest) setFault(f func(n int, req *ingestRequest, w nethttp.ResponseWriter, r *nethttp.Request) bool) {
 	in.mu.Lock()
 	in.fault = f
 	in.mu.Unlock()
@@ -187,9 +193,9 @@ func parseOffsets(t *testing.T, ctype string, data []byte) []int64 {
 }
 
 type httpRun struct {
-	sink  *HTTP
-	loop  *Loop[int]
-	src   *memSource
+	sink  *Sink
+	loop  *sinks.Loop[int]
+	src   *sinktest.MemSource
 	reg   *prometheus.Registry
 	dlDir string
 	stop  func() error
@@ -200,26 +206,26 @@ type httpRun struct {
 func startHTTP(t *testing.T, cfg config.HTTP, n, size int) *httpRun {
 	t.Helper()
 	r := &httpRun{reg: prometheus.NewRegistry(), dlDir: filepath.Join(t.TempDir(), "deadletter")}
-	dl, err := OpenDeadLetter(DeadLetterOptions{Dir: r.dlDir, Registerer: r.reg})
+	dl, err := sinks.OpenDeadLetter(sinks.DeadLetterOptions{Dir: r.dlDir, Registerer: r.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.sink, err = NewHTTP("web", cfg, Deps{Encoder: record.NewEncoder("i", record.Kubernetes{}, nil), DeadLetters: dl, Registerer: r.reg})
+	r.sink, err = New("web", cfg, sinks.Deps{Encoder: record.NewEncoder("i", record.Kubernetes{}, nil), DeadLetters: dl, Registerer: r.reg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.sink.Close() })
-	r.src = newMemSource(testRecords(n, size)...)
-	o := LoopOptions{Name: "web", Registerer: r.reg}
+	r.src = sinktest.NewMemSource(sinktest.Records(n, size)...)
+	o := sinks.LoopOptions{Name: "web", Registerer: r.reg}
 	r.sink.LoopOptions(&o)
-	r.loop = NewLoop(r.sink, r.src, o)
-	r.stop = runLoop(t, r.loop)
+	r.loop = sinks.NewLoop(r.sink, r.src, o)
+	r.stop = sinktest.RunLoop(t, r.loop)
 	return r
 }
 
 func (r *httpRun) wait(t *testing.T, n int) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%d records committed", n), func() bool { return r.src.committed() == n })
+	sinktest.WaitUntil(t, fmt.Sprintf("%d records committed", n), func() bool { return r.src.Committed() == n })
 	if err := r.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +233,7 @@ func (r *httpRun) wait(t *testing.T, n int) {
 
 func (r *httpRun) deadLettered(t *testing.T) []int64 {
 	var out []int64
-	for _, l := range readDeadLetters(t, r.dlDir) {
+	for _, l := range sinktest.ReadDeadLetters(t, r.dlDir) {
 		out = append(out, int64(l["offset"].(float64)))
 	}
 	return out
@@ -238,8 +244,8 @@ func (r *httpRun) deadLettered(t *testing.T) []int64 {
 // come only from requests the server failed.
 func TestHTTPFaults(t *testing.T) {
 	const n = 200
-	status := func(code int, hdr ...string) func(int, *ingestRequest, http.ResponseWriter, *http.Request) bool {
-		return func(i int, _ *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+	status := func(code int, hdr ...string) func(int, *ingestRequest, nethttp.ResponseWriter, *nethttp.Request) bool {
+		return func(i int, _ *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 			if i%3 != 0 { // every third request fails
 				return false
 			}
@@ -252,45 +258,45 @@ func TestHTTPFaults(t *testing.T) {
 	}
 	tests := map[string]struct {
 		edit       func(*config.HTTP)
-		fault      func(int, *ingestRequest, http.ResponseWriter, *http.Request) bool
+		fault      func(int, *ingestRequest, nethttp.ResponseWriter, *nethttp.Request) bool
 		deadLetter []int64
 		errKind    string
 	}{
-		"500":                      {fault: status(500), errKind: KindServer},
-		"502":                      {fault: status(502), errKind: KindServer},
-		"507 (any 5xx)":            {fault: status(507), errKind: KindServer},
-		"408":                      {fault: status(408), errKind: KindTimeout},
-		"429":                      {fault: status(429), errKind: KindThrottled},
-		"configured retryable 418": {edit: func(c *config.HTTP) { c.RetryableStatus = []int{418} }, fault: status(418), errKind: KindServer},
-		"gzip 500":                 {edit: func(c *config.HTTP) { c.Compression = "gzip" }, fault: status(500), errKind: KindServer},
-		"json 500":                 {edit: func(c *config.HTTP) { c.Format = "json" }, fault: status(500), errKind: KindServer},
-		"connection reset": {fault: func(i int, _ *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+		"500":                      {fault: status(500), errKind: sinks.KindServer},
+		"502":                      {fault: status(502), errKind: sinks.KindServer},
+		"507 (any 5xx)":            {fault: status(507), errKind: sinks.KindServer},
+		"408":                      {fault: status(408), errKind: sinks.KindTimeout},
+		"429":                      {fault: status(429), errKind: sinks.KindThrottled},
+		"configured retryable 418": {edit: func(c *config.HTTP) { c.RetryableStatus = []int{418} }, fault: status(418), errKind: sinks.KindServer},
+		"gzip 500":                 {edit: func(c *config.HTTP) { c.Compression = "gzip" }, fault: status(500), errKind: sinks.KindServer},
+		"json 500":                 {edit: func(c *config.HTTP) { c.Format = "json" }, fault: status(500), errKind: sinks.KindServer},
+		"connection reset": {fault: func(i int, _ *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 			if i%3 != 0 {
 				return false
 			}
-			conn, _, err := w.(http.Hijacker).Hijack()
+			conn, _, err := w.(nethttp.Hijacker).Hijack()
 			if err == nil {
 				conn.Close()
 			}
 			return true
-		}, errKind: KindNetwork},
-		"slow beyond timeout": {edit: func(c *config.HTTP) { c.Timeout = 100 * time.Millisecond }, fault: func(i int, req *ingestRequest, w http.ResponseWriter, r *http.Request) bool {
+		}, errKind: sinks.KindNetwork},
+		"slow beyond timeout": {edit: func(c *config.HTTP) { c.Timeout = 100 * time.Millisecond }, fault: func(i int, req *ingestRequest, w nethttp.ResponseWriter, r *nethttp.Request) bool {
 			if i%5 != 0 {
 				return false
 			}
 			<-r.Context().Done() // the client gave up
 			return true
-		}, errKind: KindTimeout},
-		"400 for one batch": {fault: func(i int, req *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+		}, errKind: sinks.KindTimeout},
+		"400 for one batch": {fault: func(i int, req *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 			for _, o := range req.offsets {
 				if o == 37 || o == 150 {
-					http.Error(w, `{"error":"invalid record"}`, 400)
+					nethttp.Error(w, `{"error":"invalid record"}`, 400)
 					return true
 				}
 			}
 			return false
 		}, deadLetter: []int64{37, 150}},
-		"413 splits": {fault: func(i int, req *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+		"413 splits": {fault: func(i int, req *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 			if len(req.offsets) > 3 || slices.Contains(req.offsets, 99) { // 99 is too large even alone
 				w.WriteHeader(413)
 				return true
@@ -313,7 +319,7 @@ func TestHTTPFaults(t *testing.T) {
 				t.Errorf("dead-lettered %v, want %v", got, tc.deadLetter)
 			}
 			if tc.errKind != "" {
-				if v := testutil.ToFloat64(r.loop.m.errors.WithLabelValues(tc.errKind)); v == 0 {
+				if v := sinktest.Metric(t, r.reg, "skiff_sink_errors_total", "kind", tc.errKind); v == 0 {
 					t.Errorf("no %s errors counted", tc.errKind)
 				}
 			}
@@ -325,7 +331,7 @@ func TestHTTPFaults(t *testing.T) {
 // least that long before its next request (measured on the server's
 // clock, which can only make the measured wait shorter).
 func TestHTTPRetryAfter(t *testing.T) {
-	future := func() string { return time.Now().Add(2 * time.Second).UTC().Format(http.TimeFormat) }
+	future := func() string { return time.Now().Add(2 * time.Second).UTC().Format(nethttp.TimeFormat) }
 	tests := map[string]struct {
 		code  int
 		value func() string
@@ -340,7 +346,7 @@ func TestHTTPRetryAfter(t *testing.T) {
 			t.Parallel()
 			in := newIngest(t)
 			var answered time.Time
-			in.setFault(func(i int, _ *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+			in.setFault(func(i int, _ *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 				if i != 1 {
 					return false
 				}
@@ -361,7 +367,7 @@ func TestHTTPRetryAfter(t *testing.T) {
 				t.Errorf("retried %v after Retry-After, want at least %v", gap, tc.min)
 			}
 			in.checkComplete(t, 30)
-			if v := testutil.ToFloat64(r.loop.m.errors.WithLabelValues(KindThrottled)); v != 1 {
+			if v := sinktest.Metric(t, r.reg, "skiff_sink_errors_total", "kind", sinks.KindThrottled); v != 1 {
 				t.Errorf("throttled errors = %v, want 1", v)
 			}
 		})
@@ -380,7 +386,7 @@ func TestRetryAfterParse(t *testing.T) {
 		"date":      {"Fri, 27 Nov 2026 09:00:30 GMT", 30 * time.Second},
 		"past date": {"Fri, 27 Nov 2026 08:00:00 GMT", 0},
 		"garbage":   {"soon", 0},
-		"huge":      {"99999999999", MaxRetryAfter},
+		"huge":      {"99999999999", sinks.MaxRetryAfter},
 		"empty":     {"", 0},
 	}
 	for name, tc := range tests {
@@ -397,7 +403,7 @@ func TestRetryAfterParse(t *testing.T) {
 func TestHTTPAuthRotation(t *testing.T) {
 	in := newIngest(t)
 	var authz atomic.Value
-	in.setFault(func(i int, _ *ingestRequest, w http.ResponseWriter, r *http.Request) bool {
+	in.setFault(func(i int, _ *ingestRequest, w nethttp.ResponseWriter, r *nethttp.Request) bool {
 		authz.Store(r.Header.Get("Authorization"))
 		if r.Header.Get("Authorization") != "Bearer new-token" || r.Header.Get("X-Scope-OrgID") != "tenant-2" {
 			w.WriteHeader(401)
@@ -421,8 +427,8 @@ func TestHTTPAuthRotation(t *testing.T) {
 	cfg.Auth, cfg.TokenFile = "bearer", tokenFile
 	cfg.Headers = []string{"X-Scope-OrgID=@" + tenantFile, "X-Static=1"}
 	r := startHTTP(t, cfg, 20, 0)
-	auth := func() float64 { return testutil.ToFloat64(r.loop.m.sampled[3]) }
-	waitUntil(t, "auth failing", func() bool { return auth() == 1 })
+	auth := func() float64 { return sinktest.Metric(t, r.reg, "skiff_sink_auth_failing") }
+	sinktest.WaitUntil(t, "auth failing", func() bool { return auth() == 1 })
 	if v, _ := authz.Load().(string); v != "Bearer old-token" {
 		t.Errorf("Authorization = %q", v)
 	}
@@ -433,14 +439,14 @@ func TestHTTPAuthRotation(t *testing.T) {
 	if auth() != 0 {
 		t.Error("auth_failing still raised after recovery")
 	}
-	if v := testutil.ToFloat64(r.loop.m.errors.WithLabelValues(KindAuth)); v == 0 {
+	if v := sinktest.Metric(t, r.reg, "skiff_sink_errors_total", "kind", sinks.KindAuth); v == 0 {
 		t.Error("no auth errors counted")
 	}
 }
 
 func TestHTTPBasicAuth(t *testing.T) {
 	in := newIngest(t)
-	in.setFault(func(i int, _ *ingestRequest, w http.ResponseWriter, r *http.Request) bool {
+	in.setFault(func(i int, _ *ingestRequest, w nethttp.ResponseWriter, r *nethttp.Request) bool {
 		if u, p, ok := r.BasicAuth(); !ok || u != "skiff" || p != "s3cret" {
 			w.WriteHeader(403)
 			return true
@@ -462,7 +468,7 @@ func TestHTTPBasicAuth(t *testing.T) {
 func TestHTTPCircuit(t *testing.T) {
 	in := newIngest(t)
 	var healthy atomic.Bool
-	in.setFault(func(i int, _ *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+	in.setFault(func(i int, _ *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 		if healthy.Load() {
 			return false
 		}
@@ -473,15 +479,15 @@ func TestHTTPCircuit(t *testing.T) {
 	cfg := httpConfig(in.URL)
 	cfg.Concurrency, cfg.BreakerFailures, cfg.BreakerCooldown = 1, 3, cooldown
 	r := startHTTP(t, cfg, 50, 0)
-	state := func() float64 { return testutil.ToFloat64(r.loop.m.sampled[1]) }
-	waitUntil(t, "open", func() bool { return state() == float64(CircuitOpen) })
+	state := func() float64 { return sinktest.Metric(t, r.reg, "skiff_sink_circuit_state") }
+	sinktest.WaitUntil(t, "open", func() bool { return state() == float64(sinks.CircuitOpen) })
 	// Wait for the first (failing) probe and the re-opening.
-	waitUntil(t, "probe", func() bool { return len(in.requests()) >= 4 })
-	waitUntil(t, "reopened", func() bool { return state() == float64(CircuitOpen) })
+	sinktest.WaitUntil(t, "probe", func() bool { return len(in.requests()) >= 4 })
+	sinktest.WaitUntil(t, "reopened", func() bool { return state() == float64(sinks.CircuitOpen) })
 	healthy.Store(true)
 	r.wait(t, 50)
 	in.checkComplete(t, 50)
-	if s := state(); s != float64(CircuitClosed) {
+	if s := state(); s != float64(sinks.CircuitClosed) {
 		t.Errorf("circuit %v after recovery, want closed", s)
 	}
 	reqs := in.requests()
@@ -502,7 +508,7 @@ func TestHTTPElasticsearchPartial(t *testing.T) {
 	var mu sync.Mutex
 	indexed := map[string]int{}  // _id -> times created
 	attempts := map[string]int{} // _id -> times sent
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		if r.URL.Path != "/_bulk" || r.Header.Get("Content-Type") != "application/x-ndjson" {
 			t.Errorf("request %s %s", r.URL.Path, r.Header.Get("Content-Type"))
 		}
@@ -580,7 +586,7 @@ func TestHTTPElasticsearchPartial(t *testing.T) {
 	defer mu.Unlock()
 	for i := range 100 {
 		var rec record.Record
-		rec.Decode(testRecord(i, 0))
+		rec.Decode(sinktest.Record(i, 0))
 		id := enc.ID(&rec)
 		wantAttempts := 1
 		if i%7 == 0 || (i%11 == 0 && i != 13) {
@@ -603,7 +609,7 @@ func TestHTTPElasticsearchPartial(t *testing.T) {
 
 func TestHTTPNoDeadLetters(t *testing.T) {
 	in := newIngest(t)
-	in.setFault(func(i int, req *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+	in.setFault(func(i int, req *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 		if len(req.offsets) == 1 && req.offsets[0] == 5 {
 			w.WriteHeader(422)
 			return true
@@ -617,11 +623,11 @@ func TestHTTPNoDeadLetters(t *testing.T) {
 		return false
 	})
 	reg := prometheus.NewRegistry()
-	sink, err := NewHTTP("web", httpConfig(in.URL), Deps{Registerer: reg})
+	sink, err := New("web", httpConfig(in.URL), sinks.Deps{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Batch{Records: dlRecords(0, 10, 0)}
+	b := &sinks.Batch{Records: sinktest.Decoded(0, 10, 0)}
 	if err := sink.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
@@ -635,18 +641,18 @@ func TestHTTPNoDeadLetters(t *testing.T) {
 // dead-lettered, Send fails with KindRejected and keeps them.
 func TestHTTPDeadLetterFailureKeepsData(t *testing.T) {
 	in := newIngest(t)
-	in.setFault(func(i int, req *ingestRequest, w http.ResponseWriter, _ *http.Request) bool {
+	in.setFault(func(i int, req *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 		w.WriteHeader(400)
 		return true
 	})
-	sink, err := NewHTTP("web", httpConfig(in.URL), Deps{DeadLetters: failingDL{}})
+	sink, err := New("web", httpConfig(in.URL), sinks.Deps{DeadLetters: failingDL{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &Batch{Records: dlRecords(0, 4, 0)}
+	b := &sinks.Batch{Records: sinktest.Decoded(0, 4, 0)}
 	err = sink.Send(context.Background(), b)
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindRejected || len(b.Records) != 4 {
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindRejected || len(b.Records) != 4 {
 		t.Fatalf("Send = %v with %d records left, want rejected with 4", err, len(b.Records))
 	}
 }
@@ -656,15 +662,15 @@ type failingDL struct{}
 func (failingDL) Write(string, string, []record.Record) error { return errors.New("disk full") }
 
 func TestHTTPRedirectIsConfigError(t *testing.T) {
-	srv := httptest.NewServer(http.RedirectHandler("/elsewhere", http.StatusPermanentRedirect))
+	srv := httptest.NewServer(nethttp.RedirectHandler("/elsewhere", nethttp.StatusPermanentRedirect))
 	defer srv.Close()
-	sink, err := NewHTTP("web", httpConfig(srv.URL), Deps{})
+	sink, err := New("web", httpConfig(srv.URL), sinks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = sink.Send(context.Background(), &Batch{Records: dlRecords(0, 1, 0)})
-	var se *SendError
-	if !errors.As(err, &se) || se.Kind != KindAuth || !strings.Contains(err.Error(), "/elsewhere") {
+	err = sink.Send(context.Background(), &sinks.Batch{Records: sinktest.Decoded(0, 1, 0)})
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindAuth || !strings.Contains(err.Error(), "/elsewhere") {
 		t.Fatalf("Send = %v, want an auth-kind error naming the redirect", err)
 	}
 }
@@ -694,18 +700,18 @@ func TestHTTPEndpoint(t *testing.T) {
 // child process with the variables set.
 func TestHTTPProxy(t *testing.T) {
 	if target := os.Getenv("SKIFF_TEST_PROXY_TARGET"); target != "" {
-		sink, err := NewHTTP("web", httpConfig(target), Deps{})
+		sink, err := New("web", httpConfig(target), sinks.Deps{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer sink.Close()
-		if err := sink.Send(context.Background(), &Batch{Records: dlRecords(0, 1, 0)}); err != nil {
+		if err := sink.Send(context.Background(), &sinks.Batch{Records: sinktest.Decoded(0, 1, 0)}); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	var proxied atomic.Int64
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	proxy := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 		if r.URL.Host == "logs.invalid" {
 			proxied.Add(1)
 		}
@@ -745,22 +751,22 @@ func TestHTTPBulkUnreadable(t *testing.T) {
 	}
 	for name, body := range tests {
 		t.Run(name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 				io.Copy(io.Discard, r.Body)
 				io.WriteString(w, body)
 			}))
 			defer srv.Close()
 			cfg := httpConfig(srv.URL)
 			cfg.Format = "elasticsearch"
-			sink, err := NewHTTP("es", cfg, Deps{})
+			sink, err := New("es", cfg, sinks.Deps{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sink.Close()
-			b := &Batch{Records: dlRecords(0, 3, 0)}
+			b := &sinks.Batch{Records: sinktest.Decoded(0, 3, 0)}
 			err = sink.Send(context.Background(), b)
-			var se *SendError
-			if !errors.As(err, &se) || se.Kind != KindServer || len(b.Records) != 3 {
+			var se *sinks.SendError
+			if !errors.As(err, &se) || se.Kind != sinks.KindServer || len(b.Records) != 3 {
 				t.Errorf("Send = %v with %d records left; want a server error keeping all 3", err, len(b.Records))
 			}
 		})
@@ -771,13 +777,13 @@ func TestHTTPLoopOptions(t *testing.T) {
 	cfg := httpConfig("http://x")
 	cfg.BatchMaxRecords, cfg.BatchMaxBytes, cfg.Linger, cfg.Concurrency = 7, 4096, time.Second, 3
 	cfg.BackoffMin, cfg.BackoffMax, cfg.BreakerCooldown = time.Second, time.Minute, time.Hour
-	sink, err := NewHTTP("x", cfg, Deps{})
+	sink, err := New("x", cfg, sinks.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := LoopOptions{Name: "x", StallTimeout: time.Minute}
+	o := sinks.LoopOptions{Name: "x", StallTimeout: time.Minute}
 	sink.LoopOptions(&o)
-	want := LoopOptions{Name: "x", StallTimeout: time.Minute, MaxRecords: 7, MaxBytes: 4096, Linger: time.Second, Concurrency: 3,
+	want := sinks.LoopOptions{Name: "x", StallTimeout: time.Minute, MaxRecords: 7, MaxBytes: 4096, Linger: time.Second, Concurrency: 3,
 		BackoffMin: time.Second, BackoffMax: time.Minute, BreakerFailures: -1, BreakerCooldown: time.Hour}
 	if o != want {
 		t.Errorf("LoopOptions = %+v, want %+v (BREAKER_FAILURES=0 disables)", o, want)
@@ -800,7 +806,7 @@ func TestHTTPOddStatus(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 				io.Copy(io.Discard, r.Body)
 				w.WriteHeader(tc.code)
 				io.WriteString(w, tc.body)
@@ -808,15 +814,15 @@ func TestHTTPOddStatus(t *testing.T) {
 			defer srv.Close()
 			cfg := httpConfig(srv.URL)
 			cfg.Format = tc.format
-			sink, err := NewHTTP("odd", cfg, Deps{DeadLetters: failingDL{}})
+			sink, err := New("odd", cfg, sinks.Deps{DeadLetters: failingDL{}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer sink.Close()
-			b := &Batch{Records: dlRecords(0, 1, 0)}
+			b := &sinks.Batch{Records: sinktest.Decoded(0, 1, 0)}
 			err = sink.Send(context.Background(), b)
-			var se *SendError
-			if !errors.As(err, &se) || se.Kind != KindServer || len(b.Records) != 1 {
+			var se *sinks.SendError
+			if !errors.As(err, &se) || se.Kind != sinks.KindServer || len(b.Records) != 1 {
 				t.Errorf("Send = %v with %d records left; want a server error keeping the record", err, len(b.Records))
 			}
 		})

@@ -1,4 +1,4 @@
-package sinks
+package http
 
 import (
 	"crypto/tls"

@@ -1,4 +1,4 @@
-package sinks
+package http
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
+	nethttp "net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
 	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
 
@@ -38,7 +39,7 @@ const (
 	drainLimit = 256 << 10
 )
 
-// HTTP is a sink that POSTs batches to an HTTP endpoint as NDJSON, a JSON
+// Sink is a sink that POSTs batches to an HTTP endpoint as NDJSON, a JSON
 // array, a Loki push request or an Elasticsearch bulk request (see
 // docs/HTTP.md). Send is one delivery attempt; what it does with each
 // answer:
@@ -60,21 +61,21 @@ const (
 //   - timeouts and connection errors: KindTimeout, KindNetwork.
 //
 // On error Send shrinks b.Records to the records still undelivered.
-// HTTP is safe for concurrent use.
-type HTTP struct {
+// Sink is safe for concurrent use.
+type Sink struct {
 	name      string
 	cfg       config.HTTP
 	url       string
 	timeout   time.Duration
-	client    *http.Client
-	format    httpFormat
+	client    *nethttp.Client
+	format    bodyFormat
 	gzip      bool
 	retryable [600]bool
-	headers   []httpHeader
-	auth      func(*http.Request) error
-	dl        DeadLetters
+	headers   []header
+	auth      func(*nethttp.Request) error
+	dl        sinks.DeadLetters
 	log       *slog.Logger
-	m         httpMetrics
+	m         metrics
 
 	bufs  sync.Pool // *[]byte request bodies
 	gzips sync.Pool // *gzip.Writer
@@ -83,32 +84,32 @@ type HTTP struct {
 	logLim loglimit.Limiter // secret re-read failures
 }
 
-var _ Sink = (*HTTP)(nil)
+var _ sinks.Sink = (*Sink)(nil)
 
-type httpHeader struct {
+type header struct {
 	name, value string
 	file        *secretFile // when the value comes from a file
 }
 
-type httpMetrics struct {
+type metrics struct {
 	requests *prometheus.CounterVec
 	duration prometheus.Histogram
 	sent     prometheus.Counter
 	rejected prometheus.Counter
 }
 
-// NewHTTP returns an HTTP sink named name (the sink label and the name in
+// New returns an HTTP sink named name (the sink label and the name in
 // dead letters). It reads the secret files and the TLS material once,
 // failing if they cannot be read, and starts nothing. d.DeadLetters may be
 // nil: rejected records are then dropped and counted.
-func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
+func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	if d.Encoder == nil {
 		d.Encoder = record.NewEncoder("", record.Kubernetes{}, nil)
 	}
-	h := &HTTP{
+	h := &Sink{
 		name:    name,
 		cfg:     cfg,
 		timeout: cfg.Timeout,
@@ -125,7 +126,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 		return nil, err
 	}
 	h.url = u
-	if h.format, err = newHTTPFormat(&cfg, d.Encoder); err != nil {
+	if h.format, err = newBodyFormat(&cfg, d.Encoder); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
 	}
 	for s := 500; s < 600; s++ {
@@ -141,7 +142,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 		if err != nil {
 			return nil, fmt.Errorf("http sink %s: header %q: %w", name, hd, err)
 		}
-		hh := httpHeader{name: n, value: v}
+		hh := header{name: n, value: v}
 		if file, ok := strings.CutPrefix(v, "@"); ok {
 			if hh.file, err = newSecretFile(file); err != nil {
 				return nil, fmt.Errorf("http sink %s: header %s: %w", name, n, err)
@@ -149,7 +150,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 		}
 		h.headers = append(h.headers, hh)
 	}
-	if h.auth, err = newHTTPAuth(&cfg, h); err != nil {
+	if h.auth, err = newAuth(&cfg, h); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
 	}
 	tlsConf, err := newTLSConfig(&cfg)
@@ -160,9 +161,9 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 		h.log.Warn("TLS certificate verification is OFF (INSECURE_SKIP_VERIFY): anyone on the path can read and alter the logs; use CA_FILE instead")
 	}
 	conns := max(cfg.Concurrency, 1) * 2
-	h.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
+	h.client = &nethttp.Client{
+		Transport: &nethttp.Transport{
+			Proxy:                 nethttp.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			TLSClientConfig:       tlsConf,
 			TLSHandshakeTimeout:   10 * time.Second,
@@ -174,17 +175,17 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 		},
 		// A redirect means the URL is wrong; say so rather than follow it
 		// (a POST body would have to be replayed).
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error { return nethttp.ErrUseLastResponse },
 	}
 	cl := prometheus.Labels{"sink": name}
-	h.m = httpMetrics{
+	h.m = metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skiff_sink_http_requests_total", ConstLabels: cl,
-			Help: "HTTP requests by status code (\"error\" when no response came)."}, []string{"code"}),
+			Help: "Sink requests by status code (\"error\" when no response came)."}, []string{"code"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "skiff_sink_http_request_duration_seconds", ConstLabels: cl,
 			Help: "Time from sending a request to reading its response.", Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10)}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_http_request_bytes_total", ConstLabels: cl,
 			Help: "Request body bytes sent, after compression."}),
-		rejected: NewDroppedCounter(name, "rejected"),
+		rejected: sinks.NewDroppedCounter(name, "rejected"),
 	}
 	if d.Registerer != nil {
 		for _, c := range []prometheus.Collector{h.m.requests, h.m.duration, h.m.sent, h.m.rejected} {
@@ -199,7 +200,7 @@ func NewHTTP(name string, cfg config.HTTP, d Deps) (*HTTP, error) {
 // LoopOptions sets the delivery-loop options that h's configuration
 // decides (batch size, linger, concurrency, backoff, circuit breaker) and
 // leaves the others (Name, StallTimeout, Registerer, Logger) alone.
-func (h *HTTP) LoopOptions(o *LoopOptions) {
+func (h *Sink) LoopOptions(o *sinks.LoopOptions) {
 	c := h.cfg
 	o.MaxRecords, o.MaxBytes, o.Linger = c.BatchMaxRecords, int(c.BatchMaxBytes), c.Linger
 	o.Concurrency, o.BackoffMin, o.BackoffMax = c.Concurrency, c.BackoffMin, c.BackoffMax
@@ -228,7 +229,7 @@ func endpoint(raw, format string) (string, error) {
 	return u.String(), nil
 }
 
-func newHTTPAuth(cfg *config.HTTP, h *HTTP) (func(*http.Request) error, error) {
+func newAuth(cfg *config.HTTP, h *Sink) (func(*nethttp.Request) error, error) {
 	switch cfg.Auth {
 	case "basic":
 		pw := cfg.Password
@@ -240,7 +241,7 @@ func newHTTPAuth(cfg *config.HTTP, h *HTTP) (func(*http.Request) error, error) {
 			}
 		}
 		user := cfg.Username
-		return func(r *http.Request) error {
+		return func(r *nethttp.Request) error {
 			p := pw
 			if file != nil {
 				p = h.secret(file)
@@ -257,7 +258,7 @@ func newHTTPAuth(cfg *config.HTTP, h *HTTP) (func(*http.Request) error, error) {
 				return nil, err
 			}
 		}
-		return func(r *http.Request) error {
+		return func(r *nethttp.Request) error {
 			t := tok
 			if file != nil {
 				t = h.secret(file)
@@ -266,12 +267,12 @@ func newHTTPAuth(cfg *config.HTTP, h *HTTP) (func(*http.Request) error, error) {
 			return nil
 		}, nil
 	}
-	return func(*http.Request) error { return nil }, nil
+	return func(*nethttp.Request) error { return nil }, nil
 }
 
 // secret returns a secret file's value, logging (rate-limited) when it
 // could not be re-read and the last value is used.
-func (h *HTTP) secret(f *secretFile) string {
+func (h *Sink) secret(f *secretFile) string {
 	v, err := f.get()
 	if err != nil {
 		h.mu.Lock()
@@ -307,8 +308,8 @@ func newTLSConfig(cfg *config.HTTP) (*tls.Config, error) {
 	return tc, nil
 }
 
-// Send makes one delivery attempt of b (see HTTP). Safe for concurrent use.
-func (h *HTTP) Send(ctx context.Context, b *Batch) error {
+// Send makes one delivery attempt of b (see Sink). Safe for concurrent use.
+func (h *Sink) Send(ctx context.Context, b *sinks.Batch) error {
 	rem, err := h.send(ctx, b.Records)
 	if err != nil {
 		b.Records = rem
@@ -317,14 +318,14 @@ func (h *HTTP) Send(ctx context.Context, b *Batch) error {
 }
 
 // Close releases idle connections.
-func (h *HTTP) Close() error {
+func (h *Sink) Close() error {
 	h.client.CloseIdleConnections()
 	return nil
 }
 
 // send delivers recs and returns, on error, the records not delivered, in
 // a slice that does not alias recs' backing array beyond recs itself.
-func (h *HTTP) send(ctx context.Context, recs []record.Record) ([]record.Record, error) {
+func (h *Sink) send(ctx context.Context, recs []record.Record) ([]record.Record, error) {
 	resp, err := h.post(ctx, recs)
 	if err != nil {
 		return recs, err
@@ -337,37 +338,37 @@ func (h *HTTP) send(ctx context.Context, recs []record.Record) ([]record.Record,
 		}
 		return nil, nil
 	case h.isRetryable(st):
-		se := &SendError{Kind: KindServer, Err: resp.err()}
+		se := &sinks.SendError{Kind: sinks.KindServer, Err: resp.err()}
 		if st == 429 || st == 503 {
 			se.RetryAfter = retryAfter(resp.header.Get("Retry-After"), time.Now())
 		}
 		switch {
 		case st == 429 || (st == 503 && se.RetryAfter > 0):
-			se.Kind = KindThrottled
+			se.Kind = sinks.KindThrottled
 		case st == 408:
-			se.Kind = KindTimeout
+			se.Kind = sinks.KindTimeout
 		}
 		return recs, se
 	case st == 401 || st == 403 || st == 404:
-		return recs, &SendError{Kind: KindAuth, Err: resp.err()}
+		return recs, &sinks.SendError{Kind: sinks.KindAuth, Err: resp.err()}
 	case st >= 300 && st < 400:
-		return recs, &SendError{Kind: KindAuth, Err: fmt.Errorf("%w: redirected to %q; set the URL to the final endpoint", resp.err(), resp.header.Get("Location"))}
+		return recs, &sinks.SendError{Kind: sinks.KindAuth, Err: fmt.Errorf("%w: redirected to %q; set the URL to the final endpoint", resp.err(), resp.header.Get("Location"))}
 	case st == 413 || (st >= 400 && st < 500):
 		return h.split(ctx, recs, resp.err().Error())
 	}
-	return recs, &SendError{Kind: KindServer, Err: resp.err()}
+	return recs, &sinks.SendError{Kind: sinks.KindServer, Err: resp.err()}
 }
 
 // isRetryable reports whether status is to be retried: any 5xx or a
 // status in RETRYABLE_STATUS. Statuses outside 100-599 never are (an
 // unknown 6xx-9xx answer falls through to a server error).
-func (h *HTTP) isRetryable(status int) bool {
+func (h *Sink) isRetryable(status int) bool {
 	return status >= 0 && status < len(h.retryable) && h.retryable[status]
 }
 
 // split sends recs in two halves, down to single records, which are
 // dead-lettered with reason.
-func (h *HTTP) split(ctx context.Context, recs []record.Record, reason string) ([]record.Record, error) {
+func (h *Sink) split(ctx context.Context, recs []record.Record, reason string) ([]record.Record, error) {
 	if len(recs) == 1 {
 		if err := h.deadLetter(reason, recs); err != nil {
 			return recs, err
@@ -384,18 +385,18 @@ func (h *HTTP) split(ctx context.Context, recs []record.Record, reason string) (
 }
 
 // bulkItems handles an Elasticsearch bulk response to recs.
-func (h *HTTP) bulkItems(body []byte, recs []record.Record) ([]record.Record, error) {
+func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, error) {
 	var r esBulkResponse
 	if err := json.Unmarshal(body, &r); err != nil {
 		// The request was accepted but we cannot tell which items were
 		// indexed: resend all; create deduplicates.
-		return recs, &SendError{Kind: KindServer, Err: fmt.Errorf("parse bulk response: %w", err)}
+		return recs, &sinks.SendError{Kind: sinks.KindServer, Err: fmt.Errorf("parse bulk response: %w", err)}
 	}
 	if !r.Errors {
 		return nil, nil
 	}
 	if len(r.Items) != len(recs) {
-		return recs, &SendError{Kind: KindServer, Err: fmt.Errorf("bulk response has %d items for %d records", len(r.Items), len(recs))}
+		return recs, &sinks.SendError{Kind: sinks.KindServer, Err: fmt.Errorf("bulk response has %d items for %d records", len(r.Items), len(recs))}
 	}
 	var retry []record.Record
 	var retryErr string
@@ -432,44 +433,44 @@ func (h *HTTP) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 	if len(retry) == 0 {
 		return nil, nil
 	}
-	kind := KindServer
+	kind := sinks.KindServer
 	if throttled {
-		kind = KindThrottled
+		kind = sinks.KindThrottled
 	}
-	return retry, &SendError{Kind: kind, Err: fmt.Errorf("bulk: %d of %d items failed, e.g. %s", len(retry), len(recs), retryErr)}
+	return retry, &sinks.SendError{Kind: kind, Err: fmt.Errorf("bulk: %d of %d items failed, e.g. %s", len(retry), len(recs), retryErr)}
 }
 
 // deadLetter hands rejected records to the dead letters, or drops them
 // (counted) when there are none.
-func (h *HTTP) deadLetter(reason string, recs []record.Record) error {
+func (h *Sink) deadLetter(reason string, recs []record.Record) error {
 	if h.dl == nil {
 		h.m.rejected.Add(float64(len(recs)))
 		h.log.Error("records rejected by the destination dropped (no dead-letter store)", "reason", reason, "records", len(recs))
 		return nil
 	}
 	if err := h.dl.Write(h.name, reason, recs); err != nil {
-		return &SendError{Kind: KindRejected, Err: fmt.Errorf("dead-letter rejected records (%s): %w", reason, err)}
+		return &sinks.SendError{Kind: sinks.KindRejected, Err: fmt.Errorf("dead-letter rejected records (%s): %w", reason, err)}
 	}
 	return nil
 }
 
-// httpResponse is what send needs of a response.
-type httpResponse struct {
+// response is what send needs of a response.
+type response struct {
 	status int
-	header http.Header
+	header nethttp.Header
 	body   []byte // whole on success, the first errBodyLimit bytes otherwise
 }
 
-func (r *httpResponse) err() error {
+func (r *response) err() error {
 	msg := strings.TrimSpace(string(r.body))
 	if msg == "" {
-		return fmt.Errorf("http %d %s", r.status, http.StatusText(r.status))
+		return fmt.Errorf("http %d %s", r.status, nethttp.StatusText(r.status))
 	}
 	return fmt.Errorf("http %d: %s", r.status, msg)
 }
 
 // post sends one request holding recs and reads its response.
-func (h *HTTP) post(ctx context.Context, recs []record.Record) (*httpResponse, error) {
+func (h *Sink) post(ctx context.Context, recs []record.Record) (*response, error) {
 	bp := h.getBuf()
 	*bp = h.format.encode((*bp)[:0], recs)
 	body := bp
@@ -482,9 +483,9 @@ func (h *HTTP) post(ctx context.Context, recs []record.Record) (*httpResponse, e
 
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, pb.reader())
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, h.url, pb.reader())
 	if err != nil {
-		return nil, &SendError{Kind: KindNetwork, Err: fmt.Errorf("build request: %w", err)}
+		return nil, &sinks.SendError{Kind: sinks.KindNetwork, Err: fmt.Errorf("build request: %w", err)}
 	}
 	req.ContentLength = int64(len(*body))
 	req.GetBody = func() (io.ReadCloser, error) { return pb.reader(), nil }
@@ -501,19 +502,19 @@ func (h *HTTP) post(ctx context.Context, recs []record.Record) (*httpResponse, e
 		req.Header.Set(hd.name, v)
 	}
 	if err := h.auth(req); err != nil {
-		return nil, &SendError{Kind: KindAuth, Err: err}
+		return nil, &sinks.SendError{Kind: sinks.KindAuth, Err: err}
 	}
 
 	start := time.Now()
 	resp, err := h.client.Do(req)
 	if err != nil {
 		h.m.requests.WithLabelValues("error").Inc()
-		return nil, classifyHTTPError(ctx, err)
+		return nil, classifyError(ctx, err)
 	}
 	defer resp.Body.Close()
 	h.m.sent.Add(float64(len(*body)))
 	h.m.requests.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
-	r := &httpResponse{status: resp.StatusCode, header: resp.Header}
+	r := &response{status: resp.StatusCode, header: resp.Header}
 	limit := int64(errBodyLimit)
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		if _, ok := h.format.(esFormat); ok {
@@ -528,17 +529,17 @@ func (h *HTTP) post(ctx context.Context, recs []record.Record) (*httpResponse, e
 	if err != nil && limit == okBodyLimit {
 		// A bulk response we could not read: which items were indexed is
 		// unknown, so resend them all (create deduplicates).
-		return nil, classifyHTTPError(ctx, fmt.Errorf("read bulk response: %w", err))
+		return nil, classifyError(ctx, fmt.Errorf("read bulk response: %w", err))
 	}
 	return r, nil
 }
 
-func classifyHTTPError(ctx context.Context, err error) error {
+func classifyError(ctx context.Context, err error) error {
 	var ne net.Error
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &SendError{Kind: KindTimeout, Err: err}
+		return &sinks.SendError{Kind: sinks.KindTimeout, Err: err}
 	}
-	return &SendError{Kind: KindNetwork, Err: err}
+	return &sinks.SendError{Kind: sinks.KindNetwork, Err: err}
 }
 
 // retryAfter parses a Retry-After value: seconds or an HTTP date.
@@ -551,15 +552,15 @@ func retryAfter(v string, now time.Time) time.Duration {
 		if s <= 0 {
 			return 0
 		}
-		return time.Duration(min(s, int64(MaxRetryAfter/time.Second))) * time.Second
+		return time.Duration(min(s, int64(sinks.MaxRetryAfter/time.Second))) * time.Second
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+	if t, err := nethttp.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
 	}
 	return 0
 }
 
-func (h *HTTP) getBuf() *[]byte {
+func (h *Sink) getBuf() *[]byte {
 	if b, ok := h.bufs.Get().(*[]byte); ok {
 		return b
 	}
@@ -567,7 +568,7 @@ func (h *HTTP) getBuf() *[]byte {
 	return &b
 }
 
-func (h *HTTP) putBuf(b *[]byte) { h.bufs.Put(b) }
+func (h *Sink) putBuf(b *[]byte) { h.bufs.Put(b) }
 
 // gzipLevel is the gzip level of request bodies. Level 3 doubles the
 // throughput of the default (6) for about 3% more bytes on ndjson
@@ -576,7 +577,7 @@ func (h *HTTP) putBuf(b *[]byte) { h.bufs.Put(b) }
 const gzipLevel = 3
 
 // compress gzips src into a pooled buffer.
-func (h *HTTP) compress(src []byte) *[]byte {
+func (h *Sink) compress(src []byte) *[]byte {
 	out := h.getBuf()
 	w := bytes.NewBuffer((*out)[:0])
 	zw, ok := h.gzips.Get().(*gzip.Writer)

@@ -1,15 +1,17 @@
-package sinks
+package http
 
 import (
 	"context"
 	"io"
-	"net/http"
+	nethttp "net/http"
 	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/sinks"
+	"github.com/skiff-dev/skiff/sinks/internal/sinktest"
 )
 
 // ringSource serves n records cycling over a fixed set of encoded
@@ -25,10 +27,10 @@ type ringSource struct {
 }
 
 func newRingSource(distinct, n, size int) *ringSource {
-	return &ringSource{recs: testRecords(distinct, size), n: n, done: make(chan struct{})}
+	return &ringSource{recs: sinktest.Records(distinct, size), n: n, done: make(chan struct{})}
 }
 
-func (s *ringSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]Entry[int], error) {
+func (s *ringSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]sinks.Entry[int], error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.read == s.n {
@@ -37,7 +39,7 @@ func (s *ringSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]Entr
 		s.mu.Lock()
 		return nil, ctx.Err()
 	}
-	es := make([]Entry[int], 0, min(maxRecords, s.n-s.read))
+	es := make([]sinks.Entry[int], 0, min(maxRecords, s.n-s.read))
 	size := 0
 	for s.read < s.n && len(es) < maxRecords {
 		d := s.recs[s.read%len(s.recs)]
@@ -46,7 +48,7 @@ func (s *ringSource) Next(ctx context.Context, maxRecords, maxBytes int) ([]Entr
 		}
 		size += len(d)
 		s.read++
-		es = append(es, Entry[int]{Pos: s.read, Data: d})
+		es = append(es, sinks.Entry[int]{Pos: s.read, Data: d})
 	}
 	return es, nil
 }
@@ -75,24 +77,24 @@ func BenchmarkHTTPNDJSON(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			const lineBytes = 200
 			var received atomic.Int64
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
 				n, _ := io.Copy(io.Discard, r.Body)
 				received.Add(n)
-				w.WriteHeader(http.StatusNoContent)
+				w.WriteHeader(nethttp.StatusNoContent)
 			}))
 			defer srv.Close()
 			cfg := httpConfig(srv.URL)
 			cfg.Compression, cfg.Concurrency = bc.compression, bc.concurrency
 			cfg.BatchMaxRecords, cfg.BatchMaxBytes, cfg.Linger = 2000, 1<<20, 0
-			sink, err := NewHTTP("bench", cfg, Deps{Encoder: record.NewEncoder("0f8e2c1a-5b7d-4e11-9a3c-2b6f1d0e9c44", record.Kubernetes{Pod: "web-7d9f", Namespace: "prod"}, nil)})
+			sink, err := New("bench", cfg, sinks.Deps{Encoder: record.NewEncoder("0f8e2c1a-5b7d-4e11-9a3c-2b6f1d0e9c44", record.Kubernetes{Pod: "web-7d9f", Namespace: "prod"}, nil)})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer sink.Close()
 			src := newRingSource(4096, b.N, lineBytes)
-			o := LoopOptions{Name: "bench"}
+			o := sinks.LoopOptions{Name: "bench"}
 			sink.LoopOptions(&o)
-			l := NewLoop(sink, src, o)
+			l := sinks.NewLoop(sink, src, o)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			b.SetBytes(lineBytes)
