@@ -26,6 +26,12 @@
 //     certificate are re-read when their files change, so rotated Secrets
 //     take effect without a restart.
 //
+// The connection to the endpoint (auth, headers, TLS, proxy, timeout,
+// request metrics) and the meaning of status codes are in
+// sinks/internal/httpclient, shared with the other HTTP-based sinks; this
+// package holds the formats, the splitting of refused batches and the
+// Elasticsearch bulk response.
+//
 // Concurrency: Send and Close are safe for concurrent use (the delivery
 // loop runs up to CONCURRENCY Sends at once). New reads the secret files
 // and the TLS material once, failing if they cannot be read, and starts

@@ -4,40 +4,27 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	nethttp "net/http"
 	"net/url"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
-	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
+	"github.com/skiff-dev/skiff/sinks/internal/httpclient"
 )
 
-const (
-	// errBodyLimit is how much of an error response is kept for the
-	// error message and dead-letter reason.
-	errBodyLimit = 512
-	// okBodyLimit bounds the response read on success (an Elasticsearch
-	// bulk response has one item per record).
-	okBodyLimit = 64 << 20
-	// drainLimit is how much of a response body is read (and discarded)
-	// so that the connection can be reused.
-	drainLimit = 256 << 10
-)
+// bulkBodyLimit bounds the response read on success when it is an
+// Elasticsearch bulk response (one item per record); other formats read
+// none of a 2xx body.
+const bulkBodyLimit = 64 << 20
 
 // Sink is a sink that POSTs batches to an HTTP endpoint as NDJSON, a JSON
 // array, a Loki push request or an Elasticsearch bulk request (see
@@ -63,40 +50,21 @@ const (
 // On error Send shrinks b.Records to the records still undelivered.
 // Sink is safe for concurrent use.
 type Sink struct {
-	name      string
-	cfg       config.HTTP
-	url       string
-	timeout   time.Duration
-	client    *nethttp.Client
-	format    bodyFormat
-	gzip      bool
-	retryable [600]bool
-	headers   []header
-	auth      func(*nethttp.Request) error
-	dl        sinks.DeadLetters
-	log       *slog.Logger
-	m         metrics
+	name     string
+	cfg      config.HTTP
+	url      string
+	client   *httpclient.Client
+	format   bodyFormat
+	gzip     bool
+	dl       sinks.DeadLetters
+	log      *slog.Logger
+	rejected prometheus.Counter // records dropped for want of dead letters
 
 	bufs  sync.Pool // *[]byte request bodies
 	gzips sync.Pool // *gzip.Writer
-
-	mu     sync.Mutex
-	logLim loglimit.Limiter // secret re-read failures
 }
 
 var _ sinks.Sink = (*Sink)(nil)
-
-type header struct {
-	name, value string
-	file        *secretFile // when the value comes from a file
-}
-
-type metrics struct {
-	requests *prometheus.CounterVec
-	duration prometheus.Histogram
-	sent     prometheus.Counter
-	rejected prometheus.Counter
-}
 
 // New returns an HTTP sink named name (the sink label and the name in
 // dead letters). It reads the secret files and the TLS material once,
@@ -110,16 +78,11 @@ func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 		d.Encoder = record.NewEncoder("", record.Kubernetes{}, nil)
 	}
 	h := &Sink{
-		name:    name,
-		cfg:     cfg,
-		timeout: cfg.Timeout,
-		gzip:    cfg.Compression == "gzip",
-		dl:      d.DeadLetters,
-		log:     d.Logger.With("sink", name),
-		logLim:  loglimit.Limiter{Every: loglimit.Every},
-	}
-	if h.timeout <= 0 {
-		h.timeout = 10 * time.Second
+		name: name,
+		cfg:  cfg,
+		gzip: cfg.Compression == "gzip",
+		dl:   d.DeadLetters,
+		log:  d.Logger.With("sink", name),
 	}
 	u, err := endpoint(cfg.URL, cfg.Format)
 	if err != nil {
@@ -129,72 +92,29 @@ func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 	if h.format, err = newBodyFormat(&cfg, d.Encoder); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
 	}
-	for s := 500; s < 600; s++ {
-		h.retryable[s] = true
-	}
-	for _, s := range cfg.RetryableStatus {
-		if s >= 100 && s < 600 {
-			h.retryable[s] = true
-		}
-	}
-	for _, hd := range cfg.Headers {
-		n, v, err := config.ParseHeader(hd)
-		if err != nil {
-			return nil, fmt.Errorf("http sink %s: header %q: %w", name, hd, err)
-		}
-		hh := header{name: n, value: v}
-		if file, ok := strings.CutPrefix(v, "@"); ok {
-			if hh.file, err = newSecretFile(file); err != nil {
-				return nil, fmt.Errorf("http sink %s: header %s: %w", name, n, err)
-			}
-		}
-		h.headers = append(h.headers, hh)
-	}
-	if h.auth, err = newAuth(&cfg, h); err != nil {
+	if h.client, err = httpclient.New(clientOptions(name, &cfg, d.Registerer, h.log)); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
 	}
-	tlsConf, err := newTLSConfig(&cfg)
-	if err != nil {
-		return nil, fmt.Errorf("http sink %s: %w", name, err)
-	}
-	if cfg.InsecureSkipVerify {
-		h.log.Warn("TLS certificate verification is OFF (INSECURE_SKIP_VERIFY): anyone on the path can read and alter the logs; use CA_FILE instead")
-	}
-	conns := max(cfg.Concurrency, 1) * 2
-	h.client = &nethttp.Client{
-		Transport: &nethttp.Transport{
-			Proxy:                 nethttp.ProxyFromEnvironment,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			TLSClientConfig:       tlsConf,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          conns,
-			MaxIdleConnsPerHost:   conns,
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-		},
-		// A redirect means the URL is wrong; say so rather than follow it
-		// (a POST body would have to be replayed).
-		CheckRedirect: func(*nethttp.Request, []*nethttp.Request) error { return nethttp.ErrUseLastResponse },
-	}
-	cl := prometheus.Labels{"sink": name}
-	h.m = metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skiff_sink_http_requests_total", ConstLabels: cl,
-			Help: "Sink requests by status code (\"error\" when no response came)."}, []string{"code"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "skiff_sink_http_request_duration_seconds", ConstLabels: cl,
-			Help: "Time from sending a request to reading its response.", Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10)}),
-		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_http_request_bytes_total", ConstLabels: cl,
-			Help: "Request body bytes sent, after compression."}),
-		rejected: sinks.NewDroppedCounter(name, "rejected"),
-	}
+	h.rejected = sinks.NewDroppedCounter(name, "rejected")
 	if d.Registerer != nil {
-		for _, c := range []prometheus.Collector{h.m.requests, h.m.duration, h.m.sent, h.m.rejected} {
-			if err := d.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("http sink %s: register metrics: %w", name, err)
-			}
+		if err := d.Registerer.Register(h.rejected); err != nil {
+			return nil, fmt.Errorf("http sink %s: register metrics: %w", name, err)
 		}
 	}
 	return h, nil
+}
+
+// clientOptions are the client settings of cfg.
+func clientOptions(name string, cfg *config.HTTP, reg prometheus.Registerer, log *slog.Logger) httpclient.Options {
+	return httpclient.Options{
+		Name: name,
+		Auth: cfg.Auth, Username: cfg.Username, Password: cfg.Password, PasswordFile: cfg.PasswordFile,
+		Token: cfg.Token, TokenFile: cfg.TokenFile,
+		Headers: cfg.Headers,
+		CAFile:  cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, InsecureSkipVerify: cfg.InsecureSkipVerify,
+		Timeout: cfg.Timeout, Concurrency: cfg.Concurrency, RetryableStatus: cfg.RetryableStatus,
+		Registerer: reg, Logger: log,
+	}
 }
 
 // LoopOptions sets the delivery-loop options that h's configuration
@@ -229,85 +149,6 @@ func endpoint(raw, format string) (string, error) {
 	return u.String(), nil
 }
 
-func newAuth(cfg *config.HTTP, h *Sink) (func(*nethttp.Request) error, error) {
-	switch cfg.Auth {
-	case "basic":
-		pw := cfg.Password
-		var file *secretFile
-		if cfg.PasswordFile != "" {
-			var err error
-			if file, err = newSecretFile(cfg.PasswordFile); err != nil {
-				return nil, err
-			}
-		}
-		user := cfg.Username
-		return func(r *nethttp.Request) error {
-			p := pw
-			if file != nil {
-				p = h.secret(file)
-			}
-			r.SetBasicAuth(user, p)
-			return nil
-		}, nil
-	case "bearer":
-		tok := cfg.Token
-		var file *secretFile
-		if cfg.TokenFile != "" {
-			var err error
-			if file, err = newSecretFile(cfg.TokenFile); err != nil {
-				return nil, err
-			}
-		}
-		return func(r *nethttp.Request) error {
-			t := tok
-			if file != nil {
-				t = h.secret(file)
-			}
-			r.Header.Set("Authorization", "Bearer "+t)
-			return nil
-		}, nil
-	}
-	return func(*nethttp.Request) error { return nil }, nil
-}
-
-// secret returns a secret file's value, logging (rate-limited) when it
-// could not be re-read and the last value is used.
-func (h *Sink) secret(f *secretFile) string {
-	v, err := f.get()
-	if err != nil {
-		h.mu.Lock()
-		ok, n := h.logLim.Allow(time.Now())
-		h.mu.Unlock()
-		if ok {
-			h.log.Warn("re-read secret file", "err", err, "suppressed", n)
-		}
-	}
-	return v
-}
-
-func newTLSConfig(cfg *config.HTTP) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in, warned about
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate", cfg.CAFile)
-		}
-		tc.RootCAs = pool
-	}
-	if cfg.CertFile != "" {
-		kp, err := newKeyPair(cfg.CertFile, cfg.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.get() }
-	}
-	return tc, nil
-}
-
 // Send makes one delivery attempt of b (see Sink). Safe for concurrent use.
 func (h *Sink) Send(ctx context.Context, b *sinks.Batch) error {
 	rem, err := h.send(ctx, b.Records)
@@ -330,40 +171,16 @@ func (h *Sink) send(ctx context.Context, recs []record.Record) ([]record.Record,
 	if err != nil {
 		return recs, err
 	}
-	st := resp.status
-	switch {
-	case st >= 200 && st < 300:
-		if _, ok := h.format.(esFormat); ok {
-			return h.bulkItems(resp.body, recs)
-		}
-		return nil, nil
-	case h.isRetryable(st):
-		se := &sinks.SendError{Kind: sinks.KindServer, Err: resp.err()}
-		if st == 429 || st == 503 {
-			se.RetryAfter = retryAfter(resp.header.Get("Retry-After"), time.Now())
-		}
-		switch {
-		case st == 429 || (st == 503 && se.RetryAfter > 0):
-			se.Kind = sinks.KindThrottled
-		case st == 408:
-			se.Kind = sinks.KindTimeout
-		}
+	switch se, rejected := h.client.Classify(resp); {
+	case rejected:
+		return h.split(ctx, recs, resp.Err().Error())
+	case se != nil:
 		return recs, se
-	case st == 401 || st == 403 || st == 404:
-		return recs, &sinks.SendError{Kind: sinks.KindAuth, Err: resp.err()}
-	case st >= 300 && st < 400:
-		return recs, &sinks.SendError{Kind: sinks.KindAuth, Err: fmt.Errorf("%w: redirected to %q; set the URL to the final endpoint", resp.err(), resp.header.Get("Location"))}
-	case st == 413 || (st >= 400 && st < 500):
-		return h.split(ctx, recs, resp.err().Error())
 	}
-	return recs, &sinks.SendError{Kind: sinks.KindServer, Err: resp.err()}
-}
-
-// isRetryable reports whether status is to be retried: any 5xx or a
-// status in RETRYABLE_STATUS. Statuses outside 100-599 never are (an
-// unknown 6xx-9xx answer falls through to a server error).
-func (h *Sink) isRetryable(status int) bool {
-	return status >= 0 && status < len(h.retryable) && h.retryable[status]
+	if _, ok := h.format.(esFormat); ok {
+		return h.bulkItems(resp.Body, recs)
+	}
+	return nil, nil
 }
 
 // split sends recs in two halves, down to single records, which are
@@ -410,7 +227,7 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 		}
 		switch st := it.Status; {
 		case st >= 200 && st < 300, st == 409: // 409: created by an earlier attempt
-		case st < 100 || st > 599 || h.isRetryable(st): // no (valid) status: outcome unknown
+		case st < 100 || st > 599 || h.client.Retryable(st): // no (valid) status: outcome unknown
 			retry = append(retry, recs[i])
 			throttled = throttled && st == 429
 			if retryErr == "" {
@@ -444,7 +261,7 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 // (counted) when there are none.
 func (h *Sink) deadLetter(reason string, recs []record.Record) error {
 	if h.dl == nil {
-		h.m.rejected.Add(float64(len(recs)))
+		h.rejected.Add(float64(len(recs)))
 		h.log.Error("records rejected by the destination dropped (no dead-letter store)", "reason", reason, "records", len(recs))
 		return nil
 	}
@@ -454,23 +271,8 @@ func (h *Sink) deadLetter(reason string, recs []record.Record) error {
 	return nil
 }
 
-// response is what send needs of a response.
-type response struct {
-	status int
-	header nethttp.Header
-	body   []byte // whole on success, the first errBodyLimit bytes otherwise
-}
-
-func (r *response) err() error {
-	msg := strings.TrimSpace(string(r.body))
-	if msg == "" {
-		return fmt.Errorf("http %d %s", r.status, nethttp.StatusText(r.status))
-	}
-	return fmt.Errorf("http %d: %s", r.status, msg)
-}
-
 // post sends one request holding recs and reads its response.
-func (h *Sink) post(ctx context.Context, recs []record.Record) (*response, error) {
+func (h *Sink) post(ctx context.Context, recs []record.Record) (*httpclient.Response, error) {
 	bp := h.getBuf()
 	*bp = h.format.encode((*bp)[:0], recs)
 	body := bp
@@ -481,8 +283,6 @@ func (h *Sink) post(ctx context.Context, recs []record.Record) (*response, error
 	pb := &pooledBody{buf: body, pool: &h.bufs}
 	defer pb.release()
 
-	ctx, cancel := context.WithTimeout(ctx, h.timeout)
-	defer cancel()
 	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, h.url, pb.reader())
 	if err != nil {
 		return nil, &sinks.SendError{Kind: sinks.KindNetwork, Err: fmt.Errorf("build request: %w", err)}
@@ -490,74 +290,17 @@ func (h *Sink) post(ctx context.Context, recs []record.Record) (*response, error
 	req.ContentLength = int64(len(*body))
 	req.GetBody = func() (io.ReadCloser, error) { return pb.reader(), nil }
 	req.Header.Set("Content-Type", h.format.contentType())
-	req.Header.Set("User-Agent", "skiff")
 	if h.gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
-	for _, hd := range h.headers {
-		v := hd.value
-		if hd.file != nil {
-			v = h.secret(hd.file)
-		}
-		req.Header.Set(hd.name, v)
+	var okLimit int64
+	if _, ok := h.format.(esFormat); ok {
+		// A bulk response we cannot read whole leaves which items were
+		// indexed unknown: Do fails and all are resent (create
+		// deduplicates).
+		okLimit = bulkBodyLimit
 	}
-	if err := h.auth(req); err != nil {
-		return nil, &sinks.SendError{Kind: sinks.KindAuth, Err: err}
-	}
-
-	start := time.Now()
-	resp, err := h.client.Do(req)
-	if err != nil {
-		h.m.requests.WithLabelValues("error").Inc()
-		return nil, classifyError(ctx, err)
-	}
-	defer resp.Body.Close()
-	h.m.sent.Add(float64(len(*body)))
-	h.m.requests.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
-	r := &response{status: resp.StatusCode, header: resp.Header}
-	limit := int64(errBodyLimit)
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		if _, ok := h.format.(esFormat); ok {
-			limit = okBodyLimit
-		} else {
-			limit = 0
-		}
-	}
-	r.body, err = io.ReadAll(io.LimitReader(resp.Body, limit))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit)) // for connection reuse only
-	h.m.duration.Observe(time.Since(start).Seconds())
-	if err != nil && limit == okBodyLimit {
-		// A bulk response we could not read: which items were indexed is
-		// unknown, so resend them all (create deduplicates).
-		return nil, classifyError(ctx, fmt.Errorf("read bulk response: %w", err))
-	}
-	return r, nil
-}
-
-func classifyError(ctx context.Context, err error) error {
-	var ne net.Error
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return &sinks.SendError{Kind: sinks.KindTimeout, Err: err}
-	}
-	return &sinks.SendError{Kind: sinks.KindNetwork, Err: err}
-}
-
-// retryAfter parses a Retry-After value: seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(min(s, int64(sinks.MaxRetryAfter/time.Second))) * time.Second
-	}
-	if t, err := nethttp.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return h.client.Do(ctx, req, okLimit)
 }
 
 func (h *Sink) getBuf() *[]byte {

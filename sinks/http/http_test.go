@@ -374,30 +374,6 @@ func TestHTTPRetryAfter(t *testing.T) {
 	}
 }
 
-func TestRetryAfterParse(t *testing.T) {
-	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
-	tests := map[string]struct {
-		v    string
-		want time.Duration
-	}{
-		"seconds":   {"120", 2 * time.Minute},
-		"zero":      {"0", 0},
-		"negative":  {"-5", 0},
-		"date":      {"Fri, 27 Nov 2026 09:00:30 GMT", 30 * time.Second},
-		"past date": {"Fri, 27 Nov 2026 08:00:00 GMT", 0},
-		"garbage":   {"soon", 0},
-		"huge":      {"99999999999", sinks.MaxRetryAfter},
-		"empty":     {"", 0},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := retryAfter(tc.v, now); got != tc.want {
-				t.Errorf("retryAfter(%q) = %v, want %v", tc.v, got, tc.want)
-			}
-		})
-	}
-}
-
 // TestHTTPAuthRotation: a 401 keeps the data and raises auth_failing; the
 // sink picks up a rotated token file and delivers.
 func TestHTTPAuthRotation(t *testing.T) {
@@ -631,7 +607,7 @@ func TestHTTPNoDeadLetters(t *testing.T) {
 	if err := sink.Send(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	if v := testutil.ToFloat64(sink.m.rejected); v != 1 {
+	if v := testutil.ToFloat64(sink.rejected); v != 1 {
 		t.Errorf("rejected = %v, want 1", v)
 	}
 	in.checkComplete(t, 10, 5)

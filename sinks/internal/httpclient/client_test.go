@@ -1,0 +1,90 @@
+package httpclient
+
+import (
+	nethttp "net/http"
+	"testing"
+	"time"
+
+	"github.com/skiff-dev/skiff/sinks"
+)
+
+func TestRetryAfterParse(t *testing.T) {
+	now := time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)
+	tests := map[string]struct {
+		v    string
+		want time.Duration
+	}{
+		"seconds":   {"120", 2 * time.Minute},
+		"zero":      {"0", 0},
+		"negative":  {"-5", 0},
+		"date":      {"Fri, 27 Nov 2026 09:00:30 GMT", 30 * time.Second},
+		"past date": {"Fri, 27 Nov 2026 08:00:00 GMT", 0},
+		"garbage":   {"soon", 0},
+		"huge":      {"99999999999", sinks.MaxRetryAfter},
+		"empty":     {"", 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := RetryAfter(tc.v, now); got != tc.want {
+				t.Errorf("RetryAfter(%q) = %v, want %v", tc.v, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestClassify: every kind of answer gets the verdict Classify documents,
+// in its order (RETRYABLE_STATUS before auth and rejection).
+func TestClassify(t *testing.T) {
+	c, err := New(Options{Name: "x", RetryableStatus: []int{408, 429, 404}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		status     int
+		retryAfter string
+		kind       string // "" with rejected false: delivered
+		rejected   bool
+		wait       time.Duration
+	}{
+		"200":                {status: 200},
+		"204":                {status: 204},
+		"500":                {status: 500, kind: sinks.KindServer},
+		"599":                {status: 599, kind: sinks.KindServer},
+		"429":                {status: 429, kind: sinks.KindThrottled},
+		"429 retry-after":    {status: 429, retryAfter: "7", kind: sinks.KindThrottled, wait: 7 * time.Second},
+		"503":                {status: 503, kind: sinks.KindServer},
+		"503 retry-after":    {status: 503, retryAfter: "3", kind: sinks.KindThrottled, wait: 3 * time.Second},
+		"502 retry-after":    {status: 502, retryAfter: "3", kind: sinks.KindServer},
+		"408":                {status: 408, kind: sinks.KindTimeout},
+		"401":                {status: 401, kind: sinks.KindAuth},
+		"403":                {status: 403, kind: sinks.KindAuth},
+		"404 made retryable": {status: 404, kind: sinks.KindServer},
+		"302":                {status: 302, kind: sinks.KindAuth},
+		"400":                {status: 400, rejected: true},
+		"413":                {status: 413, rejected: true},
+		"422":                {status: 422, rejected: true},
+		"999":                {status: 999, kind: sinks.KindServer},
+		"100":                {status: 100, kind: sinks.KindServer},
+		"negative":           {status: -1, kind: sinks.KindServer},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r := &Response{Status: tc.status, Header: nethttp.Header{}}
+			if tc.retryAfter != "" {
+				r.Header.Set("Retry-After", tc.retryAfter)
+			}
+			se, rejected := c.Classify(r)
+			if rejected != tc.rejected {
+				t.Fatalf("rejected = %v, want %v", rejected, tc.rejected)
+			}
+			switch {
+			case tc.kind == "" && se != nil:
+				t.Fatalf("Classify = %v, want no error", se)
+			case tc.kind != "" && (se == nil || se.Kind != tc.kind):
+				t.Fatalf("Classify = %v, want kind %s", se, tc.kind)
+			case se != nil && se.RetryAfter != tc.wait:
+				t.Fatalf("RetryAfter = %v, want %v", se.RetryAfter, tc.wait)
+			}
+		})
+	}
+}
