@@ -1,5 +1,8 @@
-// Package sinks delivers buffered records to their destinations: stdout,
-// Kafka and HTTP.
+// Package sinks is the core every sink shares: the Sink interface, Batch,
+// SendError and its kinds, Deps, the delivery Loop, backoff, the circuit
+// breaker and the dead letters. The backends live in their own packages,
+// one each (sinks/stdout, sinks/kafka, sinks/http), and implement Sink;
+// cmd/skiff wires them to their loops.
 //
 // Each configured sink has one delivery Loop that reads from its own buffer
 // cursor, sends batches (several in flight when the sink allows it), retries
