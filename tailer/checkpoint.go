@@ -26,14 +26,23 @@ const checkpointVersion = 1
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // ckEntry is one file identity's checkpoint: where to resume reading.
+//
+// Tail and TailAt came with content generations; a file written before
+// has neither (and Source only once a record was shipped), and is read
+// as before: the fields are optional, so the format's version stays 1.
 type ckEntry struct {
 	Dev    uint64 `json:"dev"`
 	Ino    uint64 `json:"ino"`
 	FP     []byte `json:"fp"`                // the first bytes (≤ fpLen) when written
-	Source uint64 `json:"source,omitempty"`  // record.Record.Source, once a record was shipped
+	Source uint64 `json:"source,omitempty"`  // record.Record.Source of the content generation
 	Offset int64  `json:"offset"`            // every line before it is durable in the buffer
 	InLong bool   `json:"in_long,omitempty"` // Offset is inside a line being shipped in pieces
 	Path   string `json:"path"`              // last known path; a label, and where to look for a rotated file
+	// Tail is the file's last bytes (≤ guardLen) before TailAt (usually Offset or past it),
+	// as read: a file that no longer holds them there at start was
+	// rewritten, and is new contents however its first bytes compare.
+	Tail   []byte `json:"tail,omitempty"`
+	TailAt int64  `json:"tail_at,omitempty"`
 }
 
 type ckBody struct {

@@ -15,7 +15,8 @@ import (
 func TestCheckpointRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	in := []ckEntry{
-		{Dev: 1, Ino: 2, FP: []byte("first line\n"), Source: 99, Offset: 1234, InLong: true, Path: "/logs/a.log"},
+		{Dev: 1, Ino: 2, FP: []byte("first line\n"), Source: 99, Offset: 1234, InLong: true, Path: "/logs/a.log",
+			Tail: []byte("the end of a line\n"), TailAt: 1250},
 		{Dev: 1, Ino: 3, FP: []byte{}, Offset: 0, Path: "/logs/b.log"},
 	}
 	if err := saveCheckpoints(dir, in, []byte("3:4096:17")); err != nil {
@@ -31,6 +32,56 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Errorf("temp files left behind: %v", ents)
+	}
+}
+
+// TestCheckpointFromEarlierVersion: a checkpoint written before content
+// generations (no guard; Source the hash of device, inode and first line,
+// or none when nothing had been shipped) is read as it was: the file
+// resumes at its offset, under the Source its buffered records carry.
+func TestCheckpointFromEarlierVersion(t *testing.T) {
+	for _, withSource := range []bool{true, false} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "app.log")
+		writeFile(t, path, lines("x", 0, 10))
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head, _ := os.ReadFile(path)
+		key := keyOf(st)
+		e := ckEntry{Dev: key.dev, Ino: key.ino, FP: head, Offset: st.Size(), Path: path}
+		if withSource {
+			e.Source = legacySource(key, head)
+		}
+		o := testOptions(t, path)
+		// As that version wrote it: no "tail" fields at all.
+		b, err := encodeCheckpoint([]ckEntry{e}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(b, []byte(`"tail`)) {
+			t.Fatalf("an entry without a guard is written with one: %s", b)
+		}
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(o.DataDir, checkpointFile), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		appendFile(t, path, lines("x", 10, 15))
+		app := &memAppender{}
+		_, stop := start(t, o, app)
+		waitFor(t, "the lines after the checkpoint", func() bool { return app.count() >= 5 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if g, w := strings.Join(app.messages(), "\n")+"\n", lines("x", 10, 15); g != w {
+			t.Errorf("withSource=%v: got %q, want x-10..x-14", withSource, g)
+		}
+		if src := app.snapshot()[0].Source; src != legacySource(key, head) {
+			t.Errorf("withSource=%v: Source %016x, want the earlier version's %016x", withSource, src, legacySource(key, head))
+		}
 	}
 }
 

@@ -17,6 +17,18 @@ type lostTail struct {
 	source  uint64
 	inLong  bool
 	pattern int
+	guard   []byte // the bytes before guardAt, as read from the old contents
+	guardAt int64
+}
+
+// hasAt reports whether file holds b just before offset at.
+func hasAt(file *os.File, b []byte, at int64) bool {
+	if len(b) == 0 {
+		return true
+	}
+	got := make([]byte, len(b))
+	n, _ := file.ReadAt(got, at-int64(len(b)))
+	return n == len(b) && bytes.Equal(got, b)
 }
 
 // recoverFromCopy narrows copytruncate's loss: the bytes written to a file
@@ -53,13 +65,15 @@ func (t *Tailer) recoverFromCopy(lt lostTail) {
 		}
 		head := make([]byte, len(lt.fp))
 		n, _ := file.ReadAt(head, 0)
-		if n != len(lt.fp) || !bytes.Equal(head, lt.fp) {
+		if n != len(lt.fp) || !bytes.Equal(head, lt.fp) || !hasAt(file, lt.guard, lt.guardAt) {
 			_ = file.Close() // read-only: nothing to lose
 			continue
 		}
 		c := newFollower(key, p, lt.pattern, file, time.Now())
 		c.fp = bytes.Clone(lt.fp)
-		c.source, c.haveSource = lt.source, true
+		// The old generation's identity: the copy holds its bytes.
+		c.source, c.idSaved = lt.source, false
+		c.guard, c.guardAt = append(make([]byte, 0, 2*guardLen), lt.guard...), lt.guardAt
 		c.off, c.committed, c.seen = lt.off, lt.off, lt.off
 		c.inLong, c.committedInLong = lt.inLong, lt.inLong
 		c.size = info.Size()

@@ -11,6 +11,12 @@
 //   - Identity is (device, inode) plus the file's first bytes, never the
 //     path: a file renamed within the globs is not read twice, and a new
 //     file on a reused inode is read from its start.
+//   - Every content generation of a file (new contents after a truncation
+//     or rewrite, a new file on a reused inode) gets its own random Source,
+//     kept in the checkpoint before its first record is appended, so no
+//     two generations share record IDs. New contents are told from old by
+//     the first bytes, the size, the bytes before the read position and
+//     the file times.
 //   - A file rotated away by rename, or deleted, is read to its end
 //     (including lines written after the rename) before it is released:
 //     at once when another non-empty file has taken its path (the writer

@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -35,9 +36,24 @@ type follower struct {
 	deletedSeen time.Time
 	readHi      int64 // end of the bytes read into memory so far; guarded by mu
 
-	fp         []byte // first bytes of the file, ≤ fpLen; grows with a small file
-	source     uint64
-	haveSource bool
+	fp []byte // first bytes of the file, ≤ fpLen; grows with a small file
+	// source is record.Record.Source of the file's current content
+	// generation (newSource): a file truncated and rewritten, or a new file
+	// on a reused inode, gets another one, so its records never take the
+	// IDs of the old content's. idSaved says a checkpoint written since
+	// names it: the first records of a generation wait for that, so that
+	// after a crash the file is matched to the records it already has.
+	source  uint64
+	idSaved bool
+	// guard holds the file's last bytes (≤ guardLen) before guardAt, as
+	// read: a rewrite that changes them is a new generation, however its
+	// first bytes and size compare. guard has room for 2*guardLen so that
+	// keeping it current never allocates.
+	guard   []byte
+	guardAt int64
+	mtime   int64 // modification and change times at the last check (ns), to
+	ctime   int64 // see a same-size rewrite without reading the file
+	settled bool  // the times were older than stampSettle at the last check
 
 	committed       int64 // every byte before it is in records Append accepted; the checkpoint
 	committedInLong bool  // whether committed is inside a long line shipped in pieces
@@ -127,18 +143,55 @@ func (f *follower) isOpen() bool {
 	return f.file != nil
 }
 
-// sourceFor returns the record Source, computing it on first use from the
-// file's first line.
+// sourceFor returns the record Source of the current generation.
 func (f *follower) sourceFor() uint64 {
-	if !f.haveSource {
-		h := f.fp
-		if len(h) < fpLen {
-			if b, err := f.head(fpLen); err == nil {
-				h = b
-			}
-		}
-		f.source = sourceID(f.key, h)
-		f.haveSource = true
+	if f.source == 0 {
+		f.newGeneration()
 	}
 	return f.source
+}
+
+// newGeneration gives f a new identity for new contents: a new Source,
+// not yet in any checkpoint, and no guard.
+func (f *follower) newGeneration() {
+	f.source, f.idSaved = newSource(), false
+	f.guard, f.guardAt = f.guard[:0], 0
+}
+
+// advanceGuard records that consumed, the bytes of the file just before
+// end, were read and passed on.
+func (f *follower) advanceGuard(consumed []byte, end int64) {
+	if cap(f.guard) < 2*guardLen {
+		f.guard = make([]byte, 0, 2*guardLen)
+	}
+	switch {
+	case len(consumed) >= guardLen:
+		f.guard = append(f.guard[:0], consumed[len(consumed)-guardLen:]...)
+	case f.guardAt == end-int64(len(consumed)):
+		f.guard = append(f.guard, consumed...)
+		if n := len(f.guard); n > guardLen {
+			copy(f.guard, f.guard[n-guardLen:])
+			f.guard = f.guard[:guardLen]
+		}
+	default:
+		f.guard = append(f.guard[:0], consumed...)
+	}
+	f.guardAt = end
+}
+
+// guardHolds reports whether the file still has the guard bytes before
+// guardAt (true when there is no guard yet).
+func (f *follower) guardHolds(size int64, scratch []byte) (bool, error) {
+	if len(f.guard) == 0 {
+		return true, nil
+	}
+	if size < f.guardAt {
+		return false, nil
+	}
+	b := scratch[:len(f.guard)]
+	n, err := f.readAt(b, f.guardAt-int64(len(b)))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	return n == len(b) && bytes.Equal(b, f.guard), nil
 }

@@ -3,6 +3,7 @@ package tailer
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"syscall"
 )
@@ -37,12 +38,38 @@ func fpMatch(stored, head []byte) bool {
 	return len(head) >= len(stored) && bytes.Equal(head[:len(stored)], stored)
 }
 
-// sourceID is record.Record.Source: a hash of the device, the inode and the
-// file's first line (at most fpLen bytes). It is stable for the life of the
-// file, across restarts, even before any checkpoint names it, because the
-// first line never changes once written; a new file on a reused inode has
-// another first line.
-func sourceID(k fileKey, head []byte) uint64 {
+// guardLen is how many bytes before the read position are kept and
+// compared (follower.guard).
+const guardLen = 64
+
+// newSource returns the record.Record.Source of a new content generation:
+// random, so that no two generations of a file share record IDs (a hash
+// of the inode and the first line, as before, gave a file rewritten with
+// the same first line, a banner or a CSV header, the old file's IDs, and
+// Elasticsearch refused its lines as duplicates). It is kept in the
+// checkpoint, written before the generation's first record is appended.
+func newSource() uint64 {
+	for {
+		if s := rand.Uint64(); s != 0 {
+			return s
+		}
+	}
+}
+
+// stampOf returns a file's modification and change times in nanoseconds
+// (the change time, which no tool can set back, where the platform has
+// it).
+func stampOf(fi os.FileInfo) (mtime, ctime int64) {
+	return fi.ModTime().UnixNano(), ctimeOf(fi)
+}
+
+// legacySource is the Source that versions before content generations
+// derived from the device, the inode and the first line (≤ fpLen bytes).
+// It is used only for a checkpoint entry written by such a version before
+// any of the file's records was shipped (no Source in it): records it may
+// have appended since then carry this Source, and the replay must find
+// them.
+func legacySource(k fileKey, head []byte) uint64 {
 	if i := bytes.IndexByte(head, '\n'); i >= 0 {
 		head = head[:i+1]
 	}

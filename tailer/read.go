@@ -101,6 +101,16 @@ func (t *Tailer) flush(ctx context.Context) error {
 		return nil
 	}
 	t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
+	if !b.owner.idSaved {
+		// A new content generation: its Source goes into a checkpoint
+		// before its first record into the buffer, so that after a crash
+		// the file is matched to the records it has there, not read again
+		// under another identity. If the checkpoint fails, the records go
+		// in all the same (a crash would then repeat them, under new IDs).
+		t.ckDirty = true
+		t.checkpoint()
+		b.owner.idSaved = true
+	}
 	t.appendSince.Store(time.Now().UnixNano())
 	err := t.app.AppendBatch(ctx, &b.frames)
 	t.appendSince.Store(0)
@@ -143,22 +153,47 @@ type appendError struct{ err error }
 func (e *appendError) Error() string { return "append: " + e.err.Error() }
 func (e *appendError) Unwrap() error { return e.err }
 
+// errRewritten is returned by readFile when the bytes just before the
+// read position are no longer those read there: the file was truncated
+// and rewritten, and its new contents must be read from the start.
+var errRewritten = errors.New("file rewritten")
+
 // readFile reads f from f.off until EOF (or its budget is spent), emitting
 // complete lines. An incomplete last line is left unread, to be read
 // again when the file grows: only complete lines are emitted, so a line is
 // never split by timing. It reports whether it reached EOF.
+//
+// Its first read starts at the guard (the bytes before f.off, as read
+// before), which must be unchanged: so a rewrite is caught before any new
+// byte is taken for a continuation of the old contents, without another
+// read.
 func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
 	buf := t.buf
 	have := 0
 	start := f.off
 	budget := readBudget
+	g := 0 // guard bytes at the head of buf, before start
+	if len(f.guard) > 0 && f.guardAt == start {
+		g = len(f.guard)
+	}
 	for {
 		if have == len(buf) {
 			// Full of one line not yet longer than MaxLineBytes: room for
 			// more of it.
 			buf = t.growBuf(have + 1)
 		}
-		n, rerr := f.readAt(buf[have:], start+int64(have))
+		n, rerr := f.readAt(buf[have:], start-int64(g)+int64(have))
+		if g > 0 {
+			if have+n < g || !bytes.Equal(buf[:g], f.guard) {
+				if rerr == nil || errors.Is(rerr, io.EOF) {
+					return false, errRewritten
+				}
+				return false, rerr
+			}
+			n -= g
+			copy(buf, buf[g:g+n])
+			g = 0
+		}
 		if n > 0 {
 			t.now = time.Now()
 			have += n
@@ -170,6 +205,7 @@ func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
 		}
 		pos, err := t.splitLines(ctx, f, buf[:have], start)
 		if pos > 0 {
+			f.advanceGuard(buf[:pos], start+int64(pos))
 			copy(buf, buf[pos:have])
 			have -= pos
 			start += int64(pos)
@@ -298,6 +334,7 @@ func (t *Tailer) emitRest(ctx context.Context, f *follower, size int64, partial 
 	if err := t.emit(ctx, f, f.off, msg, flags, end, partial); err != nil {
 		return err
 	}
+	f.advanceGuard(buf[:m], end)
 	f.inLong = partial
 	f.setOff(end)
 	return nil

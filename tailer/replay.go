@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/skiff-dev/skiff/internal/record"
@@ -9,9 +10,18 @@ import (
 // resumeAt is where the last record of a file that reached the buffer
 // ends.
 type resumeAt struct {
+	off  int64 // the record's offset
 	end  int64
 	more bool // that record is a piece of a line that continues
+	// head is the start of the record's message when it is the file's
+	// bytes at off as they were (a plain line or a piece of one, up to its
+	// first "\n"): the file must still hold them there to resume after the
+	// record. Nil when the message was changed on the way (JSON trimmed).
+	head []byte
 }
+
+// replayHeadLen bounds resumeAt.head.
+const replayHeadLen = 32
 
 // replay reads the records appended after the checkpoint's mark (all of
 // them when there is no checkpoint yet: a run that crashed before its first
@@ -27,39 +37,54 @@ func (t *Tailer) replay(ctx context.Context, mark []byte) error {
 	var r record.Record
 	n := 0
 	err := t.o.Replayer.Replay(ctx, mark, func(b []byte) error {
-		if r.Decode(b) != nil || r.End <= r.Offset {
+		if r.Decode(b) != nil || r.End <= r.Offset || r.Origin != record.OriginFile {
 			return nil // not a record of ours, or one without an end: no help
 		}
 		n++
-		if cur, ok := t.replayed[r.Source]; !ok || r.End > cur.end {
-			t.replayed[r.Source] = resumeAt{end: r.End, more: r.Flags&record.FlagMore != 0}
+		cur, ok := t.replayed[r.Source]
+		if ok && r.End <= cur.end {
+			return nil
 		}
+		cur.off, cur.end, cur.more = r.Offset, r.End, r.Flags&record.FlagMore != 0
+		cur.head = cur.head[:0]
+		if r.Flags&^(record.FlagPartial|record.FlagMore) == 0 {
+			h := r.Message[:min(len(r.Message), replayHeadLen)]
+			if i := bytes.IndexByte(h, '\n'); i >= 0 {
+				h = h[:i] // a joined multiline record: the file may have "\r\n" there
+			}
+			cur.head = append(cur.head, h...)
+		} else {
+			cur.head = nil
+		}
+		t.replayed[r.Source] = cur
 		return nil
 	})
-	for key, e := range t.saved {
-		if at, ok := t.replayed[e.Source]; ok && e.Source != 0 && at.end > e.Offset {
-			e.Offset, e.InLong = at.end, at.more
-			t.saved[key] = e
-		}
-	}
 	if n > 0 {
-		t.log.Info("resuming after the records appended since the last checkpoint", "records", n, "files", len(t.replayed))
+		t.log.Info("found the records appended since the last checkpoint", "records", n, "files", len(t.replayed))
 	}
 	return err
 }
 
-// resumed moves f past the records the buffer already holds for it, for a
-// file whose checkpoint predates them (or that has none).
-func (t *Tailer) resumed(f *follower, head []byte, size int64) {
-	src := f.source
-	if !f.haveSource {
-		src = sourceID(f.key, head)
+// resumed moves f past the records the buffer already holds for its
+// generation, when the checkpoint predates them. It reports false when the
+// file no longer holds the last of those records where it was read (it was
+// rewritten after the checkpoint, keeping the bytes the checkpoint checks):
+// f is then another generation.
+func (t *Tailer) resumed(f *follower, size int64) bool {
+	at, ok := t.replayed[f.source]
+	if !ok || at.end <= f.off {
+		return true
 	}
-	at, ok := t.replayed[src]
-	if !ok || at.end <= f.off || at.end > size {
-		return
+	if at.end > size {
+		return false
+	}
+	if len(at.head) > 0 {
+		b := make([]byte, len(at.head))
+		if n, _ := f.readAt(b, at.off); n != len(b) || !bytes.Equal(b, at.head) {
+			return false
+		}
 	}
 	f.off, f.committed = at.end, at.end
 	f.inLong, f.committedInLong = at.more, at.more
-	f.source, f.haveSource = src, true
+	return true
 }

@@ -57,7 +57,7 @@ func (t *Tailer) rescan() {
 			}
 			continue
 		}
-		t.adopt(fd.path, fd.pattern, key)
+		_, _ = t.adopt(fd.path, fd.pattern, key)
 	}
 	for key, f := range t.files {
 		if seen[key] {
@@ -107,28 +107,29 @@ func (t *Tailer) rescan() {
 
 // adopt starts following the file at path. Its checkpoint, if any, says
 // where to resume; otherwise the first scan honours ReadFrom and later
-// files start at the head.
-func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
+// files start at the head. It reports whether the file resumed its
+// checkpoint's generation.
+func (t *Tailer) adopt(path string, pattern int, key fileKey) (*follower, bool) {
 	file, err := t.openFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			t.m.errors.WithLabelValues("vanished").Inc()
-			return nil
+			return nil, false
 		}
 		t.problem(path, errKind(err), err)
-		return nil
+		return nil, false
 	}
 	st, err := file.Stat()
 	if err != nil {
 		_ = file.Close() // read-only: nothing to lose
 		t.problem(path, errKind(err), err)
-		return nil
+		return nil, false
 	}
 	if k := keyOf(st); k != key {
 		// Replaced between the scan and the open: the next scan sees it.
 		_ = file.Close()
 		t.needScan = true
-		return nil
+		return nil, false
 	}
 	now := time.Now()
 	f := newFollower(key, path, pattern, file, now)
@@ -136,40 +137,18 @@ func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
 	if err != nil {
 		_ = file.Close()
 		t.problem(path, errKind(err), err)
-		return nil
+		return nil, false
 	}
 	f.fp = head
 	f.size = st.Size()
+	f.newGeneration()
+	same := false
 	if e, ok := t.saved[key]; ok {
 		delete(t.saved, key)
-		lt := lostTail{dir: filepath.Dir(path), key: key, fp: e.FP, off: e.Offset, source: e.Source,
-			inLong: e.InLong, pattern: pattern}
-		if lt.source == 0 {
-			lt.source = sourceID(key, e.FP)
-		}
-		switch {
-		case !fpMatch(e.FP, head):
-			t.log.Info("file replaced while skiff was stopped (truncated and rewritten, or inode reused); reading it from the start", "path", path)
-			t.m.rotations.WithLabelValues("inode_reuse").Inc()
-			t.recoverFromCopy(lt)
-		case st.Size() < e.Offset:
-			t.log.Warn("file truncated while skiff was stopped; reading it from the start", "path", path,
-				"checkpoint", e.Offset, "size", st.Size())
-			t.m.truncations.Inc()
-			t.recoverFromCopy(lt)
-		default:
-			f.off, f.committed = e.Offset, e.Offset
-			f.inLong, f.committedInLong = e.InLong, e.InLong
-			if e.Source != 0 {
-				f.source, f.haveSource = e.Source, true
-			}
-			t.resumed(f, head, st.Size())
-		}
+		same = t.resume(f, e, head, st.Size())
 	} else if !t.initialed && t.o.ReadFrom == "tail" {
 		f.off, f.committed = st.Size(), st.Size()
 		t.m.dropped.WithLabelValues("read_from_tail").Add(float64(st.Size()))
-	} else {
-		t.resumed(f, head, st.Size())
 	}
 	f.seen = f.off
 	f.dirty, f.check = true, true
@@ -179,7 +158,60 @@ func (t *Tailer) adopt(path string, pattern int, key fileKey) *follower {
 	t.byPath[path] = f
 	t.ckDirty = true
 	t.log.Debug("following file", "path", path, "offset", f.off)
-	return f
+	return f, same
+}
+
+// resume sets f, a file found at start, to continue where checkpoint e
+// left its identity, when it is still the same content generation: its
+// first bytes, its size and the bytes before the checkpointed position
+// (e.Tail) are as they were, and so are the bytes of the last record the
+// buffer holds for it. Otherwise f is new contents (truncated and
+// rewritten, or a new file on a reused inode): it keeps the new
+// generation adopt gave it, is read from its start, and the old contents'
+// unread end is looked for in a copy.
+func (t *Tailer) resume(f *follower, e ckEntry, head []byte, size int64) bool {
+	src := e.Source
+	if src == 0 {
+		src = legacySource(f.key, head) // written by a version before generations
+	}
+	why := ""
+	switch {
+	case !fpMatch(e.FP, head):
+		why = "first bytes changed"
+	case size < max(e.Offset, e.TailAt):
+		why = "shorter than the checkpoint"
+	case !hasAt(f.file, e.Tail, e.TailAt):
+		why = "bytes before the checkpoint changed"
+	}
+	if why == "" {
+		fresh := f.source
+		f.off, f.committed = e.Offset, e.Offset
+		f.inLong, f.committedInLong = e.InLong, e.InLong
+		f.source, f.idSaved = src, e.Source != 0
+		f.guard, f.guardAt = append(f.guard[:0], e.Tail...), e.TailAt
+		if t.resumed(f, size) {
+			return true
+		}
+		why = "the last record the buffer holds for it is no longer there"
+		f.off, f.committed, f.inLong, f.committedInLong = 0, 0, false, false
+		f.source, f.idSaved = fresh, false
+		f.guard, f.guardAt = f.guard[:0], 0
+	}
+	t.log.Info("file replaced or rewritten while skiff was stopped; reading it from the start as new contents",
+		"path", f.path, "why", why, "checkpoint", e.Offset, "size", size)
+	if why == "first bytes changed" {
+		t.m.rotations.WithLabelValues("inode_reuse").Inc()
+	} else {
+		t.m.truncations.Inc()
+	}
+	lfp := e.FP
+	lsrc := e.Source
+	if lsrc == 0 {
+		lsrc = legacySource(f.key, e.FP)
+	}
+	t.recoverFromCopy(lostTail{dir: filepath.Dir(f.path), key: f.key, fp: lfp, off: e.Offset, source: lsrc,
+		inLong: e.InLong, pattern: f.pattern, guard: e.Tail, guardAt: e.TailAt})
+	return false
 }
 
 // recoverOrphans looks for files that were being read to their end when
@@ -210,8 +242,8 @@ func (t *Tailer) recoverOrphans() {
 				break
 			}
 			pattern := max(t.match.match(e.Path), 0)
-			f := t.adopt(p, pattern, key)
-			if f != nil && f.off == e.Offset {
+			f, same := t.adopt(p, pattern, key)
+			if same {
 				f.gone = true
 				t.log.Info("reading rotated file left unfinished at the last stop", "path", p, "offset", e.Offset)
 			} else if f != nil {

@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,11 +30,9 @@ func (t *Tailer) checkpoint() {
 	}
 	entries := make([]ckEntry, 0, len(t.files))
 	for _, f := range t.files {
-		e := ckEntry{Dev: f.key.dev, Ino: f.key.ino, FP: f.fp, Offset: f.committed, InLong: f.committedInLong, Path: f.path}
-		if f.haveSource {
-			e.Source = f.source
-		}
-		entries = append(entries, e)
+		entries = append(entries, ckEntry{Dev: f.key.dev, Ino: f.key.ino, FP: f.fp, Source: f.sourceFor(),
+			Offset: f.committed, InLong: f.committedInLong, Path: f.path,
+			Tail: bytes.Clone(f.guard), TailAt: f.guardAt})
 	}
 	// Entries are snapshotted before Sync, so Sync covers all they claim.
 	if err := t.app.Sync(); err != nil {
@@ -49,6 +48,9 @@ func (t *Tailer) checkpoint() {
 		t.log.Info("checkpoints are written again")
 	}
 	t.ckDirty = false
+	for _, f := range t.files {
+		f.idSaved = true
+	}
 }
 
 // checkpointFailed counts a failed checkpoint and logs it at most once a
@@ -130,7 +132,7 @@ func (t *Tailer) drain(ctx context.Context, f *follower) error {
 		return t.fileErr(ctx, f, err)
 	}
 	for {
-		eof, err := t.readFile(ctx, f)
+		eof, err := t.readChecked(ctx, f)
 		if err != nil {
 			return t.fileErr(ctx, f, err)
 		}

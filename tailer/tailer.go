@@ -1,6 +1,7 @@
 package tailer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -293,7 +294,7 @@ func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
 	// Nothing past what was read before (at most an incomplete last line):
 	// skip the read, which makes an idle file cost one fstat per poll.
 	if f.size > f.seen {
-		eof, err := t.readFile(ctx, f)
+		eof, err := t.readChecked(ctx, f)
 		if err != nil {
 			return false, t.fileErr(ctx, f, err)
 		}
@@ -337,25 +338,48 @@ func (t *Tailer) fileErr(ctx context.Context, f *follower, err error) error {
 	return nil
 }
 
-// checkTruncation restarts f at 0 when the file shrank below the read
-// position or its first bytes changed (copytruncate, or truncate and
-// rewrite). It runs before every read so that a truncated file's new bytes
-// are never read at the old offset.
+// stampSettle is how old a file's modification and change times must be
+// before an unchanged size and unchanged times are trusted to mean
+// unchanged contents: file times come from the kernel's coarse clock
+// (one tick, 1 to 10 ms), so a rewrite within the same tick as the last
+// write can leave them as they were. Ten ticks of the coarsest clock;
+// a file system with coarser times (1 s on ext3, 2 s on FAT) can hide a
+// same-size rewrite that follows the last write within its granularity.
+const stampSettle = 100 * time.Millisecond
+
+// checkTruncation restarts f at 0, as a new generation, when the file
+// shrank below the read position, its first bytes changed (copytruncate,
+// or truncate and rewrite), or it was written to without growing and the
+// bytes before the read position changed (a truncate and rewrite to the
+// same size). It runs before every read so that a truncated file's new
+// bytes are never read at the old offset. An idle file costs one fstat.
 func (t *Tailer) checkTruncation(ctx context.Context, f *follower) error {
 	st, err := f.stat()
 	if err != nil {
 		return err
 	}
 	size := st.Size()
+	now := time.Now()
 	if size > f.size {
-		f.lastGrowth = time.Now()
+		f.lastGrowth = now
 	}
-	defer func() { f.size = size }()
+	mt, ct := stampOf(st)
+	grew, stamped := size != f.size, mt != f.mtime || ct != f.ctime
+	settled := f.settled
+	defer func() {
+		f.size, f.mtime, f.ctime = size, mt, ct
+		f.settled = now.Sub(time.Unix(0, max(mt, ct))) >= stampSettle
+	}()
 	if size < f.off {
 		return t.truncated(ctx, f, size, "shrank below the read position")
 	}
-	if size == f.size && int64(len(f.fp)) >= min(size, fpLen) {
-		return nil // unchanged, and the fingerprint already covers the head
+	if !grew && !stamped && int64(len(f.fp)) >= min(size, fpLen) {
+		if settled {
+			return nil // unchanged, and the fingerprint already covers the head
+		}
+		// The times are too fresh to tell a rewrite within the same clock
+		// tick: the guard alone, one small read, does.
+		return t.checkGuard(ctx, f, size)
 	}
 	n, err := f.readAt(t.fpBuf[:min(size, fpLen)], 0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -368,7 +392,37 @@ func (t *Tailer) checkTruncation(ctx context.Context, f *follower) error {
 	if len(head) > len(f.fp) {
 		f.fp = append(f.fp[:0:0], head...)
 	}
+	if !grew {
+		// Written to without growing: the bytes before the read position
+		// tell a rewrite to the same size. (A file that grew has them
+		// checked by the read itself, readChecked.)
+		return t.checkGuard(ctx, f, size)
+	}
 	return nil
+}
+
+// checkGuard restarts f as a new generation when it no longer holds the
+// bytes read before its read position.
+func (t *Tailer) checkGuard(ctx context.Context, f *follower, size int64) error {
+	ok, err := f.guardHolds(size, t.fpBuf)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return t.truncated(ctx, f, size, "rewritten to the same size")
+	}
+	return nil
+}
+
+// readChecked is readFile, restarting f as a new generation when the
+// bytes before its read position changed (the file was truncated and
+// rewritten to at least its old size between two checks).
+func (t *Tailer) readChecked(ctx context.Context, f *follower) (bool, error) {
+	eof, err := t.readFile(ctx, f)
+	if errors.Is(err, errRewritten) {
+		return false, t.truncated(ctx, f, f.size, "the bytes before the read position changed")
+	}
+	return eof, err
 }
 
 func (t *Tailer) truncated(ctx context.Context, f *follower, size int64, why string) error {
@@ -383,14 +437,15 @@ func (t *Tailer) truncated(ctx context.Context, f *follower, size int64, why str
 		"old_offset", f.off, "size", size)
 	t.m.truncations.Inc()
 	t.recoverFromCopy(lostTail{dir: filepath.Dir(f.path), key: f.key, fp: f.fp, off: f.off,
-		source: f.sourceFor(), inLong: f.inLong, pattern: f.pattern})
+		source: f.sourceFor(), inLong: f.inLong, pattern: f.pattern,
+		guard: bytes.Clone(f.guard), guardAt: f.guardAt})
 	f.setOff(0)
 	f.committed, f.committedInLong, f.inLong = 0, false, false
 	f.seen = 0
 	f.mu.Lock()
 	f.readHi = 0
 	f.mu.Unlock()
-	f.haveSource = false
+	f.newGeneration()
 	head, err := f.head(int(min(size, fpLen)))
 	if err != nil {
 		return err

@@ -51,7 +51,7 @@ func TestVanishedBeforeOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := tl.adopt(filepath.Join(dir, "gone.log"), 0, fileKey{1, 2}); f != nil {
+	if f, _ := tl.adopt(filepath.Join(dir, "gone.log"), 0, fileKey{1, 2}); f != nil {
 		t.Fatal("adopted a missing file")
 	}
 	if v := testutil.ToFloat64(tl.m.errors.WithLabelValues("vanished")); v != 1 {

@@ -85,8 +85,10 @@ type Record struct {
 	// EventTime is the application's own timestamp when SKIFF_TIME_FIELD
 	// found one; zero otherwise.
 	EventTime time.Time
-	// Source identifies the file (device, inode and fingerprint, hashed).
-	// Together with Offset and the instance it makes the record ID stable.
+	// Source identifies the file's content generation (the tailer gives
+	// each new contents of a file a random one and keeps it in its
+	// checkpoint). Together with Offset and the instance it makes the
+	// record ID stable.
 	Source uint64
 	// Offset is the byte offset of the line's first byte in its file.
 	Offset int64
