@@ -52,7 +52,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 		b.Add(r)
 	}
 	b.fillHeaders()
-	err := l.appendFramed(ctx, b)
+	err := l.appendFramed(ctx, b, false)
 	if cap(b.data) > 4*maxSegmentBytes {
 		*b = Batch{} // do not pin a huge buffer after one huge batch
 	}
@@ -81,12 +81,42 @@ func (l *Log) AppendBatch(ctx context.Context, b *Batch) error {
 	b.fillHeaders()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	return l.appendFramed(ctx, b)
+	return l.appendFramed(ctx, b, false)
 }
 
-// appendFramed appends b, whose headers are filled, as Append describes.
-// writeMu must be held.
-func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
+// AppendAll is AppendBatch for a batch that must be appended whole or not
+// at all (a request the ingest endpoints acknowledge): its records go into
+// one segment with one write, so that a cancelled ctx, a full buffer or a
+// failed write never leaves part of them appended. When it returns nil
+// every record is accepted under the fsync policy, as with Append.
+//
+// While the buffer has no room for the whole batch, AppendAll waits under
+// WhenFullBlock (and makes room under WhenFullDropOldest), as Append does;
+// under WhenFullDropNewest it returns ErrFull at once instead of dropping
+// the batch, since its caller can still refuse it. If ctx is done while it
+// waits, nothing was appended and the error wraps ctx's error and ErrFull
+// (no room) or the last write error (disk full, read-only volume). A batch
+// larger than a quarter of the bound fails up front with
+// ErrRecordTooLarge.
+//
+// AppendAll is safe for concurrent use with other appends; calls are
+// serialised. b is not retained.
+func (l *Log) AppendAll(ctx context.Context, b *Batch) error {
+	if maxRec := l.o.maxRecordBytes(); int64(len(b.data)) > maxRec {
+		return fmt.Errorf("append %d records (%d bytes, at most %d) at once: %w", len(b.ends), len(b.data), maxRec, ErrRecordTooLarge)
+	}
+	if len(b.ends) == 0 {
+		return nil
+	}
+	b.fillHeaders()
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	return l.appendFramed(ctx, b, true)
+}
+
+// appendFramed appends b, whose headers are filled, as Append describes,
+// or, if whole, as AppendAll does. writeMu must be held.
+func (l *Log) appendFramed(ctx context.Context, b *Batch, whole bool) error {
 	defer l.setStalled(false)
 	backoff := retryMin
 	// Records before next are appended; they end at start in b.data.
@@ -108,22 +138,29 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 		if rollNext {
 			if !rollFits(free) {
 				if err := l.full(ctx, spaceCh, haveQuarantine); err != nil {
-					return err
+					return wrapWait(whole, err, ErrFull)
 				}
 				continue
 			}
 			if err := l.roll(); err != nil {
-				if err := l.waitRetry(ctx, err, &backoff); err != nil {
-					return err
+				if werr := l.waitRetry(ctx, err, &backoff); werr != nil {
+					return wrapWait(whole, werr, err)
 				}
 			}
 			continue
 		}
-		n, nbytes, roll := plan(b.ends[next:], start, size, l.o.SegmentBytes, free)
+		var n int
+		var nbytes int64
+		var roll bool
+		if whole {
+			n, nbytes, roll = planWhole(b.ends, size, l.o.SegmentBytes, free)
+		} else {
+			n, nbytes, roll = plan(b.ends[next:], start, size, l.o.SegmentBytes, free)
+		}
 		if roll && rollFits(free) {
 			if err := l.roll(); err != nil {
-				if err := l.waitRetry(ctx, err, &backoff); err != nil {
-					return err
+				if werr := l.waitRetry(ctx, err, &backoff); werr != nil {
+					return wrapWait(whole, werr, err)
 				}
 			}
 			continue
@@ -139,11 +176,14 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 						continue
 					}
 				}
+				if whole {
+					return ErrFull
+				}
 				l.dropNewest(len(b.ends) - next)
 				return nil
 			}
 			if err := l.full(ctx, spaceCh, haveQuarantine); err != nil {
-				return err
+				return wrapWait(whole, err, ErrFull)
 			}
 			continue
 		}
@@ -151,8 +191,8 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 			if isNoSpace(err) && l.rollConsumed() {
 				continue
 			}
-			if err := l.waitRetry(ctx, err, &backoff); err != nil {
-				return err
+			if werr := l.waitRetry(ctx, err, &backoff); werr != nil {
+				return wrapWait(whole, werr, err)
 			}
 			continue
 		}
@@ -162,6 +202,16 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch) error {
 		start = b.ends[next-1]
 	}
 	return nil
+}
+
+// wrapWait is the error of an append that stopped waiting with err: for
+// AppendAll, which appended nothing, it also names why it waited (ErrFull,
+// or the write error). ErrClosed is returned as it is.
+func wrapWait(whole bool, err, cause error) error {
+	if !whole || errors.Is(err, ErrClosed) || errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", cause, err)
 }
 
 // rollConsumed makes room on a full volume from the active segment, when

@@ -17,7 +17,10 @@
 //     an fsync covers the copies. Readers get those records twice.
 //     AppendBatch is the same for records the caller laid out in a Batch
 //     (header room before each payload): it fills the headers in place and
-//     writes the Batch's memory, copying nothing.
+//     writes the Batch's memory, copying nothing. AppendAll appends a Batch
+//     whole or not at all: one write into one segment (a new one when the
+//     active one has no room left), so that an acknowledged request of the
+//     ingest endpoints is never half in the buffer.
 //   - Acknowledgement: when Append returns nil its records are readable by
 //     cursors and in the page cache, so a process crash (SIGKILL, OOM kill)
 //     loses none of them under any policy. Only power or kernel loss can lose
@@ -111,7 +114,7 @@
 // wrote (every 8 MiB, unless "batch"), and returns when its ctx is done;
 // without Run the Log stays correct, with fsyncs left to Sync and Close and
 // writeback to the kernel. Append,
-// AppendBatch, Sync, Stats, Err and Cursor are safe for concurrent use;
+// AppendBatch, AppendAll, Sync, Stats, Err and Cursor are safe for concurrent use;
 // appends are serialised (single writer) and Sync does not block them
 // (sealing a segment does not wait for an fsync in progress), except while
 // it writes again the records of a segment whose fsync failed. A Batch
@@ -129,6 +132,7 @@
 //
 // Cancelling the ctx of Append while it waits makes it return ctx.Err();
 // a prefix of the batch may have been appended, so the caller treats the
-// batch as failed and may append duplicates. Cancelling the ctx of Next
+// batch as failed and may append duplicates. AppendAll appends nothing in
+// that case, and says why it waited (ErrFull or the write error). Cancelling the ctx of Next
 // loses nothing: nothing was consumed until Commit.
 package buffer

@@ -8,6 +8,11 @@ import (
 // ErrClosed is returned by every method called after Close.
 var ErrClosed = errors.New("buffer closed")
 
+// ErrFull is returned by AppendAll when the buffer has no room for the
+// batch: at once under WhenFullDropNewest, or wrapped with ctx's error when
+// ctx ended while AppendAll waited for room.
+var ErrFull = errors.New("buffer full")
+
 // ErrRecordTooLarge is returned by Append when a record can never fit in
 // the buffer (see Options.MaxBytes). Nothing of the batch was written.
 var ErrRecordTooLarge = errors.New("record too large for the buffer")

@@ -145,6 +145,21 @@ func plan(ends []int, start int, size, segBytes, free int64) (n int, bytes int64
 	return n, bytes, false
 }
 
+// planWhole is plan for a batch appended whole (AppendAll): all of it
+// goes into the active segment, or none. It reports the need to roll when
+// the batch does not fit in what is left of a segment that has records
+// (an empty one takes a batch larger than a segment, like a large record).
+func planWhole(ends []int, size, segBytes, free int64) (n int, bytes int64, roll bool) {
+	all := int64(ends[len(ends)-1])
+	if size+all > segBytes && size > segmentHeaderSize {
+		return 0, 0, true
+	}
+	if diskSize(size+all)-diskSize(size) > free {
+		return 0, 0, false
+	}
+	return len(ends), all, false
+}
+
 // rollFits reports whether a new segment fits in free bytes.
 func rollFits(free int64) bool { return diskSize(segmentHeaderSize) <= free }
 

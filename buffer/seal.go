@@ -237,7 +237,7 @@ func (l *Log) rewriteSegment(id uint64) error {
 		for _, r := range recs {
 			b.ends = append(b.ends, int(r.Pos.Offset-off))
 		}
-		if err := l.appendFramed(context.Background(), &b); err != nil {
+		if err := l.appendFramed(context.Background(), &b, false); err != nil {
 			return err
 		}
 		copied += len(recs)
