@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/skiff-dev/skiff/buffer"
+	"github.com/skiff-dev/skiff/ingest"
 	"github.com/skiff-dev/skiff/internal/admin"
 	"github.com/skiff-dev/skiff/internal/config"
 	"github.com/skiff-dev/skiff/internal/fsutil"
@@ -35,12 +36,14 @@ import (
 // runAgent wires the parts together and runs them until a signal.
 //
 // Shutdown order (docs/ARCHITECTURE.md): on the first SIGTERM/SIGINT the
-// tailer keeps reading until every file has been quiet for
-// SKIFF_SHUTDOWN_QUIET, then stops (it syncs the buffer and writes its
-// checkpoints on the way out); the sinks drain what is buffered until they
-// catch up or SKIFF_SHUTDOWN_TIMEOUT runs out, committing their cursors as
-// they go; then the buffer closes. A second signal cuts this short: every
-// part stops at once, still persisting what it has.
+// sources keep taking records until every file and the ingest endpoints
+// have been quiet for SKIFF_SHUTDOWN_QUIET; then the ingest server stops
+// accepting connections and finishes the requests in flight, and the
+// tailer stops (it syncs the buffer and writes its checkpoints on the way
+// out); the sinks drain what is buffered until they catch up or
+// SKIFF_SHUTDOWN_TIMEOUT runs out, committing their cursors as they go;
+// then the buffer closes. A second signal cuts this short: every part stops
+// at once, still persisting what it has.
 func runAgent(stdout, stderr io.Writer) int {
 	cfg, ok := loadConfig(stderr)
 	if !ok {
@@ -68,7 +71,8 @@ type agent struct {
 	logger *slog.Logger
 	reg    *prometheus.Registry
 	log    *buffer.Log
-	tail   *tailer.Tailer
+	tail   *tailer.Tailer // nil without SKIFF_PATHS
+	ingest *ingest.Server // nil without SKIFF_INGEST_ADDR
 	loops  []*sinks.Loop[buffer.Pos]
 	outs   []sinks.Sink
 	admin  *admin.Server
@@ -162,10 +166,63 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		a.loops = append(a.loops, sinks.NewLoop[buffer.Pos](out, &cursorSource{c: cur}, lo))
 	}
 
+	if cfg.Ingest != nil {
+		if err := a.listenIngest(); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.Paths) > 0 {
+		if err := a.newTailer(); err != nil {
+			return nil, err
+		}
+	}
+
+	if cfg.MetricsAddr != "off" {
+		a.admin, err = admin.Listen(cfg.MetricsAddr, a.reg, admin.Checks{Live: a.wedged, Ready: a.ready, Status: a.status}, logger.With("part", "admin"))
+		if err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// listenIngest binds the ingest endpoints.
+func (a *agent) listenIngest() error {
+	cfg, logger := a.cfg, a.logger
+	var err error
+	a.ingest, err = ingest.Listen(ingest.Options{
+		Addr:         cfg.Ingest.Addr,
+		MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
+		MaxWait:      cfg.IngestMaxWait,
+		Concurrency:  cfg.IngestConcurrency,
+		MaxLineBytes: int(cfg.MaxLineBytes),
+		TokenFile:    cfg.IngestTokenFile,
+		TLSCertFile:  cfg.IngestTLSCertFile,
+		TLSKeyFile:   cfg.IngestTLSKeyFile,
+		Registerer:   a.reg,
+		Logger:       logger.With("part", "ingest"),
+	}, a.log)
+	if err != nil {
+		return fmt.Errorf("start ingest: %w", err)
+	}
+	if !cfg.Ingest.Loopback {
+		if cfg.IngestTokenFile == "" {
+			logger.Warn("ingest endpoints listen beyond loopback without a token: anyone who can reach them can write records (set SKIFF_INGEST_TOKEN_FILE)", "addr", a.ingest.Addr().String())
+		} else {
+			logger.Warn("ingest endpoints listen beyond loopback", "addr", a.ingest.Addr().String())
+		}
+	}
+	return nil
+}
+
+// newTailer creates the tailer of SKIFF_PATHS.
+func (a *agent) newTailer() error {
+	cfg, logger := a.cfg, a.logger
 	var multiline *regexp.Regexp
 	if cfg.MultilineStart != "" {
 		multiline = regexp.MustCompile(cfg.MultilineStart) // validated by config
 	}
+	var err error
 	a.tail, err = tailer.New(tailer.Options{
 		Paths:             cfg.Paths,
 		Exclude:           cfg.Exclude,
@@ -188,16 +245,16 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		Logger:            logger.With("part", "tailer"),
 	}, a.log)
 	if err != nil {
-		return nil, fmt.Errorf("start tailer: %w", err)
+		return fmt.Errorf("start tailer: %w", err)
 	}
+	return nil
+}
 
-	if cfg.MetricsAddr != "off" {
-		a.admin, err = admin.Listen(cfg.MetricsAddr, a.reg, admin.Checks{Live: a.tail.Wedged, Ready: a.ready, Status: a.status}, logger.With("part", "admin"))
-		if err != nil {
-			return nil, err
-		}
+func (a *agent) wedged() error {
+	if a.tail == nil {
+		return nil
 	}
-	return a, nil
+	return a.tail.Wedged()
 }
 
 // bufferReplayer lets the tailer resume after the records that reached the
@@ -306,11 +363,23 @@ func (a *agent) status() any {
 		Name   string `json:"name"`
 		Status any    `json:"status"`
 	}
+	type sources struct {
+		Files  []string       `json:"files,omitempty"` // SKIFF_PATHS
+		Ingest *ingest.Status `json:"ingest,omitempty"`
+	}
 	out := struct {
 		Version string       `json:"version"`
+		Sources sources      `json:"sources"`
 		Buffer  any          `json:"buffer"`
 		Sinks   []sinkStatus `json:"sinks"`
 	}{Version: version, Buffer: a.log.Stats()}
+	if a.tail != nil {
+		out.Sources.Files = a.cfg.Paths
+	}
+	if a.ingest != nil {
+		st := a.ingest.Status()
+		out.Sources.Ingest = &st
+	}
 	for i, l := range a.loops {
 		out.Sinks = append(out.Sinks, sinkStatus{Name: a.cfg.SinkList[i].Name, Status: l.Status()})
 	}
@@ -325,9 +394,11 @@ func (a *agent) run() error {
 	// Each part gets its own context so that they stop in order.
 	bufCtx, stopBuf := context.WithCancel(context.Background())
 	tailCtx, stopTail := context.WithCancel(context.Background())
+	ingestCtx, stopIngest := context.WithCancel(context.Background())
 	sinkCtx, stopSinks := context.WithCancel(context.Background())
 	defer stopBuf()
 	defer stopTail()
+	defer stopIngest()
 	defer stopSinks()
 
 	var wg sync.WaitGroup
@@ -342,8 +413,16 @@ func (a *agent) run() error {
 		}()
 	}
 	start("buffer", func() error { return a.log.Run(bufCtx) })
-	tailDone := make(chan error, 1)
-	go func() { tailDone <- a.tail.Run(tailCtx) }()
+	// A source that is not configured has a nil channel: it never ends.
+	var tailDone, ingestDone chan error
+	if a.tail != nil {
+		tailDone = make(chan error, 1)
+		go func() { tailDone <- a.tail.Run(tailCtx) }()
+	}
+	if a.ingest != nil {
+		ingestDone = make(chan error, 1)
+		go func() { ingestDone <- a.ingest.Run(ingestCtx) }()
+	}
 	loopsDone := make(chan struct{})
 	var loopWG sync.WaitGroup
 	for i, l := range a.loops {
@@ -361,7 +440,11 @@ func (a *agent) run() error {
 	if a.admin != nil {
 		start("admin", func() error { return a.admin.Run(adminCtx) })
 	}
-	a.logger.Info("skiff started", "version", version, "paths", a.cfg.Paths, "sinks", len(a.loops))
+	ingestAddr := ""
+	if a.ingest != nil {
+		ingestAddr = a.ingest.Addr().String()
+	}
+	a.logger.Info("skiff started", "version", version, "paths", a.cfg.Paths, "ingest", ingestAddr, "sinks", len(a.loops))
 
 	var runErr error
 	select {
@@ -370,6 +453,9 @@ func (a *agent) run() error {
 	case err := <-tailDone:
 		tailDone <- err
 		runErr = fmt.Errorf("tailer stopped: %w", err)
+	case err := <-ingestDone:
+		ingestDone <- err
+		runErr = fmt.Errorf("ingest stopped: %w", err)
 	case runErr = <-errc:
 	}
 
@@ -385,16 +471,43 @@ func (a *agent) run() error {
 		}
 	}()
 
-	// 1. Read the application's last lines, then stop the tailer. Its Run
-	// syncs the buffer and writes checkpoints before returning.
+	// 1. Take the application's last records (lines it writes and requests
+	// it sends as it stops), then stop the sources: the ingest server stops
+	// accepting and finishes the requests in flight; the tailer's Run syncs
+	// the buffer and writes checkpoints before returning.
 	if runErr == nil {
-		if err := a.tail.WaitQuiet(deadline, a.cfg.ShutdownQuiet); err != nil {
-			a.logger.Warn("files still active at shutdown", "err", err)
+		var qwg sync.WaitGroup
+		if a.tail != nil {
+			qwg.Add(1)
+			go func() {
+				defer qwg.Done()
+				if err := a.tail.WaitQuiet(deadline, a.cfg.ShutdownQuiet); err != nil {
+					a.logger.Warn("files still active at shutdown", "err", err)
+				}
+			}()
+		}
+		if a.ingest != nil {
+			qwg.Add(1)
+			go func() {
+				defer qwg.Done()
+				if err := a.ingest.WaitQuiet(deadline, a.cfg.ShutdownQuiet); err != nil {
+					a.logger.Warn("ingest requests still arriving at shutdown", "err", err)
+				}
+			}()
+		}
+		qwg.Wait()
+	}
+	stopIngest()
+	if ingestDone != nil {
+		if err := <-ingestDone; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
+			runErr = fmt.Errorf("ingest: %w", err)
 		}
 	}
 	stopTail()
-	if err := <-tailDone; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
-		runErr = fmt.Errorf("tailer: %w", err)
+	if tailDone != nil {
+		if err := <-tailDone; err != nil && !errors.Is(err, context.Canceled) && runErr == nil {
+			runErr = fmt.Errorf("tailer: %w", err)
+		}
 	}
 	// 2. Drain the buffer to every sink within what is left of the grace.
 	if runErr == nil {

@@ -20,7 +20,7 @@ const Prefix = "SKIFF"
 
 // Config is skiff's whole configuration. Fields are read from SKIFF_<tag>.
 type Config struct {
-	Paths   []string `envconfig:"PATHS" desc:"required: comma-separated globs of files to tail; ** matches any depth"`
+	Paths   []string `envconfig:"PATHS" desc:"comma-separated globs of files to tail; ** matches any depth; required unless INGEST_ADDR is set"`
 	Exclude []string `envconfig:"EXCLUDE" desc:"comma-separated globs never to read; without / a pattern matches the base name (e.g. *.gz)"`
 	DataDir string   `envconfig:"DATA_DIR" default:"/var/lib/skiff" desc:"directory for the buffer, checkpoints, cursors and dead letters (kept 0700/0600, tightened at start)"`
 	Sinks   []string `envconfig:"SINKS" default:"stdout" desc:"comma-separated sinks, each type or name:type; type is stdout, kafka or http"`
@@ -50,6 +50,14 @@ type Config struct {
 	MultilineMaxLines int           `envconfig:"MULTILINE_MAX_LINES" default:"500" desc:"most lines joined into one record"`
 	MultilineTimeout  time.Duration `envconfig:"MULTILINE_TIMEOUT" default:"1s" desc:"flush a pending multiline record after this long"`
 
+	IngestAddr         string        `envconfig:"INGEST_ADDR" desc:"listen address of the ingest endpoints (/v1/logs OTLP, /v1/json, /v1/text); empty: off. A bare :port is loopback (127.0.0.1:port); any other interface needs its IP, e.g. 0.0.0.0:4318"`
+	IngestMaxBodyBytes Size          `envconfig:"INGEST_MAX_BODY_BYTES" default:"0" desc:"largest request body, as sent and after decompression (larger: 413); 0 means min(4MiB, BUFFER_MAX_BYTES/16)"`
+	IngestMaxWait      time.Duration `envconfig:"INGEST_MAX_WAIT" default:"2s" desc:"longest a request waits for a free slot (then 429) or for room in a full buffer (then 503), both with Retry-After"`
+	IngestConcurrency  int           `envconfig:"INGEST_CONCURRENCY" default:"4" desc:"requests read, decoded and appended at once; each holds up to 5 times INGEST_MAX_BODY_BYTES of memory"`
+	IngestTokenFile    string        `envconfig:"INGEST_TOKEN_FILE" desc:"file holding the bearer token clients must send (Authorization: Bearer …); re-read when it changes; empty: no authentication"`
+	IngestTLSCertFile  string        `envconfig:"INGEST_TLS_CERT_FILE" desc:"PEM certificate (chain) to serve the ingest endpoints over HTTPS, with INGEST_TLS_KEY_FILE; re-read when it changes"`
+	IngestTLSKeyFile   string        `envconfig:"INGEST_TLS_KEY_FILE" desc:"PEM private key of INGEST_TLS_CERT_FILE"`
+
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"after SIGTERM, time to read the last lines and drain the sinks"`
 	ShutdownQuiet   time.Duration `envconfig:"SHUTDOWN_QUIET" default:"1s" desc:"after SIGTERM, keep reading until every file has been quiet this long"`
 	StallTimeout    time.Duration `envconfig:"STALL_TIMEOUT" default:"5m" desc:"a sink with a backlog that delivers nothing this long is reported stalled"`
@@ -62,6 +70,8 @@ type Config struct {
 
 	// SinkList is SINKS parsed, with each sink's own variables.
 	SinkList []Sink `ignored:"true"`
+	// Ingest is INGEST_ADDR resolved; nil when the endpoints are off.
+	Ingest *Ingest `ignored:"true"`
 
 	failed map[string]bool // fields whose value did not parse: no derived checks on them
 }
@@ -171,8 +181,9 @@ func parseSinkSpec(spec string) (Sink, error) {
 
 func (c *Config) validate() []error {
 	var ps []error
-	if len(c.Paths) == 0 {
-		ps = append(ps, errors.New("SKIFF_PATHS is required: comma-separated globs of the files to tail, e.g. /var/log/app/*.log"))
+	ps = append(ps, c.validateIngest()...)
+	if len(c.Paths) == 0 && c.IngestAddr == "" {
+		ps = append(ps, errors.New("SKIFF_PATHS is required (unless SKIFF_INGEST_ADDR is set): comma-separated globs of the files to tail, e.g. /var/log/app/*.log"))
 	}
 	for _, p := range c.Paths {
 		if !filepath.IsAbs(p) {
@@ -219,6 +230,7 @@ func (c *Config) validate() []error {
 		{"SKIFF_SHUTDOWN_TIMEOUT", "ShutdownTimeout", c.ShutdownTimeout},
 		{"SKIFF_SHUTDOWN_QUIET", "ShutdownQuiet", c.ShutdownQuiet},
 		{"SKIFF_STALL_TIMEOUT", "StallTimeout", c.StallTimeout},
+		{"SKIFF_INGEST_MAX_WAIT", "IngestMaxWait", c.IngestMaxWait},
 		{"SKIFF_CLOSE_INACTIVE", "CloseInactive", c.CloseInactive},
 		{"SKIFF_PARTIAL_FLUSH", "PartialFlush", c.PartialFlush},
 	} {
