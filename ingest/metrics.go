@@ -15,15 +15,15 @@ const (
 )
 
 type metrics struct {
-	requests         *prometheus.CounterVec // endpoint, code
-	records          *prometheus.CounterVec // endpoint
-	bytes            *prometheus.CounterVec // endpoint
-	rejected         *prometheus.CounterVec // endpoint, reason
-	rejectedRecords  *prometheus.CounterVec // endpoint
-	filtered         *prometheus.CounterVec // endpoint
-	ack              *prometheus.HistogramVec
-	inFlight         prometheus.Gauge
-	codeStrings      map[int]string
+	requests        *prometheus.CounterVec // endpoint, code
+	records         *prometheus.CounterVec // endpoint
+	bytes           *prometheus.CounterVec // endpoint
+	rejected        *prometheus.CounterVec // endpoint, reason
+	rejectedRecords *prometheus.CounterVec // endpoint
+	filtered        *prometheus.CounterVec // endpoint
+	ack             *prometheus.HistogramVec
+	inFlight        prometheus.Gauge
+	codeStrings     map[int]string
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {

@@ -54,7 +54,6 @@ type Server struct {
 	accepted   atomic.Int64 // answered 200
 	records    atomic.Int64
 	refused    atomic.Int64
-	tokenWarn  sync.Once
 }
 
 // Listen binds o.Addr and loads the token and certificate files, so that a

@@ -36,7 +36,7 @@ type File struct {
 	value   string
 	info    os.FileInfo // of the file read
 	checked time.Time   // last stat
-	read    time.Time // last read
+	read    time.Time   // last read
 }
 
 // Open reads path once: a file that cannot be read now is a configuration
