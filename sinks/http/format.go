@@ -190,7 +190,7 @@ func (f *lokiFormat) stream(dst, path_ []byte, recs []record.Record, idx []int) 
 	dst = append(dst, f.static...)
 	for i, name := range f.dynamic {
 		v := path_
-		if f.sources[i] == "filename" {
+		if f.sources[i] == "filename" && len(path_) > 0 { // records of the ingest endpoints have no path
 			v = []byte(path.Base(string(path_)))
 		}
 		if len(v) == 0 {

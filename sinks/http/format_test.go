@@ -204,3 +204,18 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
+
+// TestLokiIngestedRecordHasNoFileLabel: a record of the ingest endpoints has
+// no path, so it gets no file label (not "." from an empty path).
+func TestLokiIngestedRecordHasNoFileLabel(t *testing.T) {
+	enc := record.NewEncoder("i", record.Kubernetes{}, nil)
+	cfg := config.HTTP{Format: "loki", LokiLabels: []string{"job=static:skiff", "file=filename", "path=path"}, LokiLine: "message"}
+	f, err := newBodyFormat(&cfg, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := f.encode(nil, []record.Record{{Collected: time.Unix(1, 0), Source: 7, Origin: record.OriginText, Message: []byte("posted")}})
+	if want := `{"streams":[{"stream":{"job":"skiff"},"values":[["1000000000","posted"]]}]}`; string(body) != want {
+		t.Fatalf("got  %s\nwant %s", body, want)
+	}
+}
