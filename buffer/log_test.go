@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -155,6 +156,42 @@ func TestRecordTooLarge(t *testing.T) {
 	big := make([]byte, 200<<10)
 	if err := l.Append(context.Background(), [][]byte{{1}, big, {2}}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestQuarterLineFits: a line of a quarter of the bound (the largest
+// SKIFF_MAX_LINE_BYTES accepts), with its record's metadata, is taken
+// whole and read back whole, also when the buffer must first delete
+// delivered segments to make room for it.
+func TestQuarterLineFits(t *testing.T) {
+	const maxBytes = 1 << 20
+	ctx := context.Background()
+	l := testOpen(t, Options{Dir: t.TempDir(), MaxBytes: maxBytes, SegmentBytes: 64 << 10, Cursors: []string{"a"}})
+	defer l.Close()
+	c, _ := l.Cursor("a")
+	rec := make([]byte, maxBytes/4+8<<10) // the line and a long path
+	for i := range rec {
+		rec[i] = byte(i)
+	}
+	for round := 0; round < 6; round++ { // more than the bound in total
+		if err := l.Append(ctx, [][]byte{{byte(round)}, rec, {byte(round)}}); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		for got := 0; got < 3; {
+			recs, err := c.Next(ctx, 10, 1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range recs {
+				if got == 1 && !bytes.Equal(r.Data, rec) {
+					t.Fatalf("round %d: the large record came back as %d bytes", round, len(r.Data))
+				}
+				got++
+				if err := c.Commit(r.Pos); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 	}
 }
 

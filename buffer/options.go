@@ -111,8 +111,17 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// maxRecordBytes is the largest payload Append accepts: a record must fit,
-// framed, in a segment of its own within a quarter of the bound.
+// recordSlack is how far a record may exceed a quarter of the bound: the
+// metadata around a line of a quarter of it (SKIFF_MAX_LINE_BYTES accepts
+// that much), which is times, offsets and a path (at most PATH_MAX, 4 KiB),
+// with room to spare.
+const recordSlack = 64 << 10
+
+// maxRecordBytes is the largest payload Append accepts: a quarter of the
+// bound plus recordSlack. Such a record gets a segment of its own, and with
+// MaxBytes at least 1 MiB that segment is under half of the bound, as every
+// segment is (SegmentBytes), so that the buffer can always make room for
+// it by deleting delivered segments.
 func (o Options) maxRecordBytes() int64 {
-	return o.MaxBytes/4 - segmentHeaderSize - frameHeaderSize
+	return o.MaxBytes/4 + recordSlack
 }

@@ -301,3 +301,33 @@ func TestLineLongerThanReadBuffer(t *testing.T) {
 		t.Errorf("got %s, want %s", strings.Join(got, " "), want)
 	}
 }
+
+// TestLineLongerThanReadBudget: a line longer than what one file may
+// read in a pass (readBudget) still arrives whole. The budget counts the
+// bytes a pass consumes, not those it reads: counting reads, every pass
+// re-read the same first readBudget bytes of the line and gave up.
+func TestLineLongerThanReadBudget(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.log")
+	long := bytes.Repeat([]byte("0123456789abcdef"), (readBudget+readBudget/2)/16)
+	writeFile(t, path, "short\n"+string(long)+"\nafter\n")
+
+	o := testOptions(t, path)
+	o.MaxLineBytes = 2 * readBudget
+	app := &memAppender{}
+	_, stop := start(t, o, app)
+	waitFor(t, "the line after the long one", func() bool {
+		return strings.Contains(strings.Join(app.messages(), "\n"), "after")
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	recs := app.snapshot()
+	if len(recs) != 3 || !bytes.Equal(recs[1].Message, long) || recs[1].Flags != 0 {
+		var sizes []int
+		for _, r := range recs {
+			sizes = append(sizes, len(r.Message))
+		}
+		t.Fatalf("got records of %v bytes, want [5 %d 5], the long one whole", sizes, len(long))
+	}
+}

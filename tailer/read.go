@@ -16,8 +16,8 @@ const (
 	// maxBatchBytes and maxBatchRecords bound one AppendBatch call.
 	maxBatchBytes   = 256 << 10
 	maxBatchRecords = 8192
-	// readBudget is how much one file may read in a pass before the others
-	// get their turn.
+	// readBudget is how much of one file a pass may consume (emit as
+	// lines) before the others get their turn.
 	readBudget = 8 << 20
 	// minReadBuf is the shared read buffer's size until a line longer
 	// than it shows up.
@@ -197,13 +197,16 @@ func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
 		if n > 0 {
 			t.now = time.Now()
 			have += n
-			budget -= n
 			if hi := start + int64(have); hi > f.seen {
 				f.seen = hi
 				t.progress()
 			}
 		}
 		pos, err := t.splitLines(ctx, f, buf[:have], start)
+		// The budget counts what the pass consumed: counting what it read,
+		// a pass would stop inside a line longer than the budget, and the
+		// next pass would read that same part of the line again, forever.
+		budget -= pos
 		if pos > 0 {
 			f.advanceGuard(buf[:pos], start+int64(pos))
 			copy(buf, buf[pos:have])

@@ -29,8 +29,8 @@ type Config struct {
 	BufferWhenFull      string        `envconfig:"BUFFER_WHEN_FULL" default:"block" desc:"block (the files are the backlog), drop_oldest or drop_newest"`
 	BufferFsync         string        `envconfig:"BUFFER_FSYNC" default:"interval" desc:"interval, batch (fsync before a batch is acknowledged) or never"`
 	BufferFsyncInterval time.Duration `envconfig:"BUFFER_FSYNC_INTERVAL" default:"1s" desc:"longest time between fsyncs with BUFFER_FSYNC=interval"`
-	BufferSegmentBytes  Size          `envconfig:"BUFFER_SEGMENT_BYTES" default:"0" desc:"segment file size; 0 means min(64MiB, BUFFER_MAX_BYTES/8)"`
-	DeadLetterMaxBytes  Size          `envconfig:"DEAD_LETTER_MAX_BYTES" default:"64MiB" desc:"bound on dead-letter files; the oldest are dropped first"`
+	BufferSegmentBytes  Size          `envconfig:"BUFFER_SEGMENT_BYTES" default:"0" desc:"segment file size, at most half of BUFFER_MAX_BYTES; 0 means min(64MiB, BUFFER_MAX_BYTES/8)"`
+	DeadLetterMaxBytes  Size          `envconfig:"DEAD_LETTER_MAX_BYTES" default:"64MiB" desc:"bound on dead-letter files; the oldest are dropped first; the default grows to 8 × MAX_LINE_BYTES so that a rejected line fits"`
 
 	Fields      KeyValues `envconfig:"FIELDS" desc:"comma-separated key=value pairs added to every record"`
 	MetricsAddr string    `envconfig:"METRICS_ADDR" default:":9477" desc:"listen address of /metrics, /healthz, /readyz and /status; off disables"`
@@ -38,7 +38,7 @@ type Config struct {
 
 	ReadFrom          string        `envconfig:"READ_FROM" default:"head" desc:"where to start a file seen for the first time: head or tail"`
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
-	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial"`
+	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial; at most a quarter of BUFFER_MAX_BYTES, and the default is capped there"`
 	PartialFlush      time.Duration `envconfig:"PARTIAL_FLUSH" default:"1s" desc:"ship a file's unterminated last line, marked partial, once the file has been quiet this long; the rest of the line follows as its continuation"`
 	FollowSymlinks    bool          `envconfig:"FOLLOW_SYMLINKS" default:"false" desc:"read files through symbolic links whose target lies inside a PATHS base directory (the part before the first glob); false skips links (counted, logged once)"`
 	CloseInactive     time.Duration `envconfig:"CLOSE_INACTIVE" default:"5m" desc:"close files idle this long; reopened on change"`
@@ -59,7 +59,7 @@ type Config struct {
 	IngestTLSKeyFile   string        `envconfig:"INGEST_TLS_KEY_FILE" desc:"PEM private key of INGEST_TLS_CERT_FILE"`
 
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"after SIGTERM, time to read the last lines and drain the sinks"`
-	ShutdownQuiet   time.Duration `envconfig:"SHUTDOWN_QUIET" default:"1s" desc:"after SIGTERM, keep reading until every file has been quiet this long"`
+	ShutdownQuiet   time.Duration `envconfig:"SHUTDOWN_QUIET" default:"1s" desc:"after SIGTERM, keep reading until every file has been quiet this long; less than SHUTDOWN_TIMEOUT, and the default at most a quarter of it"`
 	StallTimeout    time.Duration `envconfig:"STALL_TIMEOUT" default:"5m" desc:"a sink with a backlog that delivers nothing this long is reported stalled"`
 
 	// Pod identity from the Kubernetes Downward API (unprefixed by design).
@@ -74,6 +74,7 @@ type Config struct {
 	Ingest *Ingest `ignored:"true"`
 
 	failed map[string]bool // fields whose value did not parse: no derived checks on them
+	set    setter          // whether a field's variable was given (derived defaults)
 }
 
 // Sink is one configured sink with its own variables, read from
@@ -118,7 +119,9 @@ func Load() (*Config, error) {
 	var ps Problems
 	c := &Config{}
 	c.failed = map[string]bool{}
+	c.set = envSetter(Prefix, c)
 	ps = append(ps, process(Prefix, c, c.failed)...)
+	c.derive(c.set)
 	c.Pod, c.Namespace = os.Getenv("POD_NAME"), os.Getenv("POD_NAMESPACE")
 	c.PodUID, c.Node = os.Getenv("POD_UID"), os.Getenv("NODE_NAME")
 
@@ -139,7 +142,11 @@ func Load() (*Config, error) {
 		}
 		seen[s.Name] = true
 		settings := sinkTypes[s.Type]()
-		ps = append(ps, process(strings.TrimSuffix(s.Prefix(), "_"), settings, nil)...)
+		prefix := strings.TrimSuffix(s.Prefix(), "_")
+		ps = append(ps, process(prefix, settings, nil)...)
+		if d, ok := settings.(interface{ derive(setter) }); ok {
+			d.derive(envSetter(prefix, settings))
+		}
 		for _, v := range Vars(s.Prefix(), settings) {
 			known[v.Name] = true
 		}
@@ -211,14 +218,16 @@ func (c *Config) validate() []error {
 	if c.BufferSegmentBytes != 0 && (c.BufferSegmentBytes < 64<<10 || c.BufferSegmentBytes > c.BufferMaxBytes/2) {
 		ps = append(ps, fmt.Errorf("SKIFF_BUFFER_SEGMENT_BYTES: %s is out of range (accepted: 0 for automatic, or 64KiB up to half of SKIFF_BUFFER_MAX_BYTES)", c.BufferSegmentBytes))
 	}
-	if c.BufferSegmentBytes != 0 && c.MaxLineBytes+4<<10 > c.BufferSegmentBytes && !c.failed["MaxLineBytes"] && !c.failed["BufferSegmentBytes"] {
-		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s does not fit in a segment of SKIFF_BUFFER_SEGMENT_BYTES=%s (accepted: at most the segment size less 4KiB)", c.MaxLineBytes, c.BufferSegmentBytes))
-	}
 	if c.MaxLineBytes < 1<<10 {
 		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s is too small (accepted: at least 1KiB)", c.MaxLineBytes))
 	}
-	if c.MaxLineBytes > c.BufferMaxBytes/16 && !c.failed["BufferMaxBytes"] && !c.failed["MaxLineBytes"] {
-		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s is too large for SKIFF_BUFFER_MAX_BYTES=%s (accepted: at most a sixteenth of it)", c.MaxLineBytes, c.BufferMaxBytes))
+	// A line up to a quarter of the buffer is kept whole: the buffer takes
+	// a record that large (with its metadata) in a segment of its own.
+	if c.MaxLineBytes > c.BufferMaxBytes/4 && !c.failed["BufferMaxBytes"] && !c.failed["MaxLineBytes"] {
+		ps = append(ps, fmt.Errorf("SKIFF_MAX_LINE_BYTES: %s is too large for SKIFF_BUFFER_MAX_BYTES=%s (accepted: at most a quarter of it, %s)", c.MaxLineBytes, c.BufferMaxBytes, c.BufferMaxBytes/4))
+	}
+	if c.set != nil && c.set("ShutdownQuiet") && c.ShutdownQuiet >= c.ShutdownTimeout && c.ShutdownQuiet > 0 && !c.failed["ShutdownQuiet"] && !c.failed["ShutdownTimeout"] {
+		ps = append(ps, fmt.Errorf("SKIFF_SHUTDOWN_QUIET: %s leaves no time within SKIFF_SHUTDOWN_TIMEOUT=%s (accepted: less than it; about a quarter leaves the sinks time to drain)", c.ShutdownQuiet, c.ShutdownTimeout))
 	}
 	for _, d := range []struct {
 		name, field string
@@ -228,7 +237,6 @@ func (c *Config) validate() []error {
 		{"SKIFF_SCAN_INTERVAL", "ScanInterval", c.ScanInterval},
 		{"SKIFF_MULTILINE_TIMEOUT", "MultilineTimeout", c.MultilineTimeout},
 		{"SKIFF_SHUTDOWN_TIMEOUT", "ShutdownTimeout", c.ShutdownTimeout},
-		{"SKIFF_SHUTDOWN_QUIET", "ShutdownQuiet", c.ShutdownQuiet},
 		{"SKIFF_STALL_TIMEOUT", "StallTimeout", c.StallTimeout},
 		{"SKIFF_INGEST_MAX_WAIT", "IngestMaxWait", c.IngestMaxWait},
 		{"SKIFF_CLOSE_INACTIVE", "CloseInactive", c.CloseInactive},
@@ -237,6 +245,10 @@ func (c *Config) validate() []error {
 		if d.v <= 0 && !c.failed[d.field] {
 			ps = append(ps, fmt.Errorf("%s: %s is not accepted (accepted: a positive duration such as 500ms, 5s, 1m)", d.name, d.v))
 		}
+	}
+	// A derived SHUTDOWN_QUIET may be 0 (SHUTDOWN_TIMEOUT under 4ns): no wait.
+	if !c.failed["ShutdownQuiet"] && c.ShutdownQuiet < 0 || (c.ShutdownQuiet == 0 && !c.failed["ShutdownQuiet"] && (c.set == nil || c.set("ShutdownQuiet"))) {
+		ps = append(ps, fmt.Errorf("SKIFF_SHUTDOWN_QUIET: %s is not accepted (accepted: a positive duration such as 500ms, 5s, 1m)", c.ShutdownQuiet))
 	}
 	if c.MultilineStart != "" {
 		if _, err := regexp.Compile(c.MultilineStart); err != nil {

@@ -123,7 +123,8 @@ func TestLoadRejects(t *testing.T) {
 		"typo in sink var":           {map[string]string{"SKIFF_SINKS": "raw:stdout", "SKIFF_RAW_FORMATT": "raw"}, "did you mean SKIFF_RAW_FORMAT?"},
 		"var of absent sink":         {map[string]string{"SKIFF_LOKI_URL": "http://x"}, "SKIFF_LOKI_URL is not a skiff variable"},
 		"bad stdout format":          {map[string]string{"SKIFF_STDOUT_FORMAT": "yaml"}, `SKIFF_STDOUT_FORMAT: "yaml" is not accepted (accepted: json, raw)`},
-		"line larger than a segment": {map[string]string{"SKIFF_BUFFER_SEGMENT_BYTES": "512KiB"}, "does not fit in a segment"},
+		"line over a quarter":        {map[string]string{"SKIFF_MAX_LINE_BYTES": "65MiB"}, "SKIFF_MAX_LINE_BYTES: 65MiB is too large for SKIFF_BUFFER_MAX_BYTES=256MiB (accepted: at most a quarter of it, 64MiB)"},
+		"quiet beyond shutdown time": {map[string]string{"SKIFF_SHUTDOWN_TIMEOUT": "2s", "SKIFF_SHUTDOWN_QUIET": "2s"}, "SKIFF_SHUTDOWN_QUIET: 2s leaves no time within SKIFF_SHUTDOWN_TIMEOUT=2s"},
 		"data dir is a file":         {map[string]string{"SKIFF_DATA_DIR": "/etc/hostname/skiff"}, "SKIFF_DATA_DIR"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -40,7 +40,7 @@ type HTTP struct {
 
 	RetryableStatus []int         `envconfig:"RETRYABLE_STATUS" default:"408,429,500,502,503,504" desc:"HTTP statuses retried with backoff (every 5xx is retried anyway)"`
 	BackoffMin      time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first retry backoff; doubles per attempt, with full jitter"`
-	BackoffMax      time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop"`
+	BackoffMax      time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop; the default is at least BACKOFF_MIN"`
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed requests that open the circuit; 0 disables the breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"time the circuit stays open before one probe request"`
 

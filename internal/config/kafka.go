@@ -28,7 +28,7 @@ type Kafka struct {
 	UnknownTopicTimeout time.Duration `envconfig:"UNKNOWN_TOPIC_TIMEOUT" default:"1m" desc:"with a templated TOPIC, how long records for a topic that does not exist are retried before they are dead-lettered"`
 	ClientID            string        `envconfig:"CLIENT_ID" default:"skiff" desc:"client.id sent to the brokers"`
 	BackoffMin          time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first retry backoff; doubles per attempt, with full jitter"`
-	BackoffMax          time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop"`
+	BackoffMax          time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop; the default is at least BACKOFF_MIN"`
 	BreakerFailures     int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed attempts that open the circuit; 0 disables the breaker"`
 	BreakerCooldown     time.Duration `envconfig:"BREAKER_COOLDOWN" default:"10s" desc:"time the circuit stays open before one probe attempt (Kafka failovers are short)"`
 

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"os"
+	"reflect"
+	"time"
+)
+
+// Defaults that follow another variable. A default must never contradict
+// a legal value of another variable: where one variable bounds another,
+// the bounded one's default is clamped to the bound (or grows with it)
+// unless the user set it, and `skiff check` shows the value in effect.
+//
+// Bounds between variables, and what the default does:
+//
+//	MAX_LINE_BYTES        ≤ BUFFER_MAX_BYTES/4      default min(1MiB, BUFFER_MAX_BYTES/4)
+//	BUFFER_SEGMENT_BYTES  ≤ BUFFER_MAX_BYTES/2      default min(64MiB, BUFFER_MAX_BYTES/8)
+//	DEAD_LETTER_MAX_BYTES (a rejected line fits)    default max(64MiB, 8 × MAX_LINE_BYTES)
+//	SHUTDOWN_QUIET        < SHUTDOWN_TIMEOUT        default min(1s, SHUTDOWN_TIMEOUT/4)
+//	<SINK>_BACKOFF_MAX    ≥ <SINK>_BACKOFF_MIN      default max(30s, BACKOFF_MIN)
+const (
+	defaultMaxLineBytes       = 1 << 20
+	maxSegmentBytes           = 64 << 20
+	defaultDeadLetterMaxBytes = 64 << 20
+	defaultShutdownQuiet      = time.Second
+	defaultBackoffMax         = 30 * time.Second
+	// deadLetterLines is how many of the longest lines the default
+	// dead-letter bound holds: a line's JSON form can be several times
+	// its length (escaped control bytes, message_base64 beside message).
+	deadLetterLines = 8
+)
+
+// setter reports whether the variable of a struct field was given in the
+// environment (even if empty).
+type setter func(field string) bool
+
+// envSetter is the setter of spec's variables under prefix ("SKIFF" or
+// "SKIFF_LOKI").
+func envSetter(prefix string, spec any) setter {
+	t := reflect.TypeOf(spec).Elem()
+	return func(field string) bool {
+		f, ok := t.FieldByName(field)
+		if !ok {
+			return false
+		}
+		_, set := os.LookupEnv(prefix + "_" + f.Tag.Get("envconfig"))
+		return set
+	}
+}
+
+// derive sets the defaults that depend on other variables (see above).
+// Values that failed to parse are left alone: they are reported already.
+func (c *Config) derive(set setter) {
+	ok := func(fields ...string) bool {
+		for _, f := range fields {
+			if c.failed[f] {
+				return false
+			}
+		}
+		return true
+	}
+	if ok("BufferMaxBytes") && c.BufferMaxBytes > 0 {
+		if !set("MaxLineBytes") {
+			c.MaxLineBytes = min(defaultMaxLineBytes, c.BufferMaxBytes/4)
+		}
+		if c.BufferSegmentBytes == 0 && ok("BufferSegmentBytes") && c.BufferMaxBytes >= 1<<20 {
+			c.BufferSegmentBytes = min(maxSegmentBytes, c.BufferMaxBytes/8)
+		}
+	}
+	if !set("DeadLetterMaxBytes") && ok("MaxLineBytes") {
+		c.DeadLetterMaxBytes = max(defaultDeadLetterMaxBytes, deadLetterLines*c.MaxLineBytes)
+	}
+	if !set("ShutdownQuiet") && ok("ShutdownTimeout") && c.ShutdownTimeout > 0 {
+		c.ShutdownQuiet = min(defaultShutdownQuiet, c.ShutdownTimeout/4)
+	}
+}
+
+// derive sets the defaults of h that depend on its other variables.
+func (h *HTTP) derive(set setter) {
+	if !set("BackoffMax") {
+		h.BackoffMax = max(defaultBackoffMax, h.BackoffMin)
+	}
+}
+
+// derive sets the defaults of k that depend on its other variables.
+func (k *Kafka) derive(set setter) {
+	if !set("BackoffMax") {
+		k.BackoffMax = max(defaultBackoffMax, k.BackoffMin)
+	}
+}
