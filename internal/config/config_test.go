@@ -182,8 +182,8 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 		Password string `envconfig:"PASSWORD" secret:"true"`
 		User     string `envconfig:"USER"`
 	}
-	got := settings("SKIFF_X_", &withSecret{Password: "hunter2", User: "bob"})
-	if got[0].Value != "<redacted>" || got[1].Value != "bob" {
+	got := settings("SKIFF_X_", &withSecret{Password: "hunter2", User: "bob"}, nil)
+	if got[0].Value != "REDACTED" || got[1].Value != "bob" {
 		t.Fatalf("settings = %+v", got)
 	}
 }

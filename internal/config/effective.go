@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+
+	"github.com/skiff-dev/skiff/internal/redact"
 )
 
 // Setting is one variable with the value in effect.
@@ -13,26 +15,21 @@ type Setting struct {
 	Value string
 }
 
-// Effective lists every variable in effect for c, secrets redacted, in the
-// order of the reference: global settings first, then each sink's.
+// Effective lists every variable in effect for c, secrets masked (see
+// secrets.go), in the order of the reference: global settings first, then
+// each sink's.
 func Effective(c *Config) []Setting {
-	out := settings(Prefix+"_", c)
+	sec := Secrets(c)
+	out := settings(Prefix+"_", c, sec)
 	for _, s := range c.SinkList {
-		var spec any
-		switch {
-		case s.Stdout != nil:
-			spec = s.Stdout
-		case s.Kafka != nil:
-			spec = s.Kafka
-		case s.HTTP != nil:
-			spec = s.HTTP
+		if spec := s.Settings(); spec != nil {
+			out = append(out, settings(s.Prefix(), spec, sec)...)
 		}
-		out = append(out, settings(s.Prefix(), spec)...)
 	}
 	return out
 }
 
-func settings(prefix string, spec any) []Setting {
+func settings(prefix string, spec any, sec *redact.Secrets) []Setting {
 	v := reflect.ValueOf(spec).Elem()
 	t := v.Type()
 	var out []Setting
@@ -41,11 +38,29 @@ func settings(prefix string, spec any) []Setting {
 		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
 			continue
 		}
-		val := render(v.Field(i))
-		if f.Tag.Get("secret") == "true" && val != "" {
-			val = "<redacted>"
+		var val string
+		switch fv := v.Field(i); {
+		case f.Tag.Get("secret") == "true":
+			if val = render(fv); val != "" {
+				val = redact.Mask
+			}
+		case f.Tag.Get("redact") == "url":
+			parts := strs(fv)
+			for i, p := range parts {
+				parts[i] = redact.URL(p)
+			}
+			val = strings.Join(parts, ",")
+		case f.Tag.Get("redact") == "headers":
+			parts := strs(fv)
+			for i, h := range parts {
+				name, _, _ := strings.Cut(h, "=")
+				parts[i] = strings.TrimSpace(name) + "=" + redact.Mask
+			}
+			val = strings.Join(parts, ",")
+		default:
+			val = render(fv)
 		}
-		out = append(out, Setting{Name: prefix + f.Tag.Get("envconfig"), Value: val})
+		out = append(out, Setting{Name: prefix + f.Tag.Get("envconfig"), Value: sec.String(val)})
 	}
 	return out
 }

@@ -10,26 +10,28 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/skiff-dev/skiff/internal/redact"
 )
 
 // HTTP configures an HTTP sink (SKIFF_<NAME>_*, name defaults to "http").
 // docs/HTTP.md describes the formats, retries and the circuit breaker.
 type HTTP struct {
-	URL         string   `envconfig:"URL" required:"true" desc:"endpoint records are POSTed to; for loki a bare base URL gets /loki/api/v1/push, for elasticsearch a URL not ending in /_bulk gets /_bulk"`
+	URL         string   `envconfig:"URL" required:"true" redact:"url" desc:"endpoint records are POSTed to; for loki a bare base URL gets /loki/api/v1/push, for elasticsearch a URL not ending in /_bulk gets /_bulk"`
 	Format      string   `envconfig:"FORMAT" default:"ndjson" desc:"ndjson (one JSON record per line), json (one array per request), loki (push API) or elasticsearch (_bulk API)"`
 	Compression string   `envconfig:"COMPRESSION" default:"none" desc:"request body compression: none or gzip (level 3)"`
-	Headers     []string `envconfig:"HEADERS" secret:"true" desc:"comma-separated Name=value request headers; a value @/path is read from that file and re-read when it changes"`
+	Headers     []string `envconfig:"HEADERS" redact:"headers" desc:"comma-separated Name=value request headers; a value @/path is read from that file and re-read when it changes"`
 
 	Auth         string `envconfig:"AUTH" default:"none" desc:"none, basic (USERNAME with PASSWORD or PASSWORD_FILE) or bearer (TOKEN or TOKEN_FILE)"`
 	Username     string `envconfig:"USERNAME" desc:"basic auth user name"`
 	Password     string `envconfig:"PASSWORD" secret:"true" desc:"basic auth password"`
-	PasswordFile string `envconfig:"PASSWORD_FILE" desc:"file holding the basic auth password; re-read when it changes"`
+	PasswordFile string `envconfig:"PASSWORD_FILE" redact:"file" desc:"file holding the basic auth password; re-read when it changes"`
 	Token        string `envconfig:"TOKEN" secret:"true" desc:"bearer token"`
-	TokenFile    string `envconfig:"TOKEN_FILE" desc:"file holding the bearer token (e.g. a projected service account token); re-read when it changes"`
+	TokenFile    string `envconfig:"TOKEN_FILE" redact:"file" desc:"file holding the bearer token (e.g. a projected service account token); re-read when it changes"`
 
 	CAFile             string `envconfig:"CA_FILE" desc:"PEM file of the CA certificates to trust instead of the system's"`
 	CertFile           string `envconfig:"CERT_FILE" desc:"PEM client certificate (with KEY_FILE); re-read when it changes"`
-	KeyFile            string `envconfig:"KEY_FILE" desc:"PEM key of CERT_FILE"`
+	KeyFile            string `envconfig:"KEY_FILE" redact:"file" desc:"PEM key of CERT_FILE"`
 	InsecureSkipVerify bool   `envconfig:"INSECURE_SKIP_VERIFY" default:"false" desc:"do not verify the server's certificate (testing only; logged as a warning)"`
 
 	Timeout         time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one request, including reading the response"`
@@ -64,7 +66,7 @@ func (h *HTTP) Validate(prefix string) []error {
 		ps = append(ps, fmt.Errorf(prefix+name+": "+format, args...))
 	}
 	if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("URL", "%q is not accepted (accepted: an http:// or https:// URL with a host)", h.URL)
+		bad("URL", "%q is not accepted (accepted: an http:// or https:// URL with a host)", redact.URL(h.URL))
 	}
 	ps = oneOf(ps, prefix+"FORMAT", h.Format, FormatNDJSON, FormatJSON, FormatLoki, FormatElasticsearch)
 	ps = oneOf(ps, prefix+"COMPRESSION", h.Compression, "none", "gzip")
@@ -74,7 +76,9 @@ func (h *HTTP) Validate(prefix string) []error {
 	for _, hd := range h.Headers {
 		name, value, err := ParseHeader(hd)
 		if err != nil {
-			bad("HEADERS", "%q: %v", hd, err)
+			// The name only: the value may be a secret.
+			name, _, _ := strings.Cut(hd, "=")
+			bad("HEADERS", "%q: %v", strings.TrimSpace(name)+"=…", err)
 			continue
 		}
 		if strings.EqualFold(name, "Authorization") && h.Auth != "none" {

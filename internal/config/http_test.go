@@ -43,7 +43,7 @@ func TestHTTPValidate(t *testing.T) {
 		"both tokens":    {edit: func(h *HTTP) { h.Auth, h.Token, h.TokenFile = "bearer", "x", token }, want: []string{"SKIFF_HTTP_TOKEN: set exactly one"}},
 		"token, no auth": {edit: func(h *HTTP) { h.Token = "x" }, want: []string{"SKIFF_HTTP_AUTH"}},
 		"missing file":   {edit: func(h *HTTP) { h.Auth, h.TokenFile = "bearer", "/nonexistent/token" }, want: []string{"SKIFF_HTTP_TOKEN_FILE"}},
-		"bad header":     {edit: func(h *HTTP) { h.Headers = []string{"no value", "Content-Length=3", "X=@/nonexistent"} }, want: []string{"SKIFF_HTTP_HEADERS", "SKIFF_HTTP_HEADERS: \"Content-Length=3\"", "header X"}},
+		"bad header":     {edit: func(h *HTTP) { h.Headers = []string{"no value", "Content-Length=3", "X=@/nonexistent"} }, want: []string{"SKIFF_HTTP_HEADERS", "SKIFF_HTTP_HEADERS: \"Content-Length=…\"", "header X"}},
 		"bad ca":         {edit: func(h *HTTP) { h.CAFile = token }, want: []string{"SKIFF_HTTP_CA_FILE"}},
 		"cert no key":    {edit: func(h *HTTP) { h.CertFile = token }, want: []string{"SKIFF_HTTP_CERT_FILE"}},
 		"ranges": {edit: func(h *HTTP) {

@@ -7,12 +7,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skiff-dev/skiff/internal/redact"
 )
 
 // Kafka configures a Kafka sink (SKIFF_<NAME>_*, name defaults to "kafka").
 // docs/KAFKA.md explains each setting and the delivery guarantees.
 type Kafka struct {
-	Brokers     []string `envconfig:"BROKERS" required:"true" desc:"comma-separated host:port of seed brokers"`
+	Brokers     []string `envconfig:"BROKERS" required:"true" redact:"url" desc:"comma-separated host:port of seed brokers"`
 	Topic       string   `envconfig:"TOPIC" required:"true" desc:"topic to produce to, or a template taking record fields, e.g. logs-{fields.app} or {kubernetes.namespace|default}"`
 	Key         string   `envconfig:"KEY" default:"none" desc:"message key, which picks the partition: none (spread evenly), path (the source file), or a record field such as fields.app or json.user"`
 	Compression string   `envconfig:"COMPRESSION" default:"none" desc:"none, gzip, snappy, lz4 or zstd"`
@@ -35,14 +37,14 @@ type Kafka struct {
 	TLS                   bool   `envconfig:"TLS" default:"false" desc:"connect with TLS; implied by any other TLS_ setting"`
 	TLSCAFile             string `envconfig:"TLS_CA_FILE" desc:"PEM file of the CAs that sign the brokers' certificates; default: the system pool"`
 	TLSCertFile           string `envconfig:"TLS_CERT_FILE" desc:"PEM client certificate, for brokers that require one (with TLS_KEY_FILE); re-read for every new connection"`
-	TLSKeyFile            string `envconfig:"TLS_KEY_FILE" desc:"PEM private key of TLS_CERT_FILE"`
+	TLSKeyFile            string `envconfig:"TLS_KEY_FILE" redact:"file" desc:"PEM private key of TLS_CERT_FILE"`
 	TLSServerName         string `envconfig:"TLS_SERVER_NAME" desc:"name to verify the brokers' certificates against; default: the host dialled"`
 	TLSInsecureSkipVerify bool   `envconfig:"TLS_INSECURE_SKIP_VERIFY" default:"false" desc:"accept any broker certificate (tests only: anyone on the path can read and change the traffic)"`
 
 	SASLMechanism    string `envconfig:"SASL_MECHANISM" default:"none" desc:"none, plain, scram-sha-256 or scram-sha-512"`
 	SASLUsername     string `envconfig:"SASL_USERNAME" desc:"SASL user name"`
 	SASLPassword     string `envconfig:"SASL_PASSWORD" secret:"true" desc:"SASL password; prefer SASL_PASSWORD_FILE"`
-	SASLPasswordFile string `envconfig:"SASL_PASSWORD_FILE" desc:"file holding the SASL password (a mounted Secret), read again for every new connection"`
+	SASLPasswordFile string `envconfig:"SASL_PASSWORD_FILE" redact:"file" desc:"file holding the SASL password (a mounted Secret), read again for every new connection"`
 }
 
 // TLSEnabled reports whether connections use TLS: TLS is set, or any other
@@ -65,7 +67,7 @@ func (k *Kafka) Validate(prefix string) []error {
 		host, port, err := net.SplitHostPort(strings.TrimSpace(b))
 		n, perr := strconv.Atoi(port)
 		if err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
-			ps = append(ps, fmt.Errorf("%sBROKERS: %q is not host:port (accepted: comma-separated host:port, e.g. kafka-0.kafka:9092)", prefix, b))
+			ps = append(ps, fmt.Errorf("%sBROKERS: %q is not host:port (accepted: comma-separated host:port, e.g. kafka-0.kafka:9092)", prefix, redact.URL(b)))
 		}
 	}
 	if parts, err := ParseTopic(k.Topic); err != nil {

@@ -12,7 +12,8 @@ type Var struct {
 	Default  string
 	Required bool
 	Desc     string
-	Secret   bool
+	// Secret: skiff check shows the value masked (secrets.go).
+	Secret bool
 }
 
 // Vars lists the variables of spec (a pointer to one of this package's
@@ -31,7 +32,7 @@ func Vars(prefix string, spec any) []Var {
 			Default:  f.Tag.Get("default"),
 			Required: f.Tag.Get("required") == "true",
 			Desc:     f.Tag.Get("desc"),
-			Secret:   f.Tag.Get("secret") == "true",
+			Secret:   f.Tag.Get("secret") == "true" || f.Tag.Get("redact") == "headers",
 		})
 	}
 	return vs
