@@ -54,9 +54,9 @@ type Config struct {
 	IngestMaxBodyBytes Size          `envconfig:"INGEST_MAX_BODY_BYTES" default:"0" desc:"largest request body, as sent and after decompression (larger: 413); 0 means min(4MiB, BUFFER_MAX_BYTES/16)"`
 	IngestMaxWait      time.Duration `envconfig:"INGEST_MAX_WAIT" default:"2s" desc:"longest a request waits for a free slot (then 429) or for room in a full buffer (then 503), both with Retry-After"`
 	IngestConcurrency  int           `envconfig:"INGEST_CONCURRENCY" default:"4" desc:"requests read, decoded and appended at once; each holds up to 5 times INGEST_MAX_BODY_BYTES of memory"`
-	IngestTokenFile    string        `envconfig:"INGEST_TOKEN_FILE" desc:"file holding the bearer token clients must send (Authorization: Bearer …); re-read when it changes; empty: no authentication"`
+	IngestTokenFile    string        `envconfig:"INGEST_TOKEN_FILE" redact:"file" desc:"file holding the bearer token clients must send (Authorization: Bearer …); re-read when it changes; empty: no authentication"`
 	IngestTLSCertFile  string        `envconfig:"INGEST_TLS_CERT_FILE" desc:"PEM certificate (chain) to serve the ingest endpoints over HTTPS, with INGEST_TLS_KEY_FILE; re-read when it changes"`
-	IngestTLSKeyFile   string        `envconfig:"INGEST_TLS_KEY_FILE" desc:"PEM private key of INGEST_TLS_CERT_FILE"`
+	IngestTLSKeyFile   string        `envconfig:"INGEST_TLS_KEY_FILE" redact:"file" desc:"PEM private key of INGEST_TLS_CERT_FILE"`
 
 	ShutdownTimeout time.Duration `envconfig:"SHUTDOWN_TIMEOUT" default:"25s" desc:"after SIGTERM, time to read the last lines and drain the sinks"`
 	ShutdownQuiet   time.Duration `envconfig:"SHUTDOWN_QUIET" default:"1s" desc:"after SIGTERM, keep reading until every file has been quiet this long; less than SHUTDOWN_TIMEOUT, and the default at most a quarter of it"`
