@@ -96,8 +96,8 @@ func (l *Log) AppendBatch(ctx context.Context, b *Batch) error {
 // the batch, since its caller can still refuse it. If ctx is done while it
 // waits, nothing was appended and the error wraps ctx's error and ErrFull
 // (no room) or the last write error (disk full, read-only volume). A batch
-// larger than a quarter of the bound fails up front with
-// ErrRecordTooLarge.
+// larger than the largest record (a quarter of the bound and 64 KiB) fails
+// up front with ErrRecordTooLarge.
 //
 // AppendAll is safe for concurrent use with other appends; calls are
 // serialised. b is not retained.

@@ -197,8 +197,9 @@ func TestAppendAllFailedWrite(t *testing.T) {
 func TestAppendAllTooLarge(t *testing.T) {
 	l := testOpen(t, Options{Dir: t.TempDir(), MaxBytes: 1 << 20})
 	defer l.Close()
-	// Each record fits; together they exceed a quarter of the bound.
-	if err := l.AppendAll(context.Background(), numbered(0, 300, 1000)); !errors.Is(err, ErrRecordTooLarge) {
+	// Each record fits; together they exceed the largest record (a quarter
+	// of the bound and 64 KiB).
+	if err := l.AppendAll(context.Background(), numbered(0, 400, 1000)); !errors.Is(err, ErrRecordTooLarge) {
 		t.Fatalf("got %v", err)
 	}
 	if err := l.AppendAll(context.Background(), &Batch{}); err != nil {
