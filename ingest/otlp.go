@@ -107,22 +107,30 @@ func malformed(format string, args ...any) error {
 	return &reject{status: 400, reason: reasonMalformed, msg: fmt.Sprintf(format, args...)}
 }
 
-// want checks a known field's wire type.
-func want(f wireField, typ protowire.Type, what string) error {
+// want checks a known field's wire type. The field is named by what and
+// the optional field, joined only for an error (no allocation otherwise).
+func want(f wireField, typ protowire.Type, what string, field ...string) error {
 	if f.typ != typ {
-		return malformed("%s has wire type %d, want %d", what, f.typ, typ)
+		return malformed("%s has wire type %d, want %d", join(what, field), f.typ, typ)
 	}
 	return nil
 }
 
-func checkString(f wireField, what string) error {
-	if err := want(f, protowire.BytesType, what); err != nil {
+func checkString(f wireField, what string, field ...string) error {
+	if err := want(f, protowire.BytesType, what, field...); err != nil {
 		return err
 	}
 	if !utf8.Valid(f.v) {
-		return malformed("%s is not valid UTF-8", what)
+		return malformed("%s is not valid UTF-8", join(what, field))
 	}
 	return nil
+}
+
+func join(what string, field []string) string {
+	for _, f := range field {
+		what += " " + f
+	}
+	return what
 }
 
 // otlpBatch decodes a protobuf ExportLogsServiceRequest into q's records.
@@ -320,7 +328,8 @@ func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 		q.rejectRecord(bad)
 		return nil
 	}
-	r := record.Record{Origin: record.OriginOTLP}
+	r := &q.rec
+	*r = record.Record{Origin: record.OriginOTLP}
 	switch {
 	case ts != 0 && ts <= math.MaxInt64:
 		r.EventTime = time.Unix(0, int64(ts)).UTC()
@@ -344,7 +353,7 @@ func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 	}
 	q.parts = parts.AppendBinary(q.parts[:0])
 	r.OTLP = q.parts
-	return q.emit(&r)
+	return q.emit(r)
 }
 
 // anyValueKind returns which member of the AnyValue b is set (the last one
@@ -379,15 +388,15 @@ func checkAnyValue(b []byte, depth int, what string) error {
 		b = rest
 		switch f.num {
 		case avString:
-			err = checkString(f, what+" string_value")
+			err = checkString(f, what, "string_value")
 		case avBool, avInt:
-			err = want(f, protowire.VarintType, what+" value")
+			err = want(f, protowire.VarintType, what, "value")
 		case avDouble:
-			err = want(f, protowire.Fixed64Type, what+" double_value")
+			err = want(f, protowire.Fixed64Type, what, "double_value")
 		case avBytes:
-			err = want(f, protowire.BytesType, what+" bytes_value")
+			err = want(f, protowire.BytesType, what, "bytes_value")
 		case avArray, avKvlist:
-			if err = want(f, protowire.BytesType, what+" value"); err != nil {
+			if err = want(f, protowire.BytesType, what, "value"); err != nil {
 				return err
 			}
 			for lb := f.v; len(lb) > 0 && err == nil; {
@@ -399,7 +408,7 @@ func checkAnyValue(b []byte, depth int, what string) error {
 				if g.num != listValues {
 					continue
 				}
-				if err = want(g, protowire.BytesType, what+" values"); err != nil {
+				if err = want(g, protowire.BytesType, what, "values"); err != nil {
 					return err
 				}
 				if f.num == avArray {
@@ -425,9 +434,9 @@ func checkKeyValue(b []byte, depth int, what string) error {
 		b = rest
 		switch f.num {
 		case kvKey:
-			err = checkString(f, what+" key")
+			err = checkString(f, what, "key")
 		case kvValue:
-			if err = want(f, protowire.BytesType, what+" value"); err == nil {
+			if err = want(f, protowire.BytesType, what, "value"); err == nil {
 				err = checkAnyValue(f.v, depth+1, what)
 			}
 		}

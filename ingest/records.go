@@ -81,8 +81,8 @@ func (q *request) jsonObject(obj []byte, where func() string) error {
 		_ = json.Compact(&c, obj) // valid JSON compacts
 		obj = c.Bytes()
 	}
-	r := record.Record{Origin: record.OriginJSON, Message: obj, Flags: record.FlagJSON}
-	return q.emit(&r)
+	q.rec = record.Record{Origin: record.OriginJSON, Message: obj, Flags: record.FlagJSON}
+	return q.emit(&q.rec)
 }
 
 // textBatch decodes a body of /v1/text: one record per line (LF or CRLF;
@@ -100,8 +100,8 @@ func (q *request) textBatch(body []byte) error {
 		}
 		for {
 			piece := l[:min(len(l), max)]
-			r := record.Record{Origin: record.OriginText, Message: piece, Flags: flags}
-			if err := q.emit(&r); err != nil {
+			q.rec = record.Record{Origin: record.OriginText, Message: piece, Flags: flags}
+			if err := q.emit(&q.rec); err != nil {
 				return err
 			}
 			l = l[len(piece):]
