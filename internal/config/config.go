@@ -303,6 +303,10 @@ func process(prefix string, spec any, failed map[string]bool) []error {
 		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
 			continue
 		}
+		if embedded(f) {
+			ps = append(ps, process(prefix, v.Field(i).Addr().Interface(), failed)...)
+			continue
+		}
 		// The full name goes into the tag and the prefix stays empty:
 		// given a prefix, envconfig falls back to the unprefixed name, and
 		// the application's own LOG_LEVEL must never configure skiff.

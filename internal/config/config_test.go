@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skiff-dev/skiff/internal/redact"
 )
 
 // setenv clears every SKIFF_ variable of the test process, then sets env.
@@ -185,5 +187,43 @@ func TestEffectiveRedactsSecrets(t *testing.T) {
 	got := settings("SKIFF_X_", &withSecret{Password: "hunter2", User: "bob"}, nil)
 	if got[0].Value != "REDACTED" || got[1].Value != "bob" {
 		t.Fatalf("settings = %+v", got)
+	}
+}
+
+// TestSharedClientSettings: the settings an HTTP-based sink embeds
+// (HTTPClient) read, validate and redact as the sink's own variables.
+func TestSharedClientSettings(t *testing.T) {
+	setenv(t, map[string]string{
+		"SKIFF_PATHS":               "/var/log/app/*.log",
+		"SKIFF_DATA_DIR":            t.TempDir(),
+		"SKIFF_SINKS":               "loki:http",
+		"SKIFF_LOKI_URL":            "http://loki:3100",
+		"SKIFF_LOKI_AUTH":           "bearer",
+		"SKIFF_LOKI_TOKEN":          "s3cret",
+		"SKIFF_LOKI_TIMEOUT":        "3s",
+		"SKIFF_LOKI_LINGER":         "-1s",  // invalid: reported under its own name
+		"SKIFF_LOKI_BATCH_MAX_BYTE": "1MiB", // unknown: the shared names are known, this one is not
+	})
+	c, err := Load()
+	ps := problems(t, err)
+	if len(ps) != 2 || !strings.Contains(strings.Join(ps, "\n"), "SKIFF_LOKI_LINGER: -1s is not accepted") ||
+		!strings.Contains(strings.Join(ps, "\n"), "SKIFF_LOKI_BATCH_MAX_BYTE is not a skiff variable; did you mean SKIFF_LOKI_BATCH_MAX_BYTES?") {
+		t.Fatalf("problems:\n%s", strings.Join(ps, "\n"))
+	}
+	h := c.SinkList[0].HTTP
+	if h.Token != "s3cret" || h.Timeout.String() != "3s" || h.BatchMaxRecords != 2000 {
+		t.Fatalf("shared settings not read: %+v", h.HTTPClient)
+	}
+	var token, timeout string
+	for _, s := range Effective(c) {
+		switch s.Name {
+		case "SKIFF_LOKI_TOKEN":
+			token = s.Value
+		case "SKIFF_LOKI_TIMEOUT":
+			timeout = s.Value
+		}
+	}
+	if token != redact.Mask || timeout != "3s" {
+		t.Fatalf("Effective: SKIFF_LOKI_TOKEN=%q SKIFF_LOKI_TIMEOUT=%q", token, timeout)
 	}
 }

@@ -75,8 +75,9 @@ func (c *Config) derive(set setter) {
 	}
 }
 
-// derive sets the defaults of h that depend on its other variables.
-func (h *HTTP) derive(set setter) {
+// derive sets the defaults of an HTTP-based sink's client settings that
+// depend on its other variables.
+func (h *HTTPClient) derive(set setter) {
 	if !set("BackoffMax") {
 		h.BackoffMax = max(defaultBackoffMax, h.BackoffMin)
 	}

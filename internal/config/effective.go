@@ -38,6 +38,10 @@ func settings(prefix string, spec any, sec *redact.Secrets) []Setting {
 		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
 			continue
 		}
+		if embedded(f) {
+			out = append(out, settings(prefix, v.Field(i).Addr().Interface(), sec)...)
+			continue
+		}
 		var val string
 		switch fv := v.Field(i); {
 		case f.Tag.Get("secret") == "true":

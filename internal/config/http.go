@@ -17,10 +17,25 @@ import (
 // HTTP configures an HTTP sink (SKIFF_<NAME>_*, name defaults to "http").
 // docs/HTTP.md describes the formats, retries and the circuit breaker.
 type HTTP struct {
-	URL         string   `envconfig:"URL" required:"true" redact:"url" desc:"endpoint records are POSTed to; for loki a bare base URL gets /loki/api/v1/push, for elasticsearch a URL not ending in /_bulk gets /_bulk"`
-	Format      string   `envconfig:"FORMAT" default:"ndjson" desc:"ndjson (one JSON record per line), json (one array per request), loki (push API) or elasticsearch (_bulk API)"`
-	Compression string   `envconfig:"COMPRESSION" default:"none" desc:"request body compression: none or gzip (level 3)"`
-	Headers     []string `envconfig:"HEADERS" redact:"headers" desc:"comma-separated Name=value request headers; a value @/path is read from that file and re-read when it changes"`
+	URL         string `envconfig:"URL" required:"true" redact:"url" desc:"endpoint records are POSTed to; for loki a bare base URL gets /loki/api/v1/push, for elasticsearch a URL not ending in /_bulk gets /_bulk"`
+	Format      string `envconfig:"FORMAT" default:"ndjson" desc:"ndjson (one JSON record per line), json (one array per request), loki (push API) or elasticsearch (_bulk API)"`
+	Compression string `envconfig:"COMPRESSION" default:"none" desc:"request body compression: none or gzip (level 3)"`
+
+	HTTPClient
+
+	RetryableStatus []int `envconfig:"RETRYABLE_STATUS" default:"408,429,500,502,503,504" desc:"HTTP statuses retried with backoff (every 5xx is retried anyway)"`
+
+	ESIndex    string   `envconfig:"ES_INDEX" default:"skiff" desc:"elasticsearch: index or data stream written with create actions"`
+	LokiLabels []string `envconfig:"LOKI_LABELS" default:"job=static:skiff,namespace=kubernetes.namespace,pod=kubernetes.pod" desc:"loki: comma-separated label=source; source is path, filename, kubernetes.pod|namespace|pod_uid|node, fields.<key> or static:<value>"`
+	LokiLine   string   `envconfig:"LOKI_LINE" default:"message" desc:"loki: the log line is the message as read (message) or skiff's JSON record (json)"`
+}
+
+// HTTPClient is what every HTTP-based sink (http, otlp) shares: headers,
+// credentials, TLS, the request timeout, batching, concurrency, backoff
+// and the circuit breaker. It is embedded in each sink's settings, so its
+// variables are the sink's own (SKIFF_<NAME>_HEADERS, SKIFF_<NAME>_AUTH, …).
+type HTTPClient struct {
+	Headers []string `envconfig:"HEADERS" redact:"headers" desc:"comma-separated Name=value request headers; a value @/path is read from that file and re-read when it changes"`
 
 	Auth         string `envconfig:"AUTH" default:"none" desc:"none, basic (USERNAME with PASSWORD or PASSWORD_FILE) or bearer (TOKEN or TOKEN_FILE)"`
 	Username     string `envconfig:"USERNAME" desc:"basic auth user name"`
@@ -40,16 +55,15 @@ type HTTP struct {
 	Linger          time.Duration `envconfig:"LINGER" default:"0s" desc:"how long a request that is not full waits for more records; 0 sends at once (batches still fill while earlier requests are in flight)"`
 	Concurrency     int           `envconfig:"CONCURRENCY" default:"2" desc:"requests in flight; the cursor still advances in order"`
 
-	RetryableStatus []int         `envconfig:"RETRYABLE_STATUS" default:"408,429,500,502,503,504" desc:"HTTP statuses retried with backoff (every 5xx is retried anyway)"`
 	BackoffMin      time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first retry backoff; doubles per attempt, with full jitter"`
 	BackoffMax      time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop; the default is at least BACKOFF_MIN"`
 	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed requests that open the circuit; 0 disables the breaker"`
 	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"time the circuit stays open before one probe request"`
-
-	ESIndex    string   `envconfig:"ES_INDEX" default:"skiff" desc:"elasticsearch: index or data stream written with create actions"`
-	LokiLabels []string `envconfig:"LOKI_LABELS" default:"job=static:skiff,namespace=kubernetes.namespace,pod=kubernetes.pod" desc:"loki: comma-separated label=source; source is path, filename, kubernetes.pod|namespace|pod_uid|node, fields.<key> or static:<value>"`
-	LokiLine   string   `envconfig:"LOKI_LINE" default:"message" desc:"loki: the log line is the message as read (message) or skiff's JSON record (json)"`
 }
+
+// client gives the shared settings of a sink's settings struct that
+// embeds them.
+func (h *HTTPClient) client() *HTTPClient { return h }
 
 // HTTP formats.
 const (
@@ -65,13 +79,63 @@ func (h *HTTP) Validate(prefix string) []error {
 	bad := func(name, format string, args ...any) {
 		ps = append(ps, fmt.Errorf(prefix+name+": "+format, args...))
 	}
-	if u, err := url.Parse(h.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("URL", "%q is not accepted (accepted: an http:// or https:// URL with a host)", redact.URL(h.URL))
-	}
+	ps = append(ps, checkHTTPURL(prefix, h.URL)...)
 	ps = oneOf(ps, prefix+"FORMAT", h.Format, FormatNDJSON, FormatJSON, FormatLoki, FormatElasticsearch)
 	ps = oneOf(ps, prefix+"COMPRESSION", h.Compression, "none", "gzip")
-	ps = oneOf(ps, prefix+"AUTH", h.Auth, "none", "basic", "bearer")
 	ps = oneOf(ps, prefix+"LOKI_LINE", h.LokiLine, "message", "json")
+	ps = append(ps, h.HTTPClient.validate(prefix)...)
+	ps = append(ps, checkStatuses(prefix, h.RetryableStatus)...)
+
+	if h.Format == FormatElasticsearch {
+		if err := checkESIndex(h.ESIndex); err != nil {
+			bad("ES_INDEX", "%q is not accepted: %v", h.ESIndex, err)
+		}
+	}
+	if h.Format == FormatLoki {
+		if len(h.LokiLabels) == 0 {
+			bad("LOKI_LABELS", "is empty (accepted: at least one label=source; Loki needs a label)")
+		}
+		seen := map[string]bool{}
+		for _, l := range h.LokiLabels {
+			name, _, err := ParseLokiLabel(l)
+			switch {
+			case err != nil:
+				bad("LOKI_LABELS", "%q: %v", l, err)
+			case seen[name]:
+				bad("LOKI_LABELS", "label %s is given twice (accepted: each label once)", name)
+			}
+			seen[name] = true
+		}
+	}
+	return ps
+}
+
+// checkHTTPURL checks the URL of an HTTP-based sink.
+func checkHTTPURL(prefix, raw string) []error {
+	if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return []error{fmt.Errorf("%sURL: %q is not accepted (accepted: an http:// or https:// URL with a host)", prefix, redact.URL(raw))}
+	}
+	return nil
+}
+
+// checkStatuses checks a RETRYABLE_STATUS list.
+func checkStatuses(prefix string, statuses []int) []error {
+	var ps []error
+	for _, s := range statuses {
+		if s < 100 || s > 599 {
+			ps = append(ps, fmt.Errorf("%sRETRYABLE_STATUS: %d is not accepted (accepted: HTTP status codes 100 to 599)", prefix, s))
+		}
+	}
+	return ps
+}
+
+// validate reports every problem with the shared client settings.
+func (h *HTTPClient) validate(prefix string) []error {
+	var ps []error
+	bad := func(name, format string, args ...any) {
+		ps = append(ps, fmt.Errorf(prefix+name+": "+format, args...))
+	}
+	ps = oneOf(ps, prefix+"AUTH", h.Auth, "none", "basic", "bearer")
 
 	for _, hd := range h.Headers {
 		name, value, err := ParseHeader(hd)
@@ -159,33 +223,6 @@ func (h *HTTP) Validate(prefix string) []error {
 	}
 	if h.BreakerFailures < 0 {
 		bad("BREAKER_FAILURES", "%d is not accepted (accepted: 0 to disable, or a positive count)", h.BreakerFailures)
-	}
-	for _, s := range h.RetryableStatus {
-		if s < 100 || s > 599 {
-			bad("RETRYABLE_STATUS", "%d is not accepted (accepted: HTTP status codes 100 to 599)", s)
-		}
-	}
-
-	if h.Format == FormatElasticsearch {
-		if err := checkESIndex(h.ESIndex); err != nil {
-			bad("ES_INDEX", "%q is not accepted: %v", h.ESIndex, err)
-		}
-	}
-	if h.Format == FormatLoki {
-		if len(h.LokiLabels) == 0 {
-			bad("LOKI_LABELS", "is empty (accepted: at least one label=source; Loki needs a label)")
-		}
-		seen := map[string]bool{}
-		for _, l := range h.LokiLabels {
-			name, _, err := ParseLokiLabel(l)
-			switch {
-			case err != nil:
-				bad("LOKI_LABELS", "%q: %v", l, err)
-			case seen[name]:
-				bad("LOKI_LABELS", "label %s is given twice (accepted: each label once)", name)
-			}
-			seen[name] = true
-		}
 	}
 	return ps
 }

@@ -60,6 +60,10 @@ func addSecrets(s *redact.Secrets, spec any) {
 		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
 			continue
 		}
+		if embedded(f) {
+			addSecrets(s, v.Field(i).Addr().Interface())
+			continue
+		}
 		vals := strs(v.Field(i))
 		switch {
 		case f.Tag.Get("secret") == "true":
@@ -86,7 +90,8 @@ func addSecrets(s *redact.Secrets, spec any) {
 			}
 		}
 	}
-	if h, ok := spec.(*HTTP); ok && h.Auth == "basic" {
+	if c, ok := spec.(interface{ client() *HTTPClient }); ok && c.client().Auth == "basic" {
+		h := c.client()
 		pw := h.Password
 		if h.PasswordFile != "" {
 			pw = fileSecret(h.PasswordFile)

@@ -26,6 +26,10 @@ func Vars(prefix string, spec any) []Var {
 		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
 			continue
 		}
+		if embedded(f) {
+			vs = append(vs, Vars(prefix, reflect.New(f.Type).Interface())...)
+			continue
+		}
 		vs = append(vs, Var{
 			Name:     prefix + f.Tag.Get("envconfig"),
 			Type:     typeName(f.Type),
@@ -36,6 +40,12 @@ func Vars(prefix string, spec any) []Var {
 		})
 	}
 	return vs
+}
+
+// embedded reports whether f is a struct of settings shared by several
+// sinks (HTTPClient), whose variables read as the embedding struct's own.
+func embedded(f reflect.StructField) bool {
+	return f.Anonymous && f.Type.Kind() == reflect.Struct
 }
 
 // Reference lists every variable skiff knows: the global ones, then each

@@ -36,11 +36,15 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // httpConfig is a valid config.HTTP for url with fast retries.
 func httpConfig(url string) config.HTTP {
 	return config.HTTP{
-		URL: url, Format: "ndjson", Compression: "none", Auth: "none", LokiLine: "message",
-		Timeout: 5 * time.Second, BatchMaxBytes: 1 << 20, BatchMaxRecords: 10, Concurrency: 2,
+		URL: url, Format: "ndjson", Compression: "none", LokiLine: "message",
+		HTTPClient: config.HTTPClient{
+			Auth:    "none",
+			Timeout: 5 * time.Second, BatchMaxBytes: 1 << 20, BatchMaxRecords: 10, Concurrency: 2,
+			BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond,
+			BreakerFailures: 0, BreakerCooldown: time.Second,
+		},
 		RetryableStatus: []int{408, 429, 500, 502, 503, 504},
-		BackoffMin:      time.Millisecond, BackoffMax: 20 * time.Millisecond,
-		BreakerFailures: 0, BreakerCooldown: time.Second, ESIndex: "skiff",
+		ESIndex:         "skiff",
 	}
 }
 
