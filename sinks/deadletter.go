@@ -206,7 +206,7 @@ func (d *DeadLetter) Write(sink, reason string, recs []record.Record) error {
 	}
 	if size > d.o.MaxBytes {
 		d.dropped.Add(float64(len(recs)))
-		d.log.Error("dead letters larger than the dead-letter bound dropped", "sink", sink, "reason", reason,
+		d.log.Error("dead letters larger than the dead-letter bound dropped", "sink", sink,
 			"records", len(recs), "bytes", size, "max_bytes", d.o.MaxBytes)
 		return nil
 	}
@@ -222,7 +222,10 @@ func (d *DeadLetter) Write(sink, reason string, recs []record.Record) error {
 	d.total += size
 	d.size.Set(float64(d.total))
 	d.records.WithLabelValues(sink).Add(float64(len(recs)))
-	d.log.Warn("records dead-lettered", "sink", sink, "reason", reason, "records", len(recs), "file", name)
+	d.log.Warn("records dead-lettered", "sink", sink, "records", len(recs), "file", name)
+	// A destination's reason may quote the records (Elasticsearch does):
+	// it is in the file, and in the log at debug level only.
+	d.log.Debug("dead-letter reason", "sink", sink, "file", name, "reason", reason)
 	return nil
 }
 

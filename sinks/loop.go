@@ -543,6 +543,10 @@ func (l *Loop[P]) failed(err error, probe bool, attempt int) {
 		} else {
 			l.log.Warn("delivery failed; retrying", args...)
 		}
+		if se != nil && se.Detail != "" {
+			// Possibly log content: at debug level only (docs/HTTP.md).
+			l.log.Debug("the destination's answer", "kind", kind, "detail", se.Detail)
+		}
 	}
 }
 

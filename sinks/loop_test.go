@@ -701,3 +701,39 @@ func TestLoopReleasesDeliveredBatches(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopKeepsDetailOutOfStatus: what a destination said (SendError.Detail,
+// often an echo of the records) shows in the log at debug level only, and
+// never in Status or in the info-level lines.
+func TestLoopKeepsDetailOutOfStatus(t *testing.T) {
+	const logText = "user=alice card=4111-1111-1111-1111"
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		synctest.Test(t, func(t *testing.T) {
+			src := newMemSource(testRecords(3, 0)...)
+			var fixed atomic.Bool
+			sink := funcSink(func(ctx context.Context, b *Batch) error {
+				if !fixed.Load() {
+					return &SendError{Kind: KindServer, Err: errors.New("http 500 Internal Server Error"), Detail: "could not index " + logText}
+				}
+				return nil
+			})
+			var logs syncBuffer
+			l := NewLoop(sink, src, LoopOptions{Name: "t", BackoffMin: 100 * time.Millisecond, BackoffMax: time.Second,
+				BreakerFailures: -1, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level}))})
+			stop := runLoop(t, l)
+			time.Sleep(5 * time.Second)
+			st := l.Status()
+			if !strings.Contains(st.LastError, "http 500") || strings.Contains(st.LastError, logText) {
+				t.Errorf("status last_error = %q", st.LastError)
+			}
+			if got := strings.Contains(logs.String(), logText); got != (level == slog.LevelDebug) {
+				t.Errorf("level %v: the detail in the log = %v:\n%s", level, got, logs.String())
+			}
+			fixed.Store(true)
+			waitUntil(t, "delivered", func() bool { return src.committed() == 3 })
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

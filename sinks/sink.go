@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/internal/redact"
 )
 
 // Sink delivers batches of records to one destination.
@@ -57,6 +58,11 @@ type SendError struct {
 	// loop pauses the whole sink that long, up to MaxRetryAfter.
 	RetryAfter time.Duration
 	Err        error
+	// Detail is what the destination said beyond its status (the start of
+	// a response body, an Elasticsearch item's reason). Destinations echo
+	// documents there, so it is log content: the loop logs it at debug
+	// level only, and it is never part of Error (nor of /status).
+	Detail string
 }
 
 func (e *SendError) Error() string { return fmt.Sprintf("%s: %v", e.Kind, e.Err) }
@@ -90,4 +96,8 @@ type Deps struct {
 	DeadLetters DeadLetters
 	Registerer  prometheus.Registerer
 	Logger      *slog.Logger
+	// Secrets, when set, learns every secret a sink reads from a file
+	// later on (a rotated token), so that it is masked wherever skiff
+	// prints text, as the configuration's own are.
+	Secrets *redact.Secrets
 }

@@ -92,7 +92,9 @@ func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 	if h.format, err = newBodyFormat(&cfg, d.Encoder); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
 	}
-	if h.client, err = httpclient.New(clientOptions(name, &cfg, d.Registerer, h.log)); err != nil {
+	co := clientOptions(name, &cfg, d.Registerer, h.log)
+	co.Secrets = d.Secrets
+	if h.client, err = httpclient.New(co); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
 	}
 	h.rejected = sinks.NewDroppedCounter(name, "rejected")
@@ -173,7 +175,7 @@ func (h *Sink) send(ctx context.Context, recs []record.Record) ([]record.Record,
 	}
 	switch se, rejected := h.client.Classify(resp); {
 	case rejected:
-		return h.split(ctx, recs, resp.Err().Error())
+		return h.split(ctx, recs, resp.Reason())
 	case se != nil:
 		return recs, se
 	}
@@ -216,7 +218,7 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 		return recs, &sinks.SendError{Kind: sinks.KindServer, Err: fmt.Errorf("bulk response has %d items for %d records", len(r.Items), len(recs))}
 	}
 	var retry []record.Record
-	var retryErr string
+	var retryErr, retryDetail string
 	throttled := true
 	rejected := map[string][]record.Record{}
 	var reasons []string
@@ -231,7 +233,9 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 			retry = append(retry, recs[i])
 			throttled = throttled && st == 429
 			if retryErr == "" {
-				retryErr = fmt.Sprintf("%d %s: %s", st, it.Error.Type, it.Error.Reason)
+				// The type only: the reason may quote the document.
+				retryErr = fmt.Sprintf("%d %s", st, it.Error.Type)
+				retryDetail = it.Error.Reason
 			}
 		default:
 			reason := fmt.Sprintf("elasticsearch %d %s: %s", st, it.Error.Type, it.Error.Reason)
@@ -254,7 +258,7 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 	if throttled {
 		kind = sinks.KindThrottled
 	}
-	return retry, &sinks.SendError{Kind: kind, Err: fmt.Errorf("bulk: %d of %d items failed, e.g. %s", len(retry), len(recs), retryErr)}
+	return retry, &sinks.SendError{Kind: kind, Err: fmt.Errorf("bulk: %d of %d items failed, e.g. %s", len(retry), len(recs), retryErr), Detail: retryDetail}
 }
 
 // deadLetter hands rejected records to the dead letters, or drops them
@@ -262,11 +266,12 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 func (h *Sink) deadLetter(reason string, recs []record.Record) error {
 	if h.dl == nil {
 		h.rejected.Add(float64(len(recs)))
-		h.log.Error("records rejected by the destination dropped (no dead-letter store)", "reason", reason, "records", len(recs))
+		h.log.Error("records rejected by the destination dropped (no dead-letter store)", "records", len(recs))
+		h.log.Debug("why the destination rejected them", "reason", reason) // may quote the records
 		return nil
 	}
 	if err := h.dl.Write(h.name, reason, recs); err != nil {
-		return &sinks.SendError{Kind: sinks.KindRejected, Err: fmt.Errorf("dead-letter rejected records (%s): %w", reason, err)}
+		return &sinks.SendError{Kind: sinks.KindRejected, Err: fmt.Errorf("dead-letter %d rejected records: %w", len(recs), err), Detail: reason}
 	}
 	return nil
 }

@@ -151,7 +151,7 @@ func New(name string, cfg config.Kafka, d sinks.Deps) (*Sink, error) {
 		// alike land on the same partitions.
 		balancer = kafkago.Murmur2Balancer{}
 	}
-	if k.transport, err = newTransport(&cfg, topic.fixed); err != nil {
+	if k.transport, err = newTransport(&cfg, topic.fixed, d.Secrets); err != nil {
 		return nil, fmt.Errorf("kafka sink %s: %w", name, err)
 	}
 	if cfg.TLSEnabled() && cfg.TLSInsecureSkipVerify {

@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/scram"
 
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/internal/redact"
 )
 
 // metadataTTL bounds how long kafka-go routes by stale metadata: it
@@ -29,7 +30,8 @@ const metadataTTL = 2 * time.Second
 // newTransport builds the connection pool shared by the sink's
 // writers. With a fixed topic, metadata refreshes ask for that topic only
 // rather than for every topic of the cluster.
-func newTransport(cfg *config.Kafka, fixedTopic string) (*kafkago.Transport, error) {
+// secrets learns the SASL password each time it is read from its file.
+func newTransport(cfg *config.Kafka, fixedTopic string, secrets *redact.Secrets) (*kafkago.Transport, error) {
 	t := &kafkago.Transport{
 		Dial:        (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		DialTimeout: min(cfg.Timeout, 10*time.Second),
@@ -50,6 +52,9 @@ func newTransport(cfg *config.Kafka, fixedTopic string) (*kafkago.Transport, err
 		m, err := saslMechanism(cfg)
 		if err != nil {
 			return nil, err
+		}
+		if fs, ok := m.(*fileSASL); ok {
+			fs.secrets = secrets
 		}
 		t.SASL = m
 	}
@@ -105,6 +110,7 @@ func saslMechanism(cfg *config.Kafka) (sasl.Mechanism, error) {
 // Kubernetes Secret takes effect without a restart.
 type fileSASL struct {
 	mechanism, user, password, file string
+	secrets                         *redact.Secrets // learns each password read; may be nil
 }
 
 func (m *fileSASL) Name() string {
@@ -123,6 +129,7 @@ func (m *fileSASL) current() (sasl.Mechanism, error) {
 		}
 		// Secrets written by hand often end in a newline.
 		pw = strings.TrimRight(string(b), "\r\n")
+		m.secrets.Add(pw)
 	}
 	switch m.mechanism {
 	case "plain":

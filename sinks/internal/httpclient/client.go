@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/internal/redact"
 	"github.com/skiff-dev/skiff/sinks"
 	"github.com/skiff-dev/skiff/sinks/internal/loglimit"
 )
@@ -71,6 +72,9 @@ type Options struct {
 	// TLS warning and the failures to re-read a secret file (nil: none).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// Secrets learns each value read from a secret file, so that a rotated
+	// token is masked in what skiff prints (nil: none).
+	Secrets *redact.Secrets
 }
 
 // Client sends the requests of one HTTP-based sink: it adds the configured
@@ -131,11 +135,12 @@ func New(o Options) (*Client, error) {
 	for _, hd := range o.Headers {
 		n, v, err := config.ParseHeader(hd)
 		if err != nil {
-			return nil, fmt.Errorf("header %q: %w", hd, err)
+			name, _, _ := strings.Cut(hd, "=") // the value may be a secret
+			return nil, fmt.Errorf("header %s: %w", strings.TrimSpace(name), err)
 		}
 		hh := header{name: n, value: v}
 		if file, ok := strings.CutPrefix(v, "@"); ok {
-			if hh.file, err = newSecretFile(file); err != nil {
+			if hh.file, err = newSecretFile(file, func(v string) { o.Secrets.Add(v) }); err != nil {
 				return nil, fmt.Errorf("header %s: %w", n, err)
 			}
 		}
@@ -192,14 +197,14 @@ func (c *Client) newAuth(o *Options) (func(*nethttp.Request), error) {
 	switch o.Auth {
 	case "basic":
 		pw := o.Password
+		user := o.Username
 		var file *secretFile
 		if o.PasswordFile != "" {
 			var err error
-			if file, err = newSecretFile(o.PasswordFile); err != nil {
+			if file, err = newSecretFile(o.PasswordFile, func(v string) { o.Secrets.AddBasicAuth(user, v) }); err != nil {
 				return nil, err
 			}
 		}
-		user := o.Username
 		return func(r *nethttp.Request) {
 			p := pw
 			if file != nil {
@@ -212,7 +217,7 @@ func (c *Client) newAuth(o *Options) (func(*nethttp.Request), error) {
 		var file *secretFile
 		if o.TokenFile != "" {
 			var err error
-			if file, err = newSecretFile(o.TokenFile); err != nil {
+			if file, err = newSecretFile(o.TokenFile, func(v string) { o.Secrets.Add(v) }); err != nil {
 				return nil, err
 			}
 		}
@@ -256,7 +261,7 @@ func newTLSConfig(o *Options) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if o.CertFile != "" {
-		kp, err := newKeyPair(o.CertFile, o.KeyFile)
+		kp, err := newKeyPair(o.CertFile, o.KeyFile, o.Secrets)
 		if err != nil {
 			return nil, err
 		}
@@ -274,14 +279,29 @@ type Response struct {
 	Body []byte
 }
 
-// Err describes a non-2xx answer, with the start of its body when there is
-// one: "http 400: invalid stream".
+// Err describes a non-2xx answer by its status alone: "http 400 Bad
+// Request". What the body says is Detail: destinations echo documents in
+// their error answers, and an error travels to /status and info logs.
 func (r *Response) Err() error {
-	msg := strings.TrimSpace(string(r.Body))
-	if msg == "" {
-		return fmt.Errorf("http %d %s", r.Status, nethttp.StatusText(r.Status))
+	return fmt.Errorf("http %d %s", r.Status, nethttp.StatusText(r.Status))
+}
+
+// Detail is the start of a non-2xx answer's body, trimmed ("" when there is
+// none): log content, for a SendError's Detail and a dead-letter reason.
+func (r *Response) Detail() string {
+	if r.Status >= 200 && r.Status < 300 {
+		return ""
 	}
-	return fmt.Errorf("http %d: %s", r.Status, msg)
+	return strings.TrimSpace(string(r.Body))
+}
+
+// Reason is the dead-letter reason of records r refused: its status and
+// what its body says.
+func (r *Response) Reason() string {
+	if d := r.Detail(); d != "" {
+		return r.Err().Error() + ": " + d
+	}
+	return r.Err().Error()
 }
 
 // Do sends req and reads its answer, all within the timeout. It sets
@@ -370,7 +390,7 @@ func (c *Client) Classify(r *Response) (retry *sinks.SendError, rejected bool) {
 	case st >= 200 && st < 300:
 		return nil, false
 	case c.Retryable(st):
-		se := &sinks.SendError{Kind: sinks.KindServer, Err: r.Err()}
+		se := &sinks.SendError{Kind: sinks.KindServer, Err: r.Err(), Detail: r.Detail()}
 		if st == 429 || st == 503 {
 			se.RetryAfter = RetryAfter(r.Header.Get("Retry-After"), time.Now())
 		}
@@ -382,13 +402,13 @@ func (c *Client) Classify(r *Response) (retry *sinks.SendError, rejected bool) {
 		}
 		return se, false
 	case st == 401 || st == 403 || st == 404:
-		return &sinks.SendError{Kind: sinks.KindAuth, Err: r.Err()}, false
+		return &sinks.SendError{Kind: sinks.KindAuth, Err: r.Err(), Detail: r.Detail()}, false
 	case st >= 300 && st < 400:
-		return &sinks.SendError{Kind: sinks.KindAuth, Err: fmt.Errorf("%w: redirected to %q; set the URL to the final endpoint", r.Err(), r.Header.Get("Location"))}, false
+		return &sinks.SendError{Kind: sinks.KindAuth, Err: fmt.Errorf("%w: redirected to %q; set the URL to the final endpoint", r.Err(), redact.URL(r.Header.Get("Location"))), Detail: r.Detail()}, false
 	case st >= 400 && st < 500:
 		return nil, true
 	}
-	return &sinks.SendError{Kind: sinks.KindServer, Err: r.Err()}, false
+	return &sinks.SendError{Kind: sinks.KindServer, Err: r.Err(), Detail: r.Detail()}, false
 }
 
 // Retryable reports whether status is to be retried: any 5xx or a status

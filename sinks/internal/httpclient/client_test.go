@@ -2,9 +2,13 @@ package httpclient
 
 import (
 	nethttp "net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/skiff-dev/skiff/internal/redact"
 	"github.com/skiff-dev/skiff/sinks"
 )
 
@@ -86,5 +90,60 @@ func TestClassify(t *testing.T) {
 				t.Fatalf("RetryAfter = %v, want %v", se.RetryAfter, tc.wait)
 			}
 		})
+	}
+}
+
+// TestAnswerBodyIsDetail: what an error answer's body says (Elasticsearch
+// and Loki echo documents) goes into Detail and the dead-letter reason,
+// never into the error, which /status and info-level logs show.
+func TestAnswerBodyIsDetail(t *testing.T) {
+	c, err := New(Options{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const body = `{"error":"failed to parse document {\"message\":\"password=hunter2\"}"}`
+	for _, st := range []int{400, 401, 404, 500, 503, 302} {
+		r := &Response{Status: st, Header: nethttp.Header{"Location": {"https://h/x?token=abc123"}}, Body: []byte(body)}
+		se, rejected := c.Classify(r)
+		if rejected {
+			if !strings.Contains(r.Reason(), "hunter2") || strings.Contains(r.Err().Error(), "hunter2") {
+				t.Errorf("%d: reason %q, error %q", st, r.Reason(), r.Err())
+			}
+			continue
+		}
+		if strings.Contains(se.Error(), "hunter2") || strings.Contains(se.Error(), "abc123") || !strings.Contains(se.Detail, "hunter2") {
+			t.Errorf("%d: error %q, detail %q", st, se.Error(), se.Detail)
+		}
+	}
+}
+
+// TestRotatedSecretsAreLearned: every value read from a secret file, the
+// first and each rotation, reaches Options.Secrets.
+func TestRotatedSecretsAreLearned(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(path, []byte("first-token-value\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var sec redact.Secrets
+	c, err := New(Options{Name: "x", Auth: "bearer", TokenFile: path, Headers: []string{"X-Key=@" + path}, Secrets: &sec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sec.String("first-token-value"); got != redact.Mask {
+		t.Fatalf("first value not learned: %q", got)
+	}
+	if err := os.WriteFile(path, []byte("second-token-value-longer\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range c.headers {
+		h.file.mu.Lock()
+		h.file.checked = time.Time{} // as if a second had passed
+		h.file.mu.Unlock()
+		if _, err := h.file.get(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sec.String("second-token-value-longer"); got != redact.Mask {
+		t.Fatalf("rotated value not learned: %q", got)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/skiff-dev/skiff/internal/redact"
 )
 
 const (
@@ -23,7 +25,8 @@ const (
 // symlink). It is re-read when the file's size or mtime changes. Safe for
 // concurrent use.
 type secretFile struct {
-	path string
+	path     string
+	onChange func(value string) // each value read, e.g. to mask it in logs; may be nil
 
 	mu      sync.Mutex
 	value   string
@@ -34,9 +37,10 @@ type secretFile struct {
 }
 
 // newSecretFile reads path once; a file that cannot be read now is a
-// configuration error.
-func newSecretFile(path string) (*secretFile, error) {
-	s := &secretFile{path: path}
+// configuration error. onChange, when not nil, is called with every value
+// read, this first one included.
+func newSecretFile(path string, onChange func(string)) (*secretFile, error) {
+	s := &secretFile{path: path, onChange: onChange}
 	if err := s.reload(time.Now()); err != nil {
 		return nil, err
 	}
@@ -81,7 +85,11 @@ func (s *secretFile) reload(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("read secret: %w", err)
 	}
-	s.value = strings.TrimRight(string(b), "\r\n")
+	v := strings.TrimRight(string(b), "\r\n")
+	if s.onChange != nil && (v != s.value || s.read.IsZero()) {
+		s.onChange(v)
+	}
+	s.value = v
 	s.mod, s.size, s.read, s.checked = fi.ModTime(), fi.Size(), now, now
 	return nil
 }
@@ -97,12 +105,12 @@ type keyPair struct {
 	keyPEM  string
 }
 
-func newKeyPair(certFile, keyFile string) (*keyPair, error) {
-	c, err := newSecretFile(certFile)
+func newKeyPair(certFile, keyFile string, secrets *redact.Secrets) (*keyPair, error) {
+	c, err := newSecretFile(certFile, nil)
 	if err != nil {
 		return nil, err
 	}
-	k, err := newSecretFile(keyFile)
+	k, err := newSecretFile(keyFile, func(v string) { secrets.Add(v) })
 	if err != nil {
 		return nil, err
 	}
