@@ -5,6 +5,15 @@
 // Readiness deliberately ignores the sinks: a sidecar's readiness counts
 // toward its pod's, and a log backend outage must not take the application
 // out of its Service. Sink trouble shows in metrics and /status instead.
+//
+// The server binds all interfaces by default, so that Prometheus can scrape
+// it from outside the pod, and so serves nothing that shows log content,
+// secrets or configuration to the network: /metrics carries counts, and
+// the probes answer "ok" or "not ok" to anyone. What explains a failure
+// (the probes' errors, and /status, which holds the paths, the sinks' last
+// errors and the ingest address) goes only to connections made to a
+// loopback address, that is from inside the pod (`skiff status`), unless
+// Checks.StatusPublic says otherwise.
 package admin
 
 import (
@@ -21,7 +30,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Checks are the functions the endpoints call. A nil function always passes.
+// Checks are the functions the endpoints call, and who may see what they
+// say. A nil function always passes.
 type Checks struct {
 	// Live reports whether the process is wedged (a loop that should tick
 	// has not).
@@ -31,7 +41,21 @@ type Checks struct {
 	Ready func() error
 	// Status returns a JSON-encodable snapshot of sink health.
 	Status func() any
+	// StatusPublic serves /status and the probes' errors to every client,
+	// not only to connections made to a loopback address.
+	StatusPublic bool
 }
+
+// Limits of the server: a scraper or a probe needs a few hundred bytes of
+// headers and answers within seconds; a client that holds a connection
+// open longer only holds a goroutine and a file descriptor.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 10 * time.Second
+	writeTimeout      = 30 * time.Second // a large /metrics on a slow link
+	idleTimeout       = time.Minute
+	maxHeaderBytes    = 16 << 10
+)
 
 // Server is the admin HTTP server. It serves nothing that could leak log
 // data: only metrics, health and status.
@@ -53,9 +77,14 @@ func Listen(addr string, gatherer prometheus.Gatherer, c Checks, logger *slog.Lo
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}))
-	mux.HandleFunc("GET /healthz", probe(c.Live))
-	mux.HandleFunc("GET /readyz", probe(c.Ready))
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /healthz", probe(c.Live, c.StatusPublic))
+	mux.HandleFunc("GET /readyz", probe(c.Ready, c.StatusPublic))
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !c.StatusPublic && !Loopback(r) {
+			http.Error(w, "/status is served only to connections to a loopback address: run `skiff status` inside the pod, or set SKIFF_STATUS_PUBLIC=true", http.StatusForbidden)
+			return
+		}
 		var v any = struct{}{}
 		if c.Status != nil {
 			v = c.Status()
@@ -70,10 +99,33 @@ func Listen(addr string, gatherer prometheus.Gatherer, c Checks, logger *slog.Lo
 		logger: logger,
 		srv: &http.Server{
 			Handler:           mux,
-			ReadHeaderTimeout: 5 * time.Second,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
 			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		},
 	}, nil
+}
+
+// Loopback reports whether r came over a connection made to a loopback
+// address (127.0.0.0/8, ::1): from inside the pod's network namespace. It
+// looks at the address the client connected to, not the client's, so that
+// a proxy in the pod that forwards outside traffic to the pod's IP (as
+// Istio does since 1.10) does not pass for local; a listener bound to
+// 127.0.0.1 would be reached the same way.
+func Loopback(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Addr is the address actually bound (useful with port 0).
@@ -100,13 +152,19 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func probe(check func() error) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
+// probe answers ok or not ok; why not only to whom may see /status.
+func probe(check func() error, public bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
 		if check != nil {
 			if err := check(); err != nil {
 				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintf(w, "not ok: %v\n", err)
+				if public || Loopback(r) {
+					fmt.Fprintf(w, "not ok: %v\n", err)
+				} else {
+					fmt.Fprintln(w, "not ok (details: skiff status)")
+				}
 				return
 			}
 		}
