@@ -9,6 +9,7 @@
 //	skiff check     validate the configuration and print it (exit 2 on problems)
 //	skiff env       list every variable with its type, default and meaning
 //	skiff health    GET /readyz on SKIFF_METRICS_ADDR (for image health checks)
+//	skiff status    print /status, fetched over loopback from SKIFF_METRICS_ADDR
 //	skiff version   print the version
 package main
 
@@ -16,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -58,6 +60,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case "health":
 		return health(stderr)
+	case "status":
+		return status(stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "skiff %s\n", version)
 		return exitOK
@@ -69,26 +73,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitConfig
 }
 
-const usage = `usage: skiff [run|check|env|health|version]
+const usage = `usage: skiff [run|check|env|health|status|version]
   run      run the agent until SIGTERM or SIGINT (default)
   check    validate the configuration from the environment and print it
   env      list every variable (env -markdown: as README's table)
   health   exit 0 if /readyz on SKIFF_METRICS_ADDR answers ok
+  status   print the sinks' state (/status, served on loopback only)
   version  print the version
 `
 
-// loadConfig loads and validates; on problems it prints all of them.
+// loadConfig loads and validates; on problems it prints all of them, with
+// every secret the configuration holds masked.
 func loadConfig(stderr io.Writer) (*config.Config, bool) {
 	cfg, err := config.Load()
 	if err != nil {
+		sec := config.Secrets(cfg)
 		var ps config.Problems
 		if errors.As(err, &ps) {
 			fmt.Fprintf(stderr, "skiff: %d configuration problem(s):\n", len(ps))
 			for _, p := range ps {
-				fmt.Fprintf(stderr, "  - %v\n", p)
+				fmt.Fprintf(stderr, "  - %s\n", sec.String(p.Error()))
 			}
 		} else {
-			fmt.Fprintf(stderr, "skiff: configuration: %v\n", err)
+			fmt.Fprintf(stderr, "skiff: configuration: %s\n", sec.String(err.Error()))
 		}
 		return nil, false
 	}
@@ -123,18 +130,59 @@ func printEnv(w io.Writer) {
 	fmt.Fprintln(w, "POD_NAME, POD_NAMESPACE, POD_UID and NODE_NAME (Kubernetes Downward API) become the records' pod identity.")
 }
 
-// health is a probe for images without a shell (docker-compose healthcheck).
-func health(stderr io.Writer) int {
+// adminAddr is where a command inside the pod reaches the admin server:
+// SKIFF_METRICS_ADDR, with an address bound on every interface reached
+// over loopback (where /status and the probes' reasons are served).
+func adminAddr() (string, error) {
 	addr := os.Getenv("SKIFF_METRICS_ADDR")
 	if addr == "" {
 		addr = ":9477"
 	}
 	if addr == "off" {
-		fmt.Fprintln(stderr, "skiff health: SKIFF_METRICS_ADDR=off, nothing to probe")
+		return "", errors.New("SKIFF_METRICS_ADDR=off: there is no admin server")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("SKIFF_METRICS_ADDR: %w", err)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// status prints /status, for `kubectl exec … -- skiff status`.
+func status(stdout, stderr io.Writer) int {
+	addr, err := adminAddr()
+	if err != nil {
+		fmt.Fprintf(stderr, "skiff status: %v\n", err)
 		return exitFail
 	}
-	if strings.HasPrefix(addr, ":") {
-		addr = "127.0.0.1" + addr
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/status")
+	if err != nil {
+		fmt.Fprintf(stderr, "skiff status: %v\n", err)
+		return exitFail
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		fmt.Fprintf(stderr, "skiff status: /status answered %s: %s\n", resp.Status, strings.TrimSpace(string(b)))
+		return exitFail
+	}
+	if _, err := io.Copy(stdout, resp.Body); err != nil {
+		fmt.Fprintf(stderr, "skiff status: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// health is a probe for images without a shell (docker-compose healthcheck).
+func health(stderr io.Writer) int {
+	addr, err := adminAddr()
+	if err != nil {
+		fmt.Fprintf(stderr, "skiff health: %v\n", err)
+		return exitFail
 	}
 	c := http.Client{Timeout: 3 * time.Second}
 	resp, err := c.Get("http://" + addr + "/readyz")

@@ -26,6 +26,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/fsutil"
 	"github.com/skiff-dev/skiff/internal/logging"
 	"github.com/skiff-dev/skiff/internal/record"
+	"github.com/skiff-dev/skiff/internal/redact"
 	"github.com/skiff-dev/skiff/sinks"
 	httpsink "github.com/skiff-dev/skiff/sinks/http"
 	kafkasink "github.com/skiff-dev/skiff/sinks/kafka"
@@ -49,8 +50,13 @@ func runAgent(stdout, stderr io.Writer) int {
 	if !ok {
 		return exitConfig
 	}
+	// Every line skiff logs, whoever logs it, has the configuration's
+	// secrets and the secrets in any URL masked (an error from net/http
+	// carries the request's URL, query token included).
+	secrets := config.Secrets(cfg)
 	logger := logging.New(stderr, cfg.LogLevel, 30*time.Second)
-	a, err := newAgent(cfg, stdout, logger)
+	logger = slog.New(redact.Handler(logger.Handler(), secrets))
+	a, err := newAgent(cfg, stdout, logger, secrets)
 	if err != nil {
 		logger.Error("start", "err", err)
 		var ve *buffer.VersionError
@@ -67,19 +73,20 @@ func runAgent(stdout, stderr io.Writer) int {
 }
 
 type agent struct {
-	cfg    *config.Config
-	logger *slog.Logger
-	reg    *prometheus.Registry
-	log    *buffer.Log
-	tail   *tailer.Tailer // nil without SKIFF_PATHS
-	ingest *ingest.Server // nil without SKIFF_INGEST_ADDR
-	loops  []*sinks.Loop[buffer.Pos]
-	outs   []sinks.Sink
-	admin  *admin.Server
+	cfg     *config.Config
+	logger  *slog.Logger
+	secrets *redact.Secrets // masked in /status (the logger masks them itself)
+	reg     *prometheus.Registry
+	log     *buffer.Log
+	tail    *tailer.Tailer // nil without SKIFF_PATHS
+	ingest  *ingest.Server // nil without SKIFF_INGEST_ADDR
+	loops   []*sinks.Loop[buffer.Pos]
+	outs    []sinks.Sink
+	admin   *admin.Server
 }
 
-func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *agent, err error) {
-	a = &agent{cfg: cfg, logger: logger, reg: prometheus.NewRegistry()}
+func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger, secrets *redact.Secrets) (a *agent, err error) {
+	a = &agent{cfg: cfg, logger: logger, secrets: secrets, reg: prometheus.NewRegistry()}
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// A sidecar's memory limit is its container's: let the GC aim below it
@@ -134,7 +141,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 		Logger:     logger.With("part", "deadletter"),
 	})
 	for _, s := range cfg.SinkList {
-		d := sinks.Deps{Encoder: enc, DeadLetters: dl, Registerer: a.reg, Logger: logger.With("sink", s.Name)}
+		d := sinks.Deps{Encoder: enc, DeadLetters: dl, Registerer: a.reg, Logger: logger.With("sink", s.Name), Secrets: secrets}
 		var out sinks.Sink
 		// The loop adds the sink label to its own log lines.
 		lo := sinks.LoopOptions{Name: s.Name, StallTimeout: cfg.StallTimeout, Registerer: a.reg, Logger: logger}
@@ -178,7 +185,7 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger) (a *age
 	}
 
 	if cfg.MetricsAddr != "off" {
-		a.admin, err = admin.Listen(cfg.MetricsAddr, a.reg, admin.Checks{Live: a.wedged, Ready: a.ready, Status: a.status}, logger.With("part", "admin"))
+		a.admin, err = admin.Listen(cfg.MetricsAddr, a.reg, admin.Checks{Live: a.wedged, Ready: a.ready, Status: a.status, StatusPublic: cfg.StatusPublic}, logger.With("part", "admin"))
 		if err != nil {
 			return nil, err
 		}
@@ -381,7 +388,9 @@ func (a *agent) status() any {
 		out.Sources.Ingest = &st
 	}
 	for i, l := range a.loops {
-		out.Sinks = append(out.Sinks, sinkStatus{Name: a.cfg.SinkList[i].Name, Status: l.Status()})
+		st := l.Status()
+		st.LastError = a.secrets.String(st.LastError)
+		out.Sinks = append(out.Sinks, sinkStatus{Name: a.cfg.SinkList[i].Name, Status: st})
 	}
 	return out
 }

@@ -36,6 +36,8 @@ type Config struct {
 	MetricsAddr string    `envconfig:"METRICS_ADDR" default:":9477" desc:"listen address of /metrics, /healthz, /readyz and /status; off disables"`
 	LogLevel    string    `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
+	StatusPublic bool `envconfig:"STATUS_PUBLIC" default:"false" desc:"serve /status (paths, sink errors) and the probes' failure reasons to any client; by default only to connections to a loopback address, as skiff status makes inside the pod"`
+
 	ReadFrom          string        `envconfig:"READ_FROM" default:"head" desc:"where to start a file seen for the first time: head or tail"`
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
 	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial; at most a quarter of BUFFER_MAX_BYTES, and the default is capped there"`
