@@ -2,14 +2,17 @@ package deploy
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,9 +52,9 @@ var composeVariants = map[string]struct {
 	profiles []string
 	services []string // services that must be running
 }{
-	"stdout": {nil, nil, []string{"app", "skiff"}},
-	"kafka":  {[]string{"SKIFF_DEMO_SINK=kafka"}, []string{"kafka"}, []string{"app", "skiff", "kafka"}},
-	"http":   {[]string{"SKIFF_DEMO_SINK=http"}, []string{"http"}, []string{"app", "skiff", "http-echo"}},
+	"stdout": {nil, nil, []string{"app", "secrets", "skiff"}},
+	"kafka":  {[]string{"SKIFF_DEMO_SINK=kafka"}, []string{"kafka"}, []string{"app", "secrets", "skiff", "kafka"}},
+	"http":   {[]string{"SKIFF_DEMO_SINK=http"}, []string{"http"}, []string{"app", "secrets", "skiff", "http-echo"}},
 }
 
 func TestCompose(t *testing.T) {
@@ -199,9 +202,30 @@ func composeProblems(p *types.Project, env map[string]string) (r problems) {
 		r.add("skiff stop_grace_period %v < SKIFF_SHUTDOWN_TIMEOUT %v + 5s: docker would SIGKILL skiff mid-drain", skiff.StopGracePeriod, st)
 	}
 
-	// Secret files come from compose secrets the service declares.
+	// Secret files come from compose secrets the service declares, or from
+	// a volume, mounted read-only, that a service skiff waits for writes
+	// (the generated demo token). No secret's content is in the repository.
 	for k, v := range env {
 		if !strings.HasSuffix(k, "_FILE") {
+			continue
+		}
+		if sv, ok := mountOf(skiff, v); ok && sv.Type == types.VolumeTypeVolume {
+			writer := ""
+			for _, s := range p.Services {
+				for _, w := range s.Volumes {
+					if s.Name != "skiff" && w.Source == sv.Source && !w.ReadOnly {
+						writer = s.Name
+					}
+				}
+			}
+			switch {
+			case !sv.ReadOnly:
+				r.add("%s=%s: skiff should mount volume %q read-only", k, v, sv.Source)
+			case writer == "":
+				r.add("%s=%s: no service writes volume %q", k, v, sv.Source)
+			case skiff.DependsOn[writer].Condition != types.ServiceConditionCompletedSuccessfully:
+				r.add("%s=%s: skiff must depend on %s with condition service_completed_successfully, or may start before the secret exists", k, v, writer)
+			}
 			continue
 		}
 		name, ok := strings.CutPrefix(v, "/run/secrets/")
@@ -213,6 +237,11 @@ func composeProblems(p *types.Project, env map[string]string) (r problems) {
 			r.add("%s=%s is not a secret the skiff service mounts", k, v)
 		} else if _, ok := p.Secrets[name]; !ok {
 			r.add("%s: secret %q is not defined", k, name)
+		}
+	}
+	for name, s := range p.Secrets {
+		if s.File != "" && tracked(s.File) {
+			r.add("secret %s: %s is committed to the repository; anyone could copy the token into production", name, s.File)
 		}
 	}
 
@@ -280,7 +309,20 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 			s.StopGracePeriod = &d
 			p.Services["skiff"] = s
 		}, "SIGKILL skiff mid-drain"},
-		"secret not mounted":   {func(_ *types.Project, env map[string]string) { env["SKIFF_HTTP_TOKEN_FILE"] = "/run/secrets/other" }, "is not a secret the skiff service mounts"},
+		"secret not mounted": {func(_ *types.Project, env map[string]string) { env["SKIFF_HTTP_TOKEN_FILE"] = "/run/secrets/other" }, "is not a secret the skiff service mounts"},
+		"secret before its writer": {func(p *types.Project, env map[string]string) {
+			env["SKIFF_HTTP_TOKEN_FILE"] = "/run/skiff-secrets/http-token"
+			s := p.Services["skiff"]
+			s.DependsOn = nil
+			p.Services["skiff"] = s
+		}, "service_completed_successfully"},
+		"committed secret": {func(p *types.Project, env map[string]string) {
+			env["SKIFF_HTTP_TOKEN_FILE"] = "/run/secrets/demo"
+			s := p.Services["skiff"]
+			s.Secrets = append(s.Secrets, types.ServiceSecretConfig{Source: "demo"})
+			p.Services["skiff"] = s
+			p.Secrets = types.Secrets{"demo": types.SecretConfig{File: composeFile}} // a tracked file
+		}, "is committed to the repository"},
 		"broker not a service": {func(_ *types.Project, env map[string]string) { env["SKIFF_KAFKA_BROKERS"] = "kafka.example:9092" }, "is not a service"},
 	}
 	for name, tc := range tests {
@@ -323,5 +365,77 @@ func TestComposeLoaderIsStrict(t *testing.T) {
 	}
 	if _, err := opts.LoadProject(context.Background()); err == nil || !strings.Contains(err.Error(), "restrat") {
 		t.Fatalf("LoadProject with a misspelled key: %v", err)
+	}
+}
+
+// tracked reports whether git tracks the file at path (resolved paths are
+// absolute). Without git, it assumes so, so that the check cannot pass by
+// accident.
+func tracked(path string) bool {
+	out, err := exec.Command("git", "-C", filepath.Dir(path), "ls-files", "--error-unmatch", filepath.Base(path)).CombinedOutput()
+	if err != nil {
+		return !strings.Contains(string(out), "did not match")
+	}
+	return true
+}
+
+// TestComposeGeneratesTheDemoToken runs the secrets service's script, as
+// compose passes it to sh, on a directory standing in for its volume: it
+// writes a random 64-hex-digit token, mode 0600, owned by skiff's uid (here
+// the test's own, when not root), a different one for another volume, and
+// keeps the token on a second start. No token is committed.
+func TestComposeGeneratesTheDemoToken(t *testing.T) {
+	p := loadCompose(t, nil)
+	svc, ok := p.Services["secrets"]
+	if !ok {
+		t.Fatal("no secrets service")
+	}
+	if len(svc.Command) != 3 || svc.Command[0] != "sh" {
+		t.Fatalf("command %q, want sh -ec <script>", svc.Command)
+	}
+	var target string
+	for _, v := range svc.Volumes {
+		if v.Source == "skiff-secrets" {
+			target = v.Target
+		}
+	}
+	if target == "" {
+		t.Fatal("the secrets service does not mount skiff-secrets")
+	}
+	run := func(dir string) string {
+		t.Helper()
+		script := strings.ReplaceAll(svc.Command[2], target, dir)
+		if os.Getuid() != 0 {
+			script = strings.ReplaceAll(script, "65532:65532", fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()))
+		}
+		if out, err := exec.Command("sh", "-ec", script).CombinedOutput(); err != nil {
+			t.Fatalf("script: %v\n%s", err, out)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "http-token"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(filepath.Join(dir, "http-token"))
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("token mode %v, want 0600", fi.Mode().Perm())
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && os.Getuid() == 0 && st.Uid != 65532 {
+			t.Errorf("token owned by uid %d, want 65532 (skiff)", st.Uid)
+		}
+		return string(b)
+	}
+	a, b := t.TempDir(), t.TempDir()
+	tok := run(a)
+	if len(tok) != 64 || strings.Trim(tok, "0123456789abcdef") != "" {
+		t.Fatalf("token %q is not 64 hex digits", tok)
+	}
+	if again := run(a); again != tok {
+		t.Error("a second start replaced the token")
+	}
+	if other := run(b); other == tok {
+		t.Error("two volumes got the same token")
+	}
+	if out, _ := exec.Command("git", "ls-files", filepath.Join("compose", "secrets")).Output(); len(out) > 0 {
+		t.Errorf("files committed under compose/secrets:\n%s", out)
 	}
 }
