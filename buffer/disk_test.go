@@ -183,11 +183,11 @@ func TestSyncFailureWritesRecordsAgain(t *testing.T) {
 func mountTmpfs(t *testing.T, size string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a tmpfs")
+		skipUnprivileged(t, "needs root to mount a tmpfs")
 	}
 	dir := t.TempDir()
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs: %v: %s", err, out)
+		skipUnprivileged(t, "cannot mount a tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -332,7 +332,7 @@ func TestReadOnlyVolume(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Skipf("remount ro: %v: %s", err, out)
+		skipUnprivileged(t, "remount ro: %v: %s", err, out)
 	}
 	l = testOpen(t, o)
 	defer l.Close()
@@ -362,4 +362,15 @@ func TestReadOnlyVolume(t *testing.T) {
 	if err := c.Commit(more[0].Pos); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// skipUnprivileged skips a test that needs root (mounts, another user)
+// where it cannot run, or fails it when SKIFF_REQUIRE_PRIVILEGED=1, as
+// .ci/run sets it: a CI that cannot exercise ENOSPC or EROFS must show.
+func skipUnprivileged(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("SKIFF_REQUIRE_PRIVILEGED") == "1" {
+		t.Fatalf("SKIFF_REQUIRE_PRIVILEGED=1, but: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }

@@ -344,7 +344,7 @@ func TestScenarioDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", data).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a small tmpfs here (%v: %s)", err, out)
+		skipUnprivileged(t, "cannot mount a small tmpfs here (%v: %s)", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", data).Run() })
 	r := newReceiver(t)
@@ -436,7 +436,7 @@ func TestSoak(t *testing.T) {
 // none lost and none repeated.
 func TestScenarioUnreadableFile(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to run skiff as another user")
+		skipUnprivileged(t, "needs root to run skiff as another user")
 	}
 	base, err := os.MkdirTemp("", "skiff-perm-")
 	if err != nil {
@@ -532,7 +532,7 @@ func TestScenarioUnreadableFile(t *testing.T) {
 // listable their files ship from their start, none lost and none repeated.
 func TestScenarioUnreadableDirectory(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to run skiff as another user")
+		skipUnprivileged(t, "needs root to run skiff as another user")
 	}
 	base, err := os.MkdirTemp("", "skiff-permdir-")
 	if err != nil {
@@ -615,4 +615,15 @@ func TestScenarioUnreadableDirectory(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 	r.verify(t, want, false)
+}
+
+// skipUnprivileged skips a test that needs root (mounts, another user)
+// where it cannot run, or fails it when SKIFF_REQUIRE_PRIVILEGED=1, as
+// .ci/run sets it: a CI that cannot exercise ENOSPC or EROFS must show.
+func skipUnprivileged(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("SKIFF_REQUIRE_PRIVILEGED") == "1" {
+		t.Fatalf("SKIFF_REQUIRE_PRIVILEGED=1, but: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }

@@ -152,7 +152,7 @@ func TestDataDirOnReadOnlyMount(t *testing.T) {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a read-only tmpfs here (%v: %s)", err, out)
+		skipUnprivileged(t, "cannot mount a read-only tmpfs here (%v: %s)", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", dir).Run() })
 	setenv(t, map[string]string{"SKIFF_PATHS": "/logs/*.log", "SKIFF_DATA_DIR": dir})
@@ -226,4 +226,15 @@ func TestSharedClientSettings(t *testing.T) {
 	if token != redact.Mask || timeout != "3s" {
 		t.Fatalf("Effective: SKIFF_LOKI_TOKEN=%q SKIFF_LOKI_TIMEOUT=%q", token, timeout)
 	}
+}
+
+// skipUnprivileged skips a test that needs root (mounts, another user)
+// where it cannot run, or fails it when SKIFF_REQUIRE_PRIVILEGED=1, as
+// .ci/run sets it: a CI that cannot exercise ENOSPC or EROFS must show.
+func skipUnprivileged(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("SKIFF_REQUIRE_PRIVILEGED") == "1" {
+		t.Fatalf("SKIFF_REQUIRE_PRIVILEGED=1, but: "+format, args...)
+	}
+	t.Skipf(format, args...)
 }
