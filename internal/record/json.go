@@ -116,6 +116,9 @@ func appendBody(dst []byte, r *Record) []byte {
 	if r.Flags&FlagPartial != 0 {
 		dst = append(dst, `,"partial":true`...)
 	}
+	if r.Flags&FlagRedacted != 0 {
+		dst = append(dst, `,"redacted":true`...)
+	}
 	return dst
 }
 

@@ -22,6 +22,11 @@ const (
 	// same file continues (every piece but the last). It is not shipped;
 	// the tailer uses it to resume mid-line after a crash.
 	FlagMore
+	// FlagRedacted marks a message in which a filter replaced at least one
+	// secret with a [REDACTED:<detector>] marker before the record was
+	// appended; the JSON form ships "redacted":true. (Bits 1<<5 and 1<<6
+	// are reserved for other flags.)
+	FlagRedacted
 )
 
 // flagExt is internal: the binary form has an extension section (Origin,

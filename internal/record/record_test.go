@@ -24,6 +24,7 @@ func TestBinaryRoundTrip(t *testing.T) {
 	for name, mod := range map[string]func(*Record){
 		"plain":      func(*Record) {},
 		"partial":    func(r *Record) { r.Flags = FlagPartial },
+		"redacted":   func(r *Record) { r.Flags = FlagRedacted | FlagJSON },
 		"event time": func(r *Record) { r.EventTime = time.Date(2020, 1, 2, 3, 4, 5, 6, time.UTC); r.Flags = FlagJSON },
 		"empty":      func(r *Record) { r.Message = nil; r.Path = nil; r.Offset = 0; r.End = 0 },
 		"binary":     func(r *Record) { r.Message = []byte{0, 0xff, 0xfe, '\n'} },
@@ -92,6 +93,26 @@ func TestJSONInvalidUTF8KeepsExactBytes(t *testing.T) {
 	}
 	if got.Message != "ok \ufffd\ufffd bad \x00 nul \u2028" || !got.Partial {
 		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestJSONRedactedFlag(t *testing.T) {
+	enc := NewEncoder("x", Kubernetes{}, nil)
+	r := sample()
+	var got map[string]any
+	if err := json.Unmarshal(enc.AppendJSON(nil, &r), &got); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["redacted"]; ok {
+		t.Fatalf("a record without FlagRedacted ships redacted: %v", got)
+	}
+	r.Flags = FlagRedacted
+	got = nil
+	if err := json.Unmarshal(enc.AppendJSON(nil, &r), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["redacted"] != true {
+		t.Fatalf(`"redacted" = %#v, want true`, got["redacted"])
 	}
 }
 
