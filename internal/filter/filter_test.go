@@ -93,15 +93,15 @@ func TestDecide(t *testing.T) {
 		t.Fatal(err)
 	}
 	for line, want := range map[string]Verdict{
-		`ERROR GET /healthz failed`:                  DroppedByDrop,
-		`ERROR db down`:                              Ship,
-		`INFO started`:                               DroppedByKeep,
-		`{"level":"debug","msg":"x"}`:                DroppedByDrop,
-		`{"level":"info","msg":"x"}`:                 Ship,
-		`{"level":"info","http":{"status":204}}`:     DroppedByDrop,
-		`{"level":"info","http":{"status":"500"}}`:   Ship,
-		`{"msg":"no level"}`:                         DroppedByKeep,
-		`{"msg":"WARN no level, kept by the line"}`:  Ship,
+		`ERROR GET /healthz failed`:                   DroppedByDrop,
+		`ERROR db down`:                               Ship,
+		`INFO started`:                                DroppedByKeep,
+		`{"level":"debug","msg":"x"}`:                 DroppedByDrop,
+		`{"level":"info","msg":"x"}`:                  Ship,
+		`{"level":"info","http":{"status":204}}`:      DroppedByDrop,
+		`{"level":"info","http":{"status":"500"}}`:    Ship,
+		`{"msg":"no level"}`:                          DroppedByKeep,
+		`{"msg":"WARN no level, kept by the line"}`:   Ship,
 		`{"level":"deb\"ug","msg":"escape kept raw"}`: Ship,
 	} {
 		var obj []byte
