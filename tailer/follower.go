@@ -8,6 +8,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/skiff-dev/skiff/internal/filter"
 )
 
 // errReleased is returned by follower.readAt once the janitor has closed
@@ -70,6 +72,9 @@ type follower struct {
 	successor bool // another non-empty file now sits at path, so the writer has moved on
 
 	ml multiline // pending joined record, when multiline is on
+
+	redact   filter.Stream // Options.Filter's state between this file's records
+	dropLine bool          // the long line being shipped in pieces was dropped
 }
 
 func newFollower(key fileKey, path string, pattern int, f *os.File, now time.Time) *follower {

@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "skiff_tailer_lines_read_total", Help: "Records the tailer appended to the buffer.",
 		}),
 		bytesRead: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "skiff_tailer_bytes_read_total", Help: "File bytes covered by appended records, terminators included.",
+			Name: "skiff_tailer_bytes_read_total", Help: "File bytes covered by appended records (and by lines a filter dropped), terminators included.",
 		}),
 		filesWatched: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "skiff_tailer_files_watched", Help: "Files (identities) the tailer follows, open or idle.",

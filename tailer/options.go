@@ -128,6 +128,11 @@ type Options struct {
 	// MultilineTimeout ships a pending joined record when no line has been
 	// added to it for this long (default 1s).
 	MultilineTimeout time.Duration
+	// Filter, when set, drops lines and redacts secrets before records are
+	// appended (SKIFF_DROP, SKIFF_KEEP, SKIFF_REDACT); nil ships every
+	// line as read. It sees each record as built: a joined multiline
+	// record whole, a long line piece by piece.
+	Filter Filter
 	// CheckpointInterval is the period of checkpoint writes (default 1s).
 	CheckpointInterval time.Duration
 	// Registerer receives the tailer's metrics; nil means none.

@@ -34,12 +34,29 @@ type batch struct {
 	end    int64 // offset after the last record's bytes in owner's file
 	inLong bool  // owner.inLong as of end
 	bytes  int64 // file bytes the records cover
+	lines  int   // records in frames plus lines a filter dropped
 }
 
 func (b *batch) reset() {
 	b.frames.Reset()
 	b.owner = nil
 	b.bytes = 0
+	b.lines = 0
+}
+
+// cover moves the batch's end past one line of f, [off, end).
+func (b *batch) cover(f *follower, off, end int64, more bool) {
+	if b.owner == nil {
+		b.owner = f
+	}
+	b.lines++
+	if b.lines == 1 {
+		b.bytes = end - off
+	} else {
+		b.bytes += end - b.end
+	}
+	b.end = end
+	b.inLong = more
 }
 
 // record encodes one record into the batch, flushing first when the batch
@@ -65,57 +82,72 @@ func (t *Tailer) record(ctx context.Context, f *follower, off int64, msg []byte,
 	if more {
 		r.Flags |= record.FlagMore
 	}
+	var obj []byte
+	isObj := false
 	if t.o.ParseJSON && flags&record.FlagPartial == 0 { // a piece of a line is not an object
-		if obj, ok := jsonObject(msg); ok {
-			r.Message = obj
-			r.Flags |= record.FlagJSON
-			if t.o.TimeField != "" {
-				r.EventTime = eventTime(obj, t.o.TimeField)
+		obj, isObj = jsonObject(msg)
+	}
+	if t.o.Filter != nil {
+		out, redacted, drop := t.filter(f, msg, obj, isObj, flags, more)
+		if drop {
+			b.cover(f, off, end, more)
+			return t.flushIfFull(ctx)
+		}
+		if redacted {
+			r.Message = out
+			r.Flags |= record.FlagRedacted
+			if isObj {
+				obj, isObj = jsonObject(out)
 			}
 		}
 	}
+	if isObj {
+		r.Message = obj
+		r.Flags |= record.FlagJSON
+		if t.o.TimeField != "" {
+			r.EventTime = eventTime(obj, t.o.TimeField)
+		}
+	}
 	b.frames.End(r.AppendBinary(b.frames.Begin()))
-	if b.owner == nil {
-		b.owner = f
-		b.bytes = 0
-	}
-	if b.frames.Len() == 1 {
-		b.bytes = end - off
-	} else {
-		b.bytes += end - b.end
-	}
-	b.end = end
-	b.inLong = more
-	if b.frames.Size() >= maxBatchBytes || b.frames.Len() >= maxBatchRecords {
+	b.cover(f, off, end, more)
+	return t.flushIfFull(ctx)
+}
+
+func (t *Tailer) flushIfFull(ctx context.Context) error {
+	b := &t.batch
+	if b.frames.Size() >= maxBatchBytes || b.lines >= maxBatchRecords {
 		return t.flush(ctx)
 	}
 	return nil
 }
 
 // flush appends the batch. Only when AppendBatch succeeds does the owner's
-// committed offset move past the batch's records.
+// committed offset move past the batch's records (and past the lines a
+// filter dropped among them: with nothing to append, at once).
 func (t *Tailer) flush(ctx context.Context) error {
 	b := &t.batch
-	if b.frames.Len() == 0 {
+	if b.lines == 0 {
 		b.owner = nil
 		return nil
 	}
-	t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
-	if !b.owner.idSaved {
-		// A new content generation: its Source goes into a checkpoint
-		// before its first record into the buffer, so that after a crash
-		// the file is matched to the records it has there, not read again
-		// under another identity. If the checkpoint fails, the records go
-		// in all the same (a crash would then repeat them, under new IDs).
-		t.ckDirty = true
-		t.checkpoint()
-		b.owner.idSaved = true
-	}
-	t.appendSince.Store(time.Now().UnixNano())
-	err := t.app.AppendBatch(ctx, &b.frames)
-	t.appendSince.Store(0)
-	if err != nil {
-		return &appendError{err: err}
+	if b.frames.Len() > 0 {
+		t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
+		if !b.owner.idSaved {
+			// A new content generation: its Source goes into a checkpoint
+			// before its first record into the buffer, so that after a crash
+			// the file is matched to the records it has there, not read again
+			// under another identity. If the checkpoint fails, the records go
+			// in all the same (a crash would then repeat them, under new IDs).
+			t.ckDirty = true
+			t.checkpoint()
+			b.owner.idSaved = true
+		}
+		t.appendSince.Store(time.Now().UnixNano())
+		err := t.app.AppendBatch(ctx, &b.frames)
+		t.appendSince.Store(0)
+		if err != nil {
+			return &appendError{err: err}
+		}
 	}
 	f := b.owner
 	f.committed = b.end

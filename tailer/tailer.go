@@ -58,6 +58,7 @@ type Tailer struct {
 	needScan  bool
 	lastScan  time.Time
 	fpBuf     []byte    // scratch for fingerprint checks
+	redactBuf []byte    // scratch for a redacted message (Options.Filter)
 	polled    bool      // a poll tick marked every follower since the last pass
 	ckDirty   bool      // a checkpoint changed since the last write
 	ckFailing bool      // the last checkpoint write failed

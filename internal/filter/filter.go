@@ -163,9 +163,10 @@ func (f *Filter) Decide(msg, obj []byte) Verdict {
 // scratch memory. The zero value is ready; it must not be used by two
 // goroutines at once.
 type Stream struct {
-	inPEM bool // inside a PEM private key block begun in an earlier record
-	spans []span
-	skip  int // the prefilter need not look before this offset
+	inPEM  bool // inside a PEM private key block begun in an earlier record
+	spans  []span
+	skip   int // the prefilter need not look before this offset
+	keyEnd int // end of the last key keyValue judged
 }
 
 // Redact returns msg with every secret found replaced by a marker naming
@@ -178,7 +179,7 @@ func (f *Filter) Redact(st *Stream, dst, msg []byte) ([]byte, bool) {
 		return msg, false
 	}
 	st.spans = st.spans[:0]
-	st.skip = 0
+	st.skip, st.keyEnd = 0, 0
 	if st.inPEM {
 		f.pemContinued(st, msg)
 	}

@@ -90,9 +90,10 @@ func (f *Filter) keyValue(st *Stream, s []byte, p, n int) {
 	for ke < len(s) && class[s[ke]]&clKey != 0 {
 		ke++
 	}
-	if ke-ks > 64 {
-		return
+	if ke-ks > 64 || ke == st.keyEnd {
+		return // too long for a key, or this key was judged (pass in password)
 	}
+	st.keyEnd = ke
 	if ks >= 3 && string(s[ks-3:ks]) == "://" {
 		return // the user of scheme://user:password@host: url_password's
 	}
@@ -245,6 +246,9 @@ func equalFold(b []byte, w string) bool {
 // masks and markers already in place.
 func placeholder(v []byte) bool {
 	for _, w := range placeholders {
+		if len(w) != len(v) {
+			continue
+		}
 		if equalFold(v, w) {
 			return true
 		}

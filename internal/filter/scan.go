@@ -60,7 +60,9 @@ const (
 // literal is a fixed string that starts a candidate. The prefilter reads
 // byte pairs at even offsets of a line only, so it marks two pairs of the
 // literal, at an even and at an odd offset in it: wherever the literal
-// sits, one of them is read. They are chosen to be rare in ordinary text.
+// sits, one of them is read. They are chosen to be rare in log lines: the
+// keywords' pairs by their frequency in testdata/corpus/negatives.txt and
+// in loggen lines.
 type literal struct {
 	text  string
 	fold  bool // ASCII case-insensitive
@@ -105,22 +107,28 @@ var allLiterals = func() []literal {
 	l = append(l, lits(famGitHub, [2]int{1, 2}, gh, "ghp_", "gho_", "ghu_")...)
 	l = append(l, lits(famGitHub, [2]int{1, 2}, gh, "ghs_", "ghr_")...)
 	l = append(l, lits(famGitHub, [2]int{4, 5}, gh, "github_pat_")...)
-	l = append(l, lits(famGitLab, [2]int{0, 1}, []detector{detGitLab},
-		"glpat-", "glptt-", "gldt-", "glrt-", "glcbt-", "glimt-", "glsoat-", "glffct-", "glft-", "gloas-", "glagent-")...)
+	gl := []detector{detGitLab}
+	l = append(l, lits(famGitLab, [2]int{0, 1}, gl, "glpat-", "glptt-", "glrt-", "glcbt-", "glsoat-", "glffct-", "glft-")...)
+	l = append(l, lits(famGitLab, [2]int{0, 3}, gl, "gldt-", "glimt-", "gloas-", "glagent-")...)
 	sl := []detector{detSlack}
 	l = append(l, lits(famSlack, [2]int{0, 1}, sl, "xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxo-", "xoxe-", "xoxe.")...)
 	l = append(l, lits(famSlack, [2]int{0, 3}, sl, "xapp-")...)
 	l = append(l, lits(famSlackHook, [2]int{5, 6}, sl, "hooks.slack.com/services/")...)
 	l = append(l, lits(famPEM, [2]int{0, 1}, []detector{detPrivateKey}, "-----BEGIN")...)
 	l = append(l, lits(famURL, [2]int{0, 1}, []detector{detURLPassword}, "://")...)
-	l = append(l, lits(famBearer, [2]int{0, 1}, []detector{detBearer}, "Bearer", "BEARER", "bearer")...)
+	// Lower case "bearer" stands alone rarely (token_type=bearer); after
+	// an Authorization key famKey takes it in any case.
+	l = append(l, lits(famBearer, [2]int{0, 1}, []detector{detBearer}, "Bearer", "BEARER")...)
 	kv := []detector{detSecretKV, detAWSSecret}
 	l = append(l, foldLits(famKey, [2]int{3, 4}, kv, "password", "passwd")...)
-	l = append(l, foldLits(famKey, [2]int{0, 1}, kv, "pwd", "pass")...)
+	l = append(l, foldLits(famKey, [2]int{0, 1}, kv, "pwd")...)
+	l = append(l, foldLits(famKey, [2]int{1, 2}, kv, "pass")...)
 	l = append(l, foldLits(famKey, [2]int{4, 5}, kv, "passphrase")...)
-	l = append(l, foldLits(famKey, [2]int{1, 2}, kv, "secret", "token")...)
-	l = append(l, foldLits(famKey, [2]int{2, 3}, kv, "apikey", "api_key", "api-key", "privatekey", "private_key", "private-key")...)
-	l = append(l, foldLits(famKey, [2]int{3, 6}, []detector{detBearer, detBasicAuth}, "authorization")...)
+	l = append(l, foldLits(famKey, [2]int{1, 4}, kv, "secret")...)
+	l = append(l, foldLits(famKey, [2]int{0, 1}, kv, "token")...)
+	l = append(l, foldLits(famKey, [2]int{1, 2}, kv, "apikey")...)
+	l = append(l, foldLits(famKey, [2]int{2, 3}, kv, "api_key", "api-key", "privatekey", "private_key", "private-key")...)
+	l = append(l, foldLits(famKey, [2]int{5, 6}, []detector{detBearer, detBasicAuth}, "authorization")...)
 	return l
 }()
 
@@ -247,19 +255,24 @@ func (p *prefilter) scan(f *Filter, st *Stream, s []byte) {
 		}
 		c2, c1 = ca, cb
 	}
-	for ; i < len(s); i += 8 {
-		var a uint32
-		for q := i; q < i+8 && q+1 < len(s); q += 2 {
-			a += uint32(tab[uint16(s[q])|uint16(s[q+1])<<8])
-		}
+	if i < len(s) {
+		// The last bytes, zero-padded to a chunk: no marked pair holds a NUL.
+		var w [16]byte
+		copy(w[:], s[i:])
+		a := uint32(tab[binary.LittleEndian.Uint16(w[0:])]) + uint32(tab[binary.LittleEndian.Uint16(w[2:])]) +
+			uint32(tab[binary.LittleEndian.Uint16(w[4:])]) + uint32(tab[binary.LittleEndian.Uint16(w[6:])])
+		b := uint32(tab[binary.LittleEndian.Uint16(w[8:])]) + uint32(tab[binary.LittleEndian.Uint16(w[10:])]) +
+			uint32(tab[binary.LittleEndian.Uint16(w[12:])]) + uint32(tab[binary.LittleEndian.Uint16(w[14:])])
 		if a >= litPair {
 			p.word(f, st, s, i)
 		}
-		ca := a & (litPair - 1)
-		if c1+ca >= 6 || c1 == 4 && c2 != 0 && ca != 0 {
-			p.cardRuns(f, st, s, max(i-8, 0), min(i+8, len(s)))
+		if b >= litPair {
+			p.word(f, st, s, i+8)
 		}
-		c2, c1 = c1, ca
+		ca, cb := a&(litPair-1), b&(litPair-1)
+		if c1+ca >= 6 || c1 == 4 && c2 != 0 && ca != 0 || ca+cb >= 6 || ca == 4 && c1 != 0 && cb != 0 {
+			p.cardRuns(f, st, s, max(i-8, 0), len(s))
+		}
 	}
 }
 
