@@ -10,6 +10,7 @@
 //	skiff env       list every variable with its type, default and meaning
 //	skiff health    GET /readyz on SKIFF_METRICS_ADDR (for image health checks)
 //	skiff status    print /status, fetched over loopback from SKIFF_METRICS_ADDR
+//	skiff redact-test  read lines on stdin, print what the filters would ship
 //	skiff version   print the version
 package main
 
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/internal/filter"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -62,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return health(stderr)
 	case "status":
 		return status(stdout, stderr)
+	case "redact-test":
+		return redactTest(os.Stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "skiff %s\n", version)
 		return exitOK
@@ -73,13 +77,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return exitConfig
 }
 
-const usage = `usage: skiff [run|check|env|health|status|version]
-  run      run the agent until SIGTERM or SIGINT (default)
-  check    validate the configuration from the environment and print it
-  env      list every variable (env -markdown: as README's table)
-  health   exit 0 if /readyz on SKIFF_METRICS_ADDR answers ok
-  status   print the sinks' state (/status, served on loopback only)
-  version  print the version
+const usage = `usage: skiff [run|check|env|health|status|redact-test|version]
+  run          run the agent until SIGTERM or SIGINT (default)
+  check        validate the configuration from the environment and print it
+  env          list every variable (env -markdown: as README's table)
+  health       exit 0 if /readyz on SKIFF_METRICS_ADDR answers ok
+  status       print the sinks' state (/status, served on loopback only)
+  redact-test  read lines from stdin; print what SKIFF_DROP, SKIFF_KEEP and SKIFF_REDACT would ship
+  version      print the version
 `
 
 // loadConfig loads and validates; on problems it prints all of them, with
@@ -113,6 +118,13 @@ func check(stdout, stderr io.Writer) int {
 	for _, kv := range []struct{ k, v string }{{"POD_NAME", cfg.Pod}, {"POD_NAMESPACE", cfg.Namespace}, {"POD_UID", cfg.PodUID}, {"NODE_NAME", cfg.Node}} {
 		if kv.v != "" {
 			fmt.Fprintf(stdout, "%s=%s\n", kv.k, kv.v)
+		}
+	}
+	if cfg.Filters() {
+		if f, err := filter.New(cfg.FilterOptions()); err == nil {
+			for _, r := range f.Unindexed() {
+				fmt.Fprintf(stderr, "skiff: note: filter rule %q names no literal every match contains: it runs the regular expression engine on every line\n", r)
+			}
 		}
 	}
 	fmt.Fprintln(stderr, "skiff: configuration ok")

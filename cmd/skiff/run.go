@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/skiff-dev/skiff/ingest"
 	"github.com/skiff-dev/skiff/internal/admin"
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/internal/filter"
 	"github.com/skiff-dev/skiff/internal/fsutil"
 	"github.com/skiff-dev/skiff/internal/logging"
 	"github.com/skiff-dev/skiff/internal/record"
@@ -78,6 +80,7 @@ type agent struct {
 	secrets *redact.Secrets // masked in /status (the logger masks them itself)
 	reg     *prometheus.Registry
 	log     *buffer.Log
+	filter  *filter.Filter // nil without SKIFF_DROP, SKIFF_KEEP, SKIFF_REDACT or SKIFF_REDACT_CUSTOM
 	tail    *tailer.Tailer // nil without SKIFF_PATHS
 	ingest  *ingest.Server // nil without SKIFF_INGEST_ADDR
 	loops   []*sinks.Loop[buffer.Pos]
@@ -173,6 +176,11 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger, secrets
 		a.loops = append(a.loops, sinks.NewLoop[buffer.Pos](out, &cursorSource{c: cur}, lo))
 	}
 
+	if cfg.Filters() {
+		if err := a.newFilter(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Ingest != nil {
 		if err := a.listenIngest(); err != nil {
 			return nil, err
@@ -193,11 +201,33 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger, secrets
 	return a, nil
 }
 
+// newFilter builds the drop, keep and redact rules both sources apply
+// before a record is appended.
+func (a *agent) newFilter() error {
+	o := a.cfg.FilterOptions()
+	o.Registerer = a.reg
+	var err error
+	a.filter, err = filter.New(o) // validated by config
+	if err != nil {
+		return fmt.Errorf("filter: %w", err)
+	}
+	a.logger.Info("filtering before the buffer", "drop_rules", len(o.Drop), "keep_rules", len(o.Keep), "detectors", strings.Join(a.filter.Detectors(), ","))
+	for _, r := range a.filter.Unindexed() {
+		a.logger.Warn("a filter rule names no literal every match contains: it runs the regular expression engine on every line", "rule", r)
+	}
+	return nil
+}
+
 // listenIngest binds the ingest endpoints.
 func (a *agent) listenIngest() error {
 	cfg, logger := a.cfg, a.logger
+	var flt ingest.Filter
+	if a.filter != nil {
+		flt = a.filter
+	}
 	var err error
 	a.ingest, err = ingest.Listen(ingest.Options{
+		Filter:       flt,
 		Addr:         cfg.Ingest.Addr,
 		MaxBodyBytes: cfg.Ingest.MaxBodyBytes,
 		MaxWait:      cfg.IngestMaxWait,
@@ -229,8 +259,13 @@ func (a *agent) newTailer() error {
 	if cfg.MultilineStart != "" {
 		multiline = regexp.MustCompile(cfg.MultilineStart) // validated by config
 	}
+	var flt tailer.Filter
+	if a.filter != nil {
+		flt = a.filter
+	}
 	var err error
 	a.tail, err = tailer.New(tailer.Options{
+		Filter:            flt,
 		Paths:             cfg.Paths,
 		Exclude:           cfg.Exclude,
 		FollowSymlinks:    cfg.FollowSymlinks,

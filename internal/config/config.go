@@ -52,6 +52,11 @@ type Config struct {
 	MultilineMaxLines int           `envconfig:"MULTILINE_MAX_LINES" default:"500" desc:"most lines joined into one record"`
 	MultilineTimeout  time.Duration `envconfig:"MULTILINE_TIMEOUT" default:"1s" desc:"flush a pending multiline record after this long"`
 
+	Drop         string   `envconfig:"DROP" desc:"comma-separated regular expressions (\\, is a comma inside one): a line matching any is not shipped (counted); $.field=regex matches a field of a JSON line instead (docs/REDACTION.md)"`
+	Keep         string   `envconfig:"KEEP" desc:"like DROP: when set, only lines matching at least one of these are shipped (the others counted)"`
+	Redact       []string `envconfig:"REDACT" desc:"secret detectors whose matches become [REDACTED:name] before the buffer: all, or names such as jwt,bearer,secret_kv,credit_card (-name removes one); docs/REDACTION.md lists them"`
+	RedactCustom string   `envconfig:"REDACT_CUSTOM" desc:"extra detectors as name=regex, comma-separated (\\, is a comma inside one); a match, or its first capturing group, becomes [REDACTED:name]"`
+
 	IngestAddr         string        `envconfig:"INGEST_ADDR" desc:"listen address of the ingest endpoints (/v1/logs OTLP, /v1/json, /v1/text); empty: off. A bare :port is loopback (127.0.0.1:port); any other interface needs its IP, e.g. 0.0.0.0:4318"`
 	IngestMaxBodyBytes Size          `envconfig:"INGEST_MAX_BODY_BYTES" default:"0" desc:"largest request body, as sent and after decompression (larger: 413); 0 means min(4MiB, BUFFER_MAX_BYTES/16)"`
 	IngestMaxWait      time.Duration `envconfig:"INGEST_MAX_WAIT" default:"2s" desc:"longest a request waits for a free slot (then 429) or for room in a full buffer (then 503), both with Retry-After"`
@@ -191,6 +196,7 @@ func parseSinkSpec(spec string) (Sink, error) {
 func (c *Config) validate() []error {
 	var ps []error
 	ps = append(ps, c.validateIngest()...)
+	ps = append(ps, c.validateFilter()...)
 	if len(c.Paths) == 0 && c.IngestAddr == "" {
 		ps = append(ps, errors.New("SKIFF_PATHS is required (unless SKIFF_INGEST_ADDR is set): comma-separated globs of the files to tail, e.g. /var/log/app/*.log"))
 	}

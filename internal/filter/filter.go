@@ -122,6 +122,26 @@ func (f *Filter) Detectors() []string {
 	return out
 }
 
+// Unindexed lists the drop, keep and custom rules that name no literal
+// every match contains: those run the regular expression engine on every
+// line (see docs/REDACTION.md, "Cost").
+func (f *Filter) Unindexed() []string {
+	var out []string
+	for _, rs := range [][]Rule{f.drop, f.keep} {
+		for _, r := range rs {
+			if r.lits == nil {
+				out = append(out, r.Text)
+			}
+		}
+	}
+	for _, c := range f.custom {
+		if c.lits == nil {
+			out = append(out, c.name+"="+c.re.String())
+		}
+	}
+	return out
+}
+
 // Drops reports whether f has any drop or keep rule.
 func (f *Filter) Drops() bool { return len(f.drop) > 0 || len(f.keep) > 0 }
 
@@ -240,7 +260,7 @@ func parseCustom(list []string) ([]custom, error) {
 			continue
 		}
 		seen[name] = true
-		re, lits, err := compile(expr)
+		re, lits, err := compile(expr, len(name)+1)
 		if err != nil {
 			bad(err)
 			continue

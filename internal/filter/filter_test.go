@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/skiff-dev/skiff/internal/record"
 )
 
 func TestSplitList(t *testing.T) {
@@ -53,7 +55,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 		`custom rule 1 "jwt=x": name "jwt" is a built-in detector's`,
 		`custom rule 2 "Bad=x": name "Bad" is not accepted`,
 		`custom rule 3 "empty=a*": matches the empty string`,
-		`custom rule 4 "ok=[z-a]": invalid character class range at byte 1: ` + "`z-a`",
+		`custom rule 4 "ok=[z-a]": invalid character class range at byte 4: ` + "`z-a`",
 		`custom rule 5 "noequals": want name=regex`,
 	}
 	if len(ces) != len(want) {
@@ -70,6 +72,10 @@ func TestRegexpPosition(t *testing.T) {
 	_, err := New(Options{Drop: []string{`GET /api/(v1|v2/health`}})
 	if err == nil || !strings.Contains(err.Error(), "at byte 9") {
 		t.Fatalf("error = %v, want the position of the unclosed group (byte 9)", err)
+	}
+	_, err = New(Options{Drop: []string{`$.msg=GET (x`}, Fields: true})
+	if err == nil || !strings.Contains(err.Error(), "missing closing ) at byte 10") {
+		t.Fatalf("error = %v, want the position in the rule as written (byte 10)", err)
 	}
 	_, err = New(Options{Drop: []string{`a)b`}})
 	if err == nil || !strings.Contains(err.Error(), "unexpected ) at byte 1") {
@@ -139,7 +145,7 @@ func TestRequiredLiterals(t *testing.T) {
 		`[ab]c`:                {"c"},
 		`(a|b|c|d|e|f|g|h|i)z`: {"z"},
 	} {
-		_, lits, err := compile(expr)
+		_, lits, err := compile(expr, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,4 +317,26 @@ func FuzzRedact(f *testing.F) {
 			t.Fatalf("redacted without a marker: %q -> %q", b, out)
 		}
 	})
+}
+
+func TestApplyRecord(t *testing.T) {
+	f, err := New(Options{Drop: []string{`$.level=^debug$`}, Redact: []string{"all"}, Fields: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte(`{"level":"info","password":"hunter2"}`)
+	r := record.Record{Message: msg, Flags: record.FlagJSON}
+	if !f.Apply(&r) || string(r.Message) != `{"level":"info","password":"[REDACTED:secret_kv]"}` || r.Flags != record.FlagJSON|record.FlagRedacted {
+		t.Fatalf("got %q flags %b", r.Message, r.Flags)
+	}
+	if string(msg) != `{"level":"info","password":"hunter2"}` {
+		t.Fatal("Apply wrote into the record's message")
+	}
+	if d := (record.Record{Message: []byte(`{"level":"debug"}`), Flags: record.FlagJSON}); f.Apply(&d) {
+		t.Fatal("a debug record was kept")
+	}
+	plain := record.Record{Message: []byte(`nothing secret`)}
+	if !f.Apply(&plain) || plain.Flags != 0 {
+		t.Fatalf("plain record changed: %+v", plain)
+	}
 }

@@ -93,7 +93,7 @@ func parseRule(item string, fields bool) (Rule, error) {
 		}
 		expr = e
 	}
-	re, lits, err := compile(expr)
+	re, lits, err := compile(expr, len(item)-len(expr))
 	if err != nil {
 		return r, err
 	}
@@ -102,19 +102,20 @@ func parseRule(item string, fields bool) (Rule, error) {
 }
 
 // compile compiles expr and names the literals one of which every match
-// contains. A syntax error says where in expr it is.
-func compile(expr string) (*regexp.Regexp, [][]byte, error) {
+// contains. A syntax error says where it is: the byte offset in expr plus
+// base (where expr starts in the rule as configured).
+func compile(expr string, base int) (*regexp.Regexp, [][]byte, error) {
 	re, err := regexp.Compile(expr)
 	if err != nil {
 		var se *syntax.Error
 		if errors.As(err, &se) {
 			if se.Code == syntax.ErrMissingParen || se.Code == syntax.ErrUnexpectedParen {
 				if at := unbalanced(expr); at >= 0 {
-					return nil, nil, fmt.Errorf("%s at byte %d: `%s`", se.Code, at, expr[at:])
+					return nil, nil, fmt.Errorf("%s at byte %d: `%s`", se.Code, base+at, expr[at:])
 				}
 			}
 			if at := strings.Index(expr, se.Expr); at >= 0 && se.Expr != "" {
-				return nil, nil, fmt.Errorf("%s at byte %d: `%s`", se.Code, at, se.Expr)
+				return nil, nil, fmt.Errorf("%s at byte %d: `%s`", se.Code, base+at, se.Expr)
 			}
 			return nil, nil, fmt.Errorf("%s: `%s`", se.Code, se.Expr)
 		}
