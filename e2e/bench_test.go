@@ -71,8 +71,14 @@ func writeBulk(tb testing.TB, dir string, files int, total int64) int {
 // runBulk ships pre-written files through the sink env describes and
 // reports the figures.
 func runBulk(b *testing.B, sinkName string, env map[string]string, delivered func() int64) {
+	runBulkOf(b, sinkName, env, delivered, func(dir string) int { return writeBulk(b, dir, 4, benchBytes()) })
+}
+
+// runBulkOf is runBulk over the *.log files write puts in a directory
+// (write returns their line count, every line benchLineBytes long).
+func runBulkOf(b *testing.B, sinkName string, env map[string]string, delivered func() int64, write func(dir string) int) {
 	logs, data := b.TempDir(), b.TempDir()
-	lines := writeBulk(b, logs, 4, benchBytes())
+	lines := write(logs)
 	addr := freeAddr(b)
 	full := map[string]string{
 		"SKIFF_PATHS":        filepath.Join(logs, "*.log"),
