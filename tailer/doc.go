@@ -40,6 +40,9 @@
 //     them (copytruncate's window, a file deleted while skiff is down) or
 //     by an opt-in limit that counts them (DeletedHoldBytes and
 //     DeletedHoldTime); docs/TAILER.md lists the cases.
+//   - With Options.Filter, a line it drops is never appended, yet the
+//     checkpoint moves past it; a line it redacts is appended redacted
+//     (record.FlagRedacted). Nothing of either reaches the Appender.
 //   - When Append blocks, reading stops: nothing queues in memory beyond
 //     one batch.
 //

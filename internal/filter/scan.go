@@ -64,17 +64,11 @@ const (
 // keywords' pairs by their frequency in testdata/corpus/negatives.txt and
 // in loggen lines.
 type literal struct {
-	text  string
-	fold  bool // ASCII case-insensitive
-	fam   family
-	at    [2]int // offsets of the two marked pairs, one even and one odd
-	marks []mark // overrides at
-	need  []detector
-}
-
-type mark struct {
-	pair string
-	off  int // offset of the pair in the literal
+	text string
+	fold bool // ASCII case-insensitive
+	fam  family
+	at   [2]int // offsets of the two marked pairs, one even and one odd
+	need []detector
 }
 
 func lits(fam family, at [2]int, need []detector, texts ...string) []literal {
@@ -92,8 +86,6 @@ func foldLits(fam family, at [2]int, need []detector, texts ...string) []literal
 	}
 	return out
 }
-
-const b64urlChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 // allLiterals is every literal of every built-in detector.
 var allLiterals = func() []literal {
@@ -173,16 +165,11 @@ func newPrefilter(on *[numBuiltin]bool) *prefilter {
 		if !use {
 			continue
 		}
-		marks := l.marks
-		if marks == nil {
-			a, b := l.at[0], l.at[1]
-			if (a+b)%2 == 0 || b+2 > len(l.text) {
-				panic(fmt.Sprintf("filter: literal %q: marks at %v must have an even and an odd offset", l.text, l.at))
-			}
-			marks = []mark{{l.text[a : a+2], a}, {l.text[b : b+2], b}}
+		if (l.at[0]+l.at[1])%2 == 0 || max(l.at[0], l.at[1])+2 > len(l.text) {
+			panic(fmt.Sprintf("filter: literal %q: marks at %v must have an even and an odd offset", l.text, l.at))
 		}
-		for _, m := range marks {
-			for _, v := range variants(m.pair, l.fold) {
+		for _, off := range l.at {
+			for _, v := range variants(l.text[off:off+2], l.fold) {
 				u := uint16(v[0]) | uint16(v[1])<<8
 				if p.tab[u] == 1 {
 					panic(fmt.Sprintf("filter: literal pair %q is also a card pair", v))
@@ -192,7 +179,7 @@ func newPrefilter(on *[numBuiltin]bool) *prefilter {
 					p.idx[u] = uint16(len(p.cands))
 					p.cands = append(p.cands, nil)
 				}
-				p.cands[p.idx[u]] = append(p.cands[p.idx[u]], cand{lit: l, off: m.off})
+				p.cands[p.idx[u]] = append(p.cands[p.idx[u]], cand{lit: l, off: off})
 			}
 		}
 	}
