@@ -4,13 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -88,90 +85,6 @@ func TestStdoutExactlyOnce(t *testing.T) {
 	if c.total != len(want) {
 		t.Errorf("shipped %d records, want %d", c.total, len(want))
 	}
-}
-
-// TestSIGKILLLosesNothing: skiff is killed with SIGKILL while lines keep
-// being written, restarted on the same data dir, and every line arrives at
-// least once, with duplicates bounded by what a kill can leave in flight.
-func TestSIGKILLLosesNothing(t *testing.T) {
-	logs, data := t.TempDir(), t.TempDir()
-	env := baseEnv(data, filepath.Join(logs, "*.log"))
-	kills := 4
-	if os.Getenv("SKIFF_LONG") != "" {
-		kills = 30
-	}
-
-	c := newCollector()
-	var written atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // the application: steady appends with a sequence number
-		defer wg.Done()
-		f, err := os.OpenFile(filepath.Join(logs, "app.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer f.Close()
-		for seq := 0; ; seq++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := fmt.Fprintf(f, "seq=%08d some payload to make the line longer\n", seq); err != nil {
-				t.Error(err)
-				return
-			}
-			written.Add(1)
-			if seq%50 == 0 {
-				time.Sleep(time.Millisecond)
-			}
-		}
-	}()
-
-	for i := 0; i < kills; i++ {
-		p := start(t, env)
-		drained := c.drain(t, p)
-		time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
-		p.signal(syscall.SIGKILL)
-		p.wait(10 * time.Second)
-		<-drained
-	}
-	close(stop)
-	wg.Wait()
-	total := int(written.Load())
-
-	p := start(t, env)
-	drained := c.drain(t, p)
-	waitFor(t, 60*time.Second, "every written line", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return len(c.count) >= total
-	})
-	p.signal(syscall.SIGTERM)
-	if code := p.wait(30 * time.Second); code != 0 {
-		t.Errorf("exit code %d after SIGTERM", code)
-	}
-	<-drained
-
-	dups := 0
-	for seq := 0; seq < total; seq++ {
-		msg := fmt.Sprintf("seq=%08d some payload to make the line longer", seq)
-		n := c.count[msg]
-		if n == 0 {
-			t.Fatalf("line seq=%d lost (written %d lines, %d kills)", seq, total, kills)
-		}
-		dups += n - 1
-	}
-	// A kill can repeat what was delivered but not yet committed: the
-	// batches in flight (at most the loop's batch size each).
-	const maxInFlight = 4096
-	if dups > kills*maxInFlight {
-		t.Errorf("%d duplicates over %d kills: more than the in-flight batches explain", dups, kills)
-	}
-	t.Logf("%d lines, %d kills, %d duplicates", total, kills, dups)
 }
 
 // TestNewerBufferFormatExits2: a binary that finds a buffer written by a
