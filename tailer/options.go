@@ -135,6 +135,13 @@ type Options struct {
 	Filter Filter
 	// CheckpointInterval is the period of checkpoint writes (default 1s).
 	CheckpointInterval time.Duration
+	// ReadDelay is how long the tailer waits, after inotify reports a
+	// change, before it reads: the lines written meanwhile are read,
+	// appended and shipped together, and the events they cause wait in the
+	// kernel's queue instead of waking skiff one by one. A quiet file's
+	// first line is read ReadDelay late; a busy tailer does not wait. Zero
+	// reads at once.
+	ReadDelay time.Duration
 	// Registerer receives the tailer's metrics; nil means none.
 	Registerer prometheus.Registerer
 	// Logger receives the tailer's logs; nil means none.
@@ -203,6 +210,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.CheckpointInterval <= 0 {
 		o.CheckpointInterval = defaultCheckpointInterval
 	}
+	o.ReadDelay = max(o.ReadDelay, 0)
 	if o.NewWatcher == nil {
 		o.NewWatcher = fsnotify.NewWatcher
 	}

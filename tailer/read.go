@@ -24,17 +24,28 @@ const (
 	minReadBuf = 256 << 10
 )
 
-// batch collects encoded records of one follower for one AppendBatch
-// call. Its memory is reused from call to call. The records are encoded
-// straight into the buffer's frame layout, so that appending them copies
-// nothing.
+// batch collects encoded records for one AppendBatch call: those of a
+// read pass over every file that changed, so that the pass costs one
+// append (and the sinks one wake-up), not one per file. Its memory is
+// reused from call to call. The records are encoded straight into the
+// buffer's frame layout, so that appending them copies nothing.
 type batch struct {
 	frames buffer.Batch
-	owner  *follower
-	end    int64 // offset after the last record's bytes in owner's file
-	inLong bool  // owner.inLong as of end
-	bytes  int64 // file bytes the records cover
-	lines  int   // records in frames plus lines a filter dropped
+	owner  *follower // file of the last line covered
+	end    int64     // offset after the last line's bytes in owner's file
+	inLong bool      // owner.inLong as of end
+	bytes  int64     // file bytes the lines cover
+	lines  int       // records in frames plus lines a filter dropped
+	// earlier are the files with lines before owner's, each with where
+	// its lines end, in order (a file may appear more than once).
+	earlier []batchEnd
+}
+
+// batchEnd is where one file's lines in a batch end.
+type batchEnd struct {
+	f      *follower
+	end    int64
+	inLong bool
 }
 
 func (b *batch) reset() {
@@ -42,34 +53,44 @@ func (b *batch) reset() {
 	b.owner = nil
 	b.bytes = 0
 	b.lines = 0
+	clear(b.earlier)
+	b.earlier = b.earlier[:0]
 }
 
 // cover moves the batch's end past one line of f, [off, end).
 func (b *batch) cover(f *follower, off, end int64, more bool) {
-	if b.owner == nil {
+	if b.owner != f {
+		if b.owner != nil {
+			b.earlier = append(b.earlier, batchEnd{b.owner, b.end, b.inLong})
+		}
 		b.owner = f
-	}
-	b.lines++
-	if b.lines == 1 {
-		b.bytes = end - off
+		b.bytes += end - off
 	} else {
 		b.bytes += end - b.end
 	}
+	b.lines++
 	b.end = end
 	b.inLong = more
 }
 
-// record encodes one record into the batch, flushing first when the batch
-// belongs to another file and after when it is full.
+// holds reports whether the batch covers lines of f.
+func (b *batch) holds(f *follower) bool {
+	if b.owner == f {
+		return true
+	}
+	for _, e := range b.earlier {
+		if e.f == f {
+			return true
+		}
+	}
+	return false
+}
+
+// record encodes one record into the batch, flushing it when it is full.
 // more says the line continues after end (a piece of a long line), which
 // the checkpoint must remember to mark the rest partial after a restart.
 func (t *Tailer) record(ctx context.Context, f *follower, off int64, msg []byte, flags uint8, end int64, more bool) error {
 	b := &t.batch
-	if b.owner != nil && b.owner != f {
-		if err := t.flush(ctx); err != nil {
-			return err
-		}
-	}
 	r := record.Record{
 		Collected: t.now,
 		Source:    f.sourceFor(),
@@ -121,8 +142,8 @@ func (t *Tailer) flushIfFull(ctx context.Context) error {
 	return nil
 }
 
-// flush appends the batch. Only when AppendBatch succeeds does the owner's
-// committed offset move past the batch's records (and past the lines a
+// flush appends the batch. Only when AppendBatch succeeds do the files'
+// committed offsets move past the batch's records (and past the lines a
 // filter dropped among them: with nothing to append, at once).
 func (t *Tailer) flush(ctx context.Context) error {
 	b := &t.batch
@@ -132,7 +153,7 @@ func (t *Tailer) flush(ctx context.Context) error {
 	}
 	if b.frames.Len() > 0 {
 		t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
-		if !b.owner.idSaved {
+		if !b.idsSaved() {
 			// A new content generation: its Source goes into a checkpoint
 			// before its first record into the buffer, so that after a crash
 			// the file is matched to the records it has there, not read again
@@ -140,6 +161,9 @@ func (t *Tailer) flush(ctx context.Context) error {
 			// in all the same (a crash would then repeat them, under new IDs).
 			t.ckDirty = true
 			t.checkpoint()
+			for _, e := range b.earlier {
+				e.f.idSaved = true
+			}
 			b.owner.idSaved = true
 		}
 		t.appendSince.Store(time.Now().UnixNano())
@@ -149,14 +173,26 @@ func (t *Tailer) flush(ctx context.Context) error {
 			return &appendError{err: err}
 		}
 	}
-	f := b.owner
-	f.committed = b.end
-	f.committedInLong = b.inLong
+	for _, e := range b.earlier {
+		e.f.committed, e.f.committedInLong = e.end, e.inLong
+	}
+	b.owner.committed, b.owner.committedInLong = b.end, b.inLong
 	t.ckDirty = true
 	t.m.linesRead.Add(float64(b.frames.Len()))
 	t.m.bytesRead.Add(float64(b.bytes))
 	b.reset()
 	return nil
+}
+
+// idsSaved reports whether every file in the batch has its identity in a
+// checkpoint.
+func (b *batch) idsSaved() bool {
+	for _, e := range b.earlier {
+		if !e.f.idSaved {
+			return false
+		}
+	}
+	return b.owner.idSaved
 }
 
 // maxReadBuf is the largest the read buffer grows: a whole line of

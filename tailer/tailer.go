@@ -205,6 +205,13 @@ func (t *Tailer) loop(ctx context.Context) error {
 				f.dirty = true
 			}
 		}
+		if ev.all {
+			for _, f := range t.files {
+				if f.isOpen() {
+					f.dirty = true
+				}
+			}
+		}
 		busy, err := t.readPass(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -264,6 +271,10 @@ func (t *Tailer) readPass(ctx context.Context) (bool, error) {
 		}
 		busy = busy || more
 	}
+	// One append for what the pass read from every file.
+	if err := t.flush(ctx); err != nil {
+		return false, err
+	}
 	if polled {
 		t.updateGauges()
 		t.quietMu.Lock()
@@ -304,10 +315,13 @@ func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
 		}
 	}
 	f.dirty = false
-	if err := t.flush(ctx); err != nil {
-		return false, err
-	}
 	if f.check {
+		// The checks may release or truncate f: what was read of it is
+		// appended first. (Without checks, readPass appends once for all
+		// files.)
+		if err := t.flush(ctx); err != nil {
+			return false, err
+		}
 		f.check = false
 		if err := t.checkAtEOF(ctx, f); err != nil {
 			return false, t.fileErr(ctx, f, err)
@@ -624,9 +638,9 @@ func (t *Tailer) forget(f *follower) {
 	if t.byPath[f.path] == f {
 		delete(t.byPath, f.path)
 	}
-	if t.batch.owner == f {
-		// Only reachable when the janitor released f mid-batch: those
-		// records were read and are still worth shipping.
+	if t.batch.holds(f) {
+		// The janitor released f mid-batch, or f is done before the pass
+		// appends: those records were read and are still worth shipping.
 		return
 	}
 	t.ckDirty = true

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"runtime"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -23,6 +24,7 @@ type events struct {
 	paths    map[string]struct{} // files written to
 	scan     bool                // something was created, removed or renamed
 	overflow bool                // inotify dropped events: switch to rescans
+	all      bool                // read every open file (after a ReadDelay)
 }
 
 // startWatcher creates the watcher, or switches to rescans alone.
@@ -85,7 +87,22 @@ func (t *Tailer) watchDirs(dirs []string) {
 
 // pump moves watcher events into t.ev until ctx is done or the watcher is
 // closed.
+//
+// With a ReadDelay it wakes Run at most about once per delay: after the
+// first event of a quiet moment it stops receiving for the delay, so that
+// fsnotify's reader, blocked on the unbuffered Events channel, leaves the
+// inotify file alone and the kernel queues what the writes cause (an
+// application writing a line at a time would otherwise wake skiff, twice
+// over, per line); then it takes what is queued (drainEvents) and wakes Run
+// to read every open file, whether an event named it or not, so that an
+// event left in the queue cannot hold back the lines it stands for: it
+// only starts the next round early.
 func (t *Tailer) pump(ctx context.Context, w *fsnotify.Watcher) {
+	var delay *time.Timer
+	if t.o.ReadDelay > 0 {
+		delay = time.NewTimer(time.Hour)
+		delay.Stop()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,33 +111,91 @@ func (t *Tailer) pump(ctx context.Context, w *fsnotify.Watcher) {
 			if !ok {
 				return
 			}
-			t.evMu.Lock()
-			if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
-				t.ev.scan = true
-			}
-			if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Create) {
-				t.ev.paths[ev.Name] = struct{}{}
-			}
-			t.evMu.Unlock()
+			t.note(ev)
 		case err, ok := <-w.Errors:
 			if !ok {
 				return
 			}
+			t.noteErr(err)
+		}
+		if delay != nil {
+			delay.Reset(t.o.ReadDelay)
+			select {
+			case <-ctx.Done():
+				return
+			case <-delay.C:
+			}
+			if !t.drainEvents(w) {
+				return
+			}
 			t.evMu.Lock()
-			if errors.Is(err, fsnotify.ErrEventOverflow) {
-				t.ev.overflow = true
-			}
-			t.ev.scan = true
+			t.ev.all = true
 			t.evMu.Unlock()
-			if !errors.Is(err, fsnotify.ErrEventOverflow) {
-				t.log.Warn("inotify error", "err", err)
-				t.m.errors.WithLabelValues("inotify").Inc()
-			}
 		}
 		select {
 		case t.wake <- struct{}{}:
 		default:
 		}
+	}
+}
+
+// drainEvents takes the events fsnotify has ready without waiting for new
+// ones, for at most a ReadDelay, and reports false once the watcher is
+// closed. fsnotify's reader hands over one event per channel send, so it
+// must run between two receives: Gosched lets it (a receive has just made
+// it runnable), and two misses in a row mean it found the inotify file
+// empty and went back to waiting. Stopping early is harmless (see pump).
+func (t *Tailer) drainEvents(w *fsnotify.Watcher) bool {
+	stop := time.Now().Add(t.o.ReadDelay)
+	for misses, n := 0, 0; misses < 2; n++ {
+		if n%64 == 63 && time.Now().After(stop) {
+			break
+		}
+		runtime.Gosched()
+		select {
+		case ev, ok := <-w.Events:
+			if !ok {
+				return false
+			}
+			t.note(ev)
+			misses = 0
+		case err, ok := <-w.Errors:
+			if !ok {
+				return false
+			}
+			t.noteErr(err)
+			misses = 0
+		default:
+			misses++
+		}
+	}
+	return true
+}
+
+// note records one watcher event for Run.
+func (t *Tailer) note(ev fsnotify.Event) {
+	t.evMu.Lock()
+	defer t.evMu.Unlock()
+	if ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename) {
+		t.ev.scan = true
+	}
+	if ev.Has(fsnotify.Write) || ev.Has(fsnotify.Create) {
+		t.ev.paths[ev.Name] = struct{}{}
+	}
+}
+
+// noteErr records a watcher error for Run: an overflow switches to
+// rescans, any error asks for one.
+func (t *Tailer) noteErr(err error) {
+	t.evMu.Lock()
+	if errors.Is(err, fsnotify.ErrEventOverflow) {
+		t.ev.overflow = true
+	}
+	t.ev.scan = true
+	t.evMu.Unlock()
+	if !errors.Is(err, fsnotify.ErrEventOverflow) {
+		t.log.Warn("inotify error", "err", err)
+		t.m.errors.WithLabelValues("inotify").Inc()
 	}
 }
 

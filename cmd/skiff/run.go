@@ -274,6 +274,7 @@ func (a *agent) newTailer() error {
 		MaxLineBytes:      int(cfg.MaxLineBytes),
 		PartialFlush:      cfg.PartialFlush,
 		ScanInterval:      cfg.ScanInterval,
+		ReadDelay:         cfg.ReadDelay,
 		CloseInactive:     cfg.CloseInactive,
 		DeletedHoldTime:   cfg.DeletedHoldTime,
 		DeletedHoldBytes:  int64(cfg.DeletedHoldBytes),

@@ -40,6 +40,7 @@ type Config struct {
 
 	ReadFrom          string        `envconfig:"READ_FROM" default:"head" desc:"where to start a file seen for the first time: head or tail"`
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
+	ReadDelay         time.Duration `envconfig:"READ_DELAY" default:"10ms" desc:"after a quiet file changes, wait this long before reading, so one read and one request carry everything written meanwhile: latency traded for CPU; 0 reads at once (at most 1s)"`
 	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial; at most a quarter of BUFFER_MAX_BYTES, and the default is capped there"`
 	PartialFlush      time.Duration `envconfig:"PARTIAL_FLUSH" default:"1s" desc:"ship a file's unterminated last line, marked partial, once the file has been quiet this long; the rest of the line follows as its continuation"`
 	FollowSymlinks    bool          `envconfig:"FOLLOW_SYMLINKS" default:"false" desc:"read files through symbolic links whose target lies inside a PATHS base directory (the part before the first glob); false skips links (counted, logged once)"`
@@ -257,6 +258,9 @@ func (c *Config) validate() []error {
 	// A derived SHUTDOWN_QUIET may be 0 (SHUTDOWN_TIMEOUT under 4ns): no wait.
 	if !c.failed["ShutdownQuiet"] && c.ShutdownQuiet < 0 || (c.ShutdownQuiet == 0 && !c.failed["ShutdownQuiet"] && (c.set == nil || c.set("ShutdownQuiet"))) {
 		ps = append(ps, fmt.Errorf("SKIFF_SHUTDOWN_QUIET: %s is not accepted (accepted: a positive duration such as 500ms, 5s, 1m)", c.ShutdownQuiet))
+	}
+	if (c.ReadDelay < 0 || c.ReadDelay > time.Second) && !c.failed["ReadDelay"] {
+		ps = append(ps, fmt.Errorf("SKIFF_READ_DELAY: %s is not accepted (accepted: 0 to 1s, such as 10ms)", c.ReadDelay))
 	}
 	if c.MultilineStart != "" {
 		if _, err := regexp.Compile(c.MultilineStart); err != nil {
