@@ -93,7 +93,7 @@ func baseEnv(dataDir string, paths ...string) map[string]string {
 func environ(env map[string]string) []string {
 	out := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 	// The Go runtime's own knobs pass through, to measure their effect.
-	for _, k := range []string{"GOGC", "GOMEMLIMIT"} {
+	for _, k := range []string{"GOGC", "GOMEMLIMIT", "GOMAXPROCS"} {
 		if v, ok := os.LookupEnv(k); ok {
 			out = append(out, k+"="+v)
 		}

@@ -120,10 +120,33 @@ type liveResult struct {
 	wall     time.Duration // that window
 	peakRSS  int64
 	p50, p99 time.Duration
+	switches int64 // context switches of the shipper's threads in the window
 }
 
-func (r liveResult) cpuShare() float64 { return r.cpu.Seconds() / r.wall.Seconds() }
-func (r liveResult) cpuPerM() float64  { return r.cpu.Seconds() / float64(r.lines) * 1e6 }
+func (r liveResult) cpuShare() float64   { return r.cpu.Seconds() / r.wall.Seconds() }
+func (r liveResult) cpuPerM() float64    { return r.cpu.Seconds() / float64(r.lines) * 1e6 }
+func (r liveResult) switchRate() float64 { return float64(r.switches) / r.wall.Seconds() }
+
+// procSwitches sums the voluntary and involuntary context switches of
+// pid's threads: a measure of wake-ups that the machine's load does not
+// distort the way it does CPU time.
+func procSwitches(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	var n int64
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+				x, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				n += x
+			}
+		}
+	}
+	return n
+}
 
 // liveReceiver counts the loggen lines in any request body and notes the
 // latency of each line's first arrival.
@@ -243,9 +266,9 @@ func TestLiveCost(t *testing.T) {
 				sh := shippers[(i+round)%len(shippers)]
 				r := runLive(t, sh, peers, rate, seconds, tick)
 				r.round = round
-				t.Logf("round %d %-12s %5d lines/s: cpu %5.2f%% of a core, %6.1f cpu-s/M lines, peak RSS %5.1f MiB, p50 %6.1f ms, p99 %6.1f ms, lost %d, dups %d",
+				t.Logf("round %d %-12s %5d lines/s: cpu %5.2f%% of a core, %6.1f cpu-s/M lines, peak RSS %5.1f MiB, p50 %6.1f ms, p99 %6.1f ms, %6.0f switches/s, lost %d, dups %d",
 					round+1, sh.name, rate, 100*r.cpuShare(), r.cpuPerM(), float64(r.peakRSS)/(1<<20),
-					ms(r.p50), ms(r.p99), r.lines-r.arrived, r.dups)
+					ms(r.p50), ms(r.p99), r.switchRate(), r.lines-r.arrived, r.dups)
 				results = append(results, r)
 			}
 		}
@@ -373,6 +396,7 @@ func runLive(t *testing.T, sh liveShipper, peers string, rate, seconds int, tick
 	if err != nil {
 		fail("read CPU: %v", err)
 	}
+	sw0 := procSwitches(pid)
 	start := time.Now()
 	var seq [liveFiles]uint64
 	streams := [liveFiles]string{"live0", "live1", "live2", "live3"}
@@ -417,6 +441,7 @@ func runLive(t *testing.T, sh liveShipper, peers string, rate, seconds int, tick
 	if err != nil {
 		fail("read CPU: %v", err)
 	}
+	sw1 := procSwitches(pid)
 	_, peak, _ := procMem(pid)
 
 	recv.mu.Lock()
@@ -431,7 +456,7 @@ func runLive(t *testing.T, sh liveShipper, peers string, rate, seconds int, tick
 	}
 	return liveResult{
 		shipper: sh.name, rate: rate, lines: total, arrived: recv.arrived - base, dups: recv.dups,
-		cpu: cpu1 - cpu0, wall: wall, peakRSS: peak, p50: pct(0.50), p99: pct(0.99),
+		cpu: cpu1 - cpu0, wall: wall, peakRSS: peak, p50: pct(0.50), p99: pct(0.99), switches: sw1 - sw0,
 	}
 }
 
@@ -464,8 +489,8 @@ func liveSummary(shippers []liveShipper, rates []int, results []liveResult) stri
 		}
 		return fmt.Sprintf(format+" ("+format+"–"+format+")", mid, lo, hi)
 	}
-	fmt.Fprintf(&b, "| shipper | lines/s | runs | CPU %% of a core | CPU-s per M lines | peak RSS MiB | p50 ms | p99 ms | lost | dups |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| shipper | lines/s | runs | CPU %% of a core | CPU-s per M lines | peak RSS MiB | p50 ms | p99 ms | context switches/s | lost | dups |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, rate := range rates {
 		for _, sh := range shippers {
 			var rs []liveResult
@@ -481,12 +506,13 @@ func liveSummary(shippers []liveShipper, rates []int, results []liveResult) stri
 				continue
 			}
 			_, med[key{sh.name, rate}], _ = stat(rs, liveResult.cpuPerM)
-			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %s | %s | %d | %d |\n", sh.name, rate, len(rs),
+			fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %s | %s | %s | %d | %d |\n", sh.name, rate, len(rs),
 				cell(rs, func(r liveResult) float64 { return 100 * r.cpuShare() }, "%.2f"),
 				cell(rs, liveResult.cpuPerM, "%.1f"),
 				cell(rs, func(r liveResult) float64 { return float64(r.peakRSS) / (1 << 20) }, "%.1f"),
 				cell(rs, func(r liveResult) float64 { return ms(r.p50) }, "%.1f"),
 				cell(rs, func(r liveResult) float64 { return ms(r.p99) }, "%.1f"),
+				cell(rs, liveResult.switchRate, "%.0f"),
 				lost, dups)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -165,8 +164,9 @@ type Loop[P any] struct {
 	// Concurrency batches are outstanding and memory stays bounded while
 	// the head batch is being retried.
 	slots chan struct{}
-	// commitReq wakes the committer: a delivered position is waiting.
-	commitReq chan struct{}
+	// commitMu is held by the goroutine committing (see commit); only
+	// ever taken with TryLock.
+	commitMu sync.Mutex
 
 	mu sync.Mutex
 	// queue holds the outstanding batches in read order; a batch leaves it
@@ -189,7 +189,7 @@ type Loop[P any] struct {
 	waitingSince time.Time // Next is blocked with no records held since then; zero otherwise
 	// toCommit is the position after the last batch of the delivered
 	// prefix of the queue, not yet committed (valid when hasToCommit).
-	// Only the committer commits, so commits are in order, and one commit
+	// Commits are one at a time (commitMu), so they are in order, and one commit
 	// covers every batch delivered while the previous one ran.
 	toCommit    P
 	hasToCommit bool
@@ -219,7 +219,6 @@ func NewLoop[P any](sink Sink, src Source[P], o LoopOptions) *Loop[P] {
 		backoff:   Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
 		log:       o.Logger.With("sink", o.Name),
 		slots:     make(chan struct{}, o.Concurrency),
-		commitReq: make(chan struct{}, 1),
 		brk:       breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
 		changed:   make(chan struct{}),
 		errLog:    loglimit.Limiter{Every: loglimit.Every},
@@ -248,12 +247,10 @@ func (l *Loop[P]) Run(ctx context.Context) error {
 	l.running, l.cancel = true, cancel
 	l.mu.Unlock()
 
-	var wg, cwg sync.WaitGroup
-	cwg.Go(func() { l.commitLoop(ctx) })
+	var wg sync.WaitGroup
 	err := l.read(ctx, &wg)
 	cancel()
 	wg.Wait()
-	cwg.Wait()
 	// Batches delivered before the end are committed: fewer duplicates
 	// after the restart.
 	l.commit()
@@ -267,38 +264,39 @@ func (l *Loop[P]) Run(ctx context.Context) error {
 	return err
 }
 
-// commitLoop commits delivered positions until ctx is done.
-func (l *Loop[P]) commitLoop(ctx context.Context) {
-	for {
-		select {
-		case <-l.commitReq:
-			l.commit()
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// commit commits the delivered position, if any. Only one goroutine
-// calls it at a time (the committer, then Run once the committer ended).
-// A failure is fatal: Run stops and returns it.
+// commit commits the delivered position, if any. The goroutine that
+// delivered a batch calls it right after (a commit is a write to the page
+// cache, not an fsync: a goroutine of its own is not worth the hand-off),
+// and Run at the end. One goroutine commits at a time, so commits are in
+// order; one that finds another committing leaves its position to it: the
+// committer checks for a newer position before it lets go (under mu, so
+// one set after that check is committed by the goroutine that set it). A
+// failure is fatal: Run stops and returns it.
 func (l *Loop[P]) commit() {
-	l.mu.Lock()
-	if !l.hasToCommit || l.fatal != nil {
-		l.mu.Unlock()
+	if !l.commitMu.TryLock() {
 		return
 	}
-	pos := l.toCommit
-	l.hasToCommit = false
-	l.mu.Unlock()
-	if err := l.src.Commit(pos); err != nil {
+	for {
 		l.mu.Lock()
-		if l.fatal == nil {
-			l.fatal = fmt.Errorf("commit sink %s: %w", l.o.Name, err)
+		if !l.hasToCommit || l.fatal != nil {
+			l.commitMu.Unlock()
+			l.mu.Unlock()
+			return
 		}
-		cancel := l.cancel
+		pos := l.toCommit
+		l.hasToCommit = false
 		l.mu.Unlock()
-		cancel()
+		if err := l.src.Commit(pos); err != nil {
+			l.mu.Lock()
+			if l.fatal == nil {
+				l.fatal = fmt.Errorf("commit sink %s: %w", l.o.Name, err)
+			}
+			cancel := l.cancel
+			l.commitMu.Unlock()
+			l.mu.Unlock()
+			cancel()
+			return
+		}
 	}
 }
 
@@ -551,7 +549,7 @@ func (l *Loop[P]) failed(err error, probe bool, attempt int) {
 }
 
 // finish marks b delivered, takes the delivered prefix off the queue,
-// frees its slots and hands its end position to the committer.
+// frees its slots and commits its end position.
 func (l *Loop[P]) finish(b *pending[P]) {
 	l.mu.Lock()
 	b.done = true
@@ -564,7 +562,8 @@ func (l *Loop[P]) finish(b *pending[P]) {
 		return
 	}
 	l.toCommit, l.hasToCommit = l.queue[n-1].pos, true
-	delivered := slices.Clone(l.queue[:n])
+	var few [4]*pending[P] // usually one batch: no allocation
+	delivered := append(few[:0], l.queue[:n]...)
 	rest := copy(l.queue, l.queue[n:])
 	clear(l.queue[rest:])
 	l.queue = l.queue[:rest]
@@ -573,10 +572,7 @@ func (l *Loop[P]) finish(b *pending[P]) {
 	for range n {
 		<-l.slots
 	}
-	select {
-	case l.commitReq <- struct{}{}:
-	default: // a request is pending; it will commit the newest position
-	}
+	l.commit()
 	l.recycle(delivered)
 }
 
@@ -585,7 +581,7 @@ const maxFreeRecs = 4
 
 // recycle hands the memory of delivered batches back: their entries to
 // the Source (when it is a Releaser) and their decoded records to the
-// Loop's own free list. Their positions are already with the committer.
+// Loop's own free list. Their positions are already committed.
 func (l *Loop[P]) recycle(done []*pending[P]) {
 	rel, _ := l.src.(Releaser[P])
 	for _, b := range done {

@@ -93,7 +93,7 @@ func BenchmarkReadPath(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				f.setOff(0)
 				for {
-					eof, err := tl.readFile(ctx, f)
+					eof, err := tl.readFile(ctx, f, -1)
 					if err != nil {
 						b.Fatal(err)
 					}

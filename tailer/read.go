@@ -235,7 +235,12 @@ var errRewritten = errors.New("file rewritten")
 // before), which must be unchanged: so a rewrite is caught before any new
 // byte is taken for a continuation of the old contents, without another
 // read.
-func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
+//
+// size, when not negative, is the file's size from an fstat just before:
+// reading stops there, as at EOF (what is written after it is read by a
+// later pass, which the write's event or a poll starts). That saves the
+// read that would only find EOF, one per file and pass.
+func (t *Tailer) readFile(ctx context.Context, f *follower, size int64) (bool, error) {
 	buf := t.buf
 	have := 0
 	start := f.off
@@ -250,7 +255,16 @@ func (t *Tailer) readFile(ctx context.Context, f *follower) (bool, error) {
 			// more of it.
 			buf = t.growBuf(have + 1)
 		}
-		n, rerr := f.readAt(buf[have:], start-int64(g)+int64(have))
+		at := start - int64(g) + int64(have) // file offset of buf[have]
+		want := buf[have:]
+		if size >= 0 {
+			left := size - at
+			if left <= int64(g) {
+				return true, nil // nothing past the guard: EOF as of the fstat
+			}
+			want = want[:min(int64(len(want)), left)]
+		}
+		n, rerr := f.readAt(want, at)
 		if g > 0 {
 			if have+n < g || !bytes.Equal(buf[:g], f.guard) {
 				if rerr == nil || errors.Is(rerr, io.EOF) {

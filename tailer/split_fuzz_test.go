@@ -111,7 +111,7 @@ func splitRecords(t *testing.T, data []byte, max, step int) []record.Record {
 			t.Fatal(err)
 		}
 		for {
-			eof, err := tl.readFile(ctx, fl)
+			eof, err := tl.readFile(ctx, fl, -1)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -132,7 +132,7 @@ func (t *Tailer) drain(ctx context.Context, f *follower) error {
 		return t.fileErr(ctx, f, err)
 	}
 	for {
-		eof, err := t.readChecked(ctx, f)
+		eof, err := t.readChecked(ctx, f, -1)
 		if err != nil {
 			return t.fileErr(ctx, f, err)
 		}

@@ -306,7 +306,7 @@ func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
 	// Nothing past what was read before (at most an incomplete last line):
 	// skip the read, which makes an idle file cost one fstat per poll.
 	if f.size > f.seen {
-		eof, err := t.readChecked(ctx, f)
+		eof, err := t.readChecked(ctx, f, f.size)
 		if err != nil {
 			return false, t.fileErr(ctx, f, err)
 		}
@@ -432,8 +432,8 @@ func (t *Tailer) checkGuard(ctx context.Context, f *follower, size int64) error 
 // readChecked is readFile, restarting f as a new generation when the
 // bytes before its read position changed (the file was truncated and
 // rewritten to at least its old size between two checks).
-func (t *Tailer) readChecked(ctx context.Context, f *follower) (bool, error) {
-	eof, err := t.readFile(ctx, f)
+func (t *Tailer) readChecked(ctx context.Context, f *follower, size int64) (bool, error) {
+	eof, err := t.readFile(ctx, f, size)
 	if errors.Is(err, errRewritten) {
 		return false, t.truncated(ctx, f, f.size, "the bytes before the read position changed")
 	}
