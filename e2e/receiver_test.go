@@ -40,6 +40,25 @@ type receiver struct {
 	latency  []time.Duration // write time (ts field) → receipt, for lines that carry one
 	last429  time.Time
 	early    int // requests that arrived before a Retry-After had passed
+	// sizes holds, for each request taken, its arrival and how many
+	// loggen lines it carried.
+	sizes []reqSize
+}
+
+type reqSize struct {
+	at    time.Time
+	lines int
+}
+
+// largestSince is the most loggen lines one request carried since t.
+func (r *receiver) largestSince(t time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for i := len(r.sizes) - 1; i >= 0 && r.sizes[i].at.After(t); i-- {
+		n = max(n, r.sizes[i].lines)
+	}
+	return n
 }
 
 func newReceiver(t testing.TB) *receiver {
@@ -129,6 +148,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.mu.Lock()
+	lines := 0
 	for _, s := range batch {
 		r.records++
 		msg := []byte(s.Message)
@@ -136,6 +156,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			msg, _ = base64.StdEncoding.DecodeString(s.Base64)
 		}
 		if l, err := loggen.Decode(msg); err == nil {
+			lines++
 			r.checker.Add(msg)
 			if !l.Time.IsZero() {
 				r.latency = append(r.latency, now.Sub(l.Time))
@@ -144,6 +165,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 			r.other = append(r.other, string(msg))
 		}
 	}
+	r.sizes = append(r.sizes, reqSize{now, lines})
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
 }

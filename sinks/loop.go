@@ -213,16 +213,16 @@ type pending[P any] struct {
 func NewLoop[P any](sink Sink, src Source[P], o LoopOptions) *Loop[P] {
 	o = o.withDefaults()
 	l := &Loop[P]{
-		sink:      sink,
-		src:       src,
-		o:         o,
-		backoff:   Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
-		log:       o.Logger.With("sink", o.Name),
-		slots:     make(chan struct{}, o.Concurrency),
-		brk:       breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
-		changed:   make(chan struct{}),
-		errLog:    loglimit.Limiter{Every: loglimit.Every},
-		dropLog:   loglimit.Limiter{Every: loglimit.Every},
+		sink:    sink,
+		src:     src,
+		o:       o,
+		backoff: Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
+		log:     o.Logger.With("sink", o.Name),
+		slots:   make(chan struct{}, o.Concurrency),
+		brk:     breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
+		changed: make(chan struct{}),
+		errLog:  loglimit.Limiter{Every: loglimit.Every},
+		dropLog: loglimit.Limiter{Every: loglimit.Every},
 	}
 	l.m = newLoopMetrics(o.Name, l.gauges)
 	if err := l.m.register(o.Registerer); err != nil {

@@ -45,9 +45,14 @@
 //     (record.FlagRedacted). Nothing of either reaches the Appender.
 //   - When Append blocks, reading stops: nothing queues in memory beyond
 //     one batch.
+//   - With Options.ReadDelay, a change to a quiet file is read at most
+//     ReadDelay (plus a pass) later, together with everything written to
+//     every open file meanwhile, in one Append; a tailer with more to read
+//     does not wait.
 //
 // Concurrency: New starts nothing. Run owns all reading and must be called
-// once; it starts two goroutines (the inotify event pump and, when the
+// once; it starts two goroutines (the inotify event pump, which with a
+// ReadDelay wakes Run at most about once per delay, and, when the
 // Appender is a BlockReporter, the janitor that releases deleted files held
 // too long while the buffer reports itself blocked) and waits for them
 // before it returns. WaitQuiet is safe to call from any goroutine

@@ -57,13 +57,14 @@ type Tailer struct {
 	now       time.Time // collection time of the lines being emitted
 	needScan  bool
 	lastScan  time.Time
-	fpBuf     []byte    // scratch for fingerprint checks
-	redactBuf []byte    // scratch for a redacted message (Options.Filter)
-	polled    bool      // a poll tick marked every follower since the last pass
-	ckDirty   bool      // a checkpoint changed since the last write
-	ckFailing bool      // the last checkpoint write failed
-	ckLogged  time.Time // when a checkpoint failure was last logged
-	initialed bool      // the first scan is done
+	fpBuf     []byte      // scratch for fingerprint checks
+	redactBuf []byte      // scratch for a redacted message (Options.Filter)
+	checks    []*follower // scratch: files due for their checks in a pass
+	polled    bool        // a poll tick marked every follower since the last pass
+	ckDirty   bool        // a checkpoint changed since the last write
+	ckFailing bool        // the last checkpoint write failed
+	ckLogged  time.Time   // when a checkpoint failure was last logged
+	initialed bool        // the first scan is done
 
 	filesMu sync.Mutex // guards writes to files and the janitor's reads of it
 
@@ -261,20 +262,35 @@ func (t *Tailer) readPass(ctx context.Context) (bool, error) {
 	busy := false
 	polled := t.polled
 	t.polled = false
+	checks := t.checks[:0]
 	for _, f := range t.files {
 		if !f.dirty {
 			continue
 		}
-		more, err := t.process(ctx, f)
+		more, eof, err := t.process(ctx, f)
 		if err != nil {
 			return false, err
 		}
 		busy = busy || more
+		if eof && f.check {
+			checks = append(checks, f)
+		}
 	}
-	// One append for what the pass read from every file.
+	// One append for what the pass read from every file, before the
+	// checks, which may release or truncate a file.
 	if err := t.flush(ctx); err != nil {
 		return false, err
 	}
+	for _, f := range checks {
+		f.check = false
+		if err := t.checkAtEOF(ctx, f); err != nil {
+			if err := t.fileErr(ctx, f, err); err != nil {
+				return false, err
+			}
+		}
+	}
+	clear(checks)
+	t.checks = checks[:0]
 	if polled {
 		t.updateGauges()
 		t.quietMu.Lock()
@@ -284,50 +300,38 @@ func (t *Tailer) readPass(ctx context.Context) (bool, error) {
 	return busy, nil
 }
 
-// process reads f and, at EOF, runs its checks. It reports whether f has
-// more to read.
-func (t *Tailer) process(ctx context.Context, f *follower) (bool, error) {
+// process reads f. It reports whether f has more to read, and whether it
+// read f to EOF (then readPass runs its checks, if due).
+func (t *Tailer) process(ctx context.Context, f *follower) (more, eof bool, err error) {
 	f.mu.Lock()
 	released := f.released
 	f.mu.Unlock()
 	if released {
 		t.forget(f)
-		return false, nil
+		return false, false, nil
 	}
 	if !f.isOpen() {
 		// Closed for inactivity: an event or a poll asks whether it changed.
 		f.dirty, f.check = false, false
 		t.checkClosed(f)
-		return false, nil
+		return false, false, nil
 	}
 	if err := t.checkTruncation(ctx, f); err != nil {
-		return false, t.fileErr(ctx, f, err)
+		return false, false, t.fileErr(ctx, f, err)
 	}
 	// Nothing past what was read before (at most an incomplete last line):
 	// skip the read, which makes an idle file cost one fstat per poll.
 	if f.size > f.seen {
 		eof, err := t.readChecked(ctx, f, f.size)
 		if err != nil {
-			return false, t.fileErr(ctx, f, err)
+			return false, false, t.fileErr(ctx, f, err)
 		}
 		if !eof {
-			return true, nil
+			return true, false, nil
 		}
 	}
 	f.dirty = false
-	if f.check {
-		// The checks may release or truncate f: what was read of it is
-		// appended first. (Without checks, readPass appends once for all
-		// files.)
-		if err := t.flush(ctx); err != nil {
-			return false, err
-		}
-		f.check = false
-		if err := t.checkAtEOF(ctx, f); err != nil {
-			return false, t.fileErr(ctx, f, err)
-		}
-	}
-	return false, nil
+	return false, true, nil
 }
 
 // fileErr turns an error met while handling f into the loop's error when

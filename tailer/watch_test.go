@@ -327,3 +327,61 @@ func TestWaitQuiet(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadDelayCoalesces: with a ReadDelay, lines written one write(2) at
+// a time to several files, as a live application writes them, are read
+// and appended together: one append for all of them (two if the periodic
+// poll happens to fall among the writes), not one per write or per file.
+func TestReadDelayCoalesces(t *testing.T) {
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "c.log")}
+	files := make([]*os.File, len(paths))
+	for i, p := range paths {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files[i] = f
+	}
+	o := testOptions(t, filepath.Join(dir, "*.log"))
+	o.ScanInterval = time.Hour // no rescans; the poll still runs every 250 ms
+	o.ReadDelay = 2 * time.Second
+	app := &memAppender{}
+	_, stop := start(t, o, app)
+	time.Sleep(100 * time.Millisecond) // the first scan: the files are followed
+	const lines = 40
+	for i := range lines {
+		if _, err := fmt.Fprintf(files[i%len(files)], "seq=%08d\n", i); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(500 * time.Microsecond) // a write at a time, as an application logs
+	}
+	waitFor(t, "every line", func() bool { return app.count() == lines })
+	app.mu.Lock()
+	appends := app.appends
+	app.mu.Unlock()
+	if appends > 2 {
+		t.Errorf("%d appends for %d lines written over %d files, want 1 (2 with a poll among the writes)", appends, lines, len(files))
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if missing, repeated := seqCheck(app.messages(), lines); len(missing) > 0 || len(repeated) > 0 {
+		t.Fatalf("missing %v, repeated %v", missing, repeated)
+	}
+	// Each file's checkpoint moved past its own lines.
+	ck, err := loadCheckpoints(o.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ck.Files {
+		st, err := os.Stat(e.Path)
+		if err != nil || e.Offset != st.Size() {
+			t.Errorf("%s: checkpoint at %d, file holds %d bytes", e.Path, e.Offset, st.Size())
+		}
+	}
+	if len(ck.Files) != len(paths) {
+		t.Errorf("%d checkpoints, want %d", len(ck.Files), len(paths))
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -58,6 +59,7 @@ func runAgent(stdout, stderr io.Writer) int {
 	secrets := config.Secrets(cfg)
 	logger := logging.New(stderr, cfg.LogLevel, 30*time.Second)
 	logger = slog.New(redact.Handler(logger.Handler(), secrets))
+	oneProc(logger)
 	a, err := newAgent(cfg, stdout, logger, secrets)
 	if err != nil {
 		logger.Error("start", "err", err)
@@ -72,6 +74,23 @@ func runAgent(stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// oneProc runs Go code on one thread at a time (GOMAXPROCS=1) unless the
+// environment sets GOMAXPROCS. At the rates a pod logs, every hand-off
+// between skiff's goroutines (tailer, buffer, sink, HTTP client) with a
+// second P idle makes the runtime wake a thread that finds nothing to do
+// and sleeps again: a fifth of skiff's CPU at 500-2,000 lines/s. In bulk
+// most of the work is system calls, which run beside the one P, and the
+// measured throughput is the same (docs/BENCHMARKS.md, "Cost at live
+// rates"). Go would otherwise use two Ps even under a CPU limit below one
+// core, burning the quota twice as fast.
+func oneProc(logger *slog.Logger) {
+	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+		return
+	}
+	prev := runtime.GOMAXPROCS(1)
+	logger.Debug("GOMAXPROCS set to 1 (the environment does not set it)", "default", prev)
 }
 
 type agent struct {

@@ -40,7 +40,7 @@ type Config struct {
 
 	ReadFrom          string        `envconfig:"READ_FROM" default:"head" desc:"where to start a file seen for the first time: head or tail"`
 	ScanInterval      time.Duration `envconfig:"SCAN_INTERVAL" default:"5s" desc:"period of the rescan that backs up (or replaces) inotify"`
-	ReadDelay         time.Duration `envconfig:"READ_DELAY" default:"10ms" desc:"after a quiet file changes, wait this long before reading, so one read and one request carry everything written meanwhile: latency traded for CPU; 0 reads at once (at most 1s)"`
+	ReadDelay         time.Duration `envconfig:"READ_DELAY" default:"15ms" desc:"after a quiet file changes, wait this long before reading, so one read and one request carry everything written meanwhile: latency traded for CPU; 0 reads at once (at most 1s)"`
 	MaxLineBytes      Size          `envconfig:"MAX_LINE_BYTES" default:"1MiB" desc:"longer lines are split into pieces marked partial; at most a quarter of BUFFER_MAX_BYTES, and the default is capped there"`
 	PartialFlush      time.Duration `envconfig:"PARTIAL_FLUSH" default:"1s" desc:"ship a file's unterminated last line, marked partial, once the file has been quiet this long; the rest of the line follows as its continuation"`
 	FollowSymlinks    bool          `envconfig:"FOLLOW_SYMLINKS" default:"false" desc:"read files through symbolic links whose target lies inside a PATHS base directory (the part before the first glob); false skips links (counted, logged once)"`

@@ -22,7 +22,7 @@ type Kafka struct {
 
 	BatchMaxRecords int           `envconfig:"BATCH_MAX_RECORDS" default:"1000" desc:"most records in one batch read from the buffer"`
 	BatchMaxBytes   Size          `envconfig:"BATCH_MAX_BYTES" default:"1MiB" desc:"most buffered bytes in one batch; the sink splits it into requests under MESSAGE_MAX_BYTES"`
-	Linger          time.Duration `envconfig:"LINGER" default:"50ms" desc:"longest wait for a batch to fill before it is sent"`
+	Linger          time.Duration `envconfig:"LINGER" default:"0s" desc:"longest wait for a batch to fill before it is sent; 0 sends at once (the tailer already gathers SKIFF_READ_DELAY of lines per read, and batches fill while earlier ones are in flight)"`
 	Concurrency     int           `envconfig:"CONCURRENCY" default:"4" desc:"batches in flight; the cursor still advances in order"`
 	MessageMaxBytes Size          `envconfig:"MESSAGE_MAX_BYTES" default:"1000000" desc:"the broker's message.max.bytes (or the topic's max.message.bytes): requests stay under it and a larger record is dead-lettered"`
 
