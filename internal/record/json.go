@@ -3,6 +3,7 @@ package record
 import (
 	"encoding/binary"
 	"encoding/json"
+	"maps"
 	"sort"
 	"strconv"
 	"sync/atomic"
@@ -29,13 +30,15 @@ func (k Kubernetes) empty() bool { return k == Kubernetes{} }
 type Encoder struct {
 	instance string // prefix of every record ID
 	tail     []byte // `,"kubernetes":…,"fields":…}` pre-rendered
+	kube     Kubernetes
+	fields   map[string]string // a copy of NewEncoder's
 }
 
 // NewEncoder returns an Encoder for records of one skiff instance. instance
 // makes IDs unique across pods (the pod UID, or the random instance ID kept
 // in the data dir); kube and fields are added to every record.
 func NewEncoder(instance string, kube Kubernetes, fields map[string]string) *Encoder {
-	e := &Encoder{instance: instance}
+	e := &Encoder{instance: instance, kube: kube, fields: maps.Clone(fields)}
 	if !kube.empty() {
 		b, _ := json.Marshal(kube) // a struct of strings cannot fail
 		e.tail = append(e.tail, `,"kubernetes":`...)
@@ -61,6 +64,15 @@ func NewEncoder(instance string, kube Kubernetes, fields map[string]string) *Enc
 	e.tail = append(e.tail, '}')
 	return e
 }
+
+// Kubernetes returns the pod identity the Encoder adds to every record
+// (for sinks that render it in their own form, such as OTLP resource
+// attributes).
+func (e *Encoder) Kubernetes() Kubernetes { return e.kube }
+
+// Fields returns a copy of the static fields the Encoder adds to every
+// record.
+func (e *Encoder) Fields() map[string]string { return maps.Clone(e.fields) }
 
 // AppendID appends r's stable ID: the same every time this line is
 // delivered, and distinct across instances, files and offsets.

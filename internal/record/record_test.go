@@ -212,3 +212,23 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+// TestEncoderStatics: sinks that render the pod identity and the static
+// fields in their own form get them back from the Encoder, as given.
+func TestEncoderStatics(t *testing.T) {
+	kube := Kubernetes{Pod: "web-1", Namespace: "shop", PodUID: "uid-1", Node: "n1"}
+	fields := map[string]string{"container": "app"}
+	enc := NewEncoder("x", kube, fields)
+	fields["container"] = "changed" // the Encoder keeps its own copy
+	if enc.Kubernetes() != kube {
+		t.Errorf("Kubernetes() = %+v", enc.Kubernetes())
+	}
+	got := enc.Fields()
+	if len(got) != 1 || got["container"] != "app" {
+		t.Errorf("Fields() = %v", got)
+	}
+	got["container"] = "x"
+	if enc.Fields()["container"] != "app" {
+		t.Error("Fields() returned the Encoder's own map")
+	}
+}
