@@ -92,7 +92,7 @@ func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 	if h.format, err = newBodyFormat(&cfg, d.Encoder); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
 	}
-	co := clientOptions(name, &cfg, d.Registerer, h.log)
+	co := httpclient.FromConfig(name, &cfg.HTTPClient, cfg.RetryableStatus, d.Registerer, h.log)
 	co.Secrets = d.Secrets
 	if h.client, err = httpclient.New(co); err != nil {
 		return nil, fmt.Errorf("http sink %s: %w", name, err)
@@ -106,30 +106,11 @@ func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 	return h, nil
 }
 
-// clientOptions are the client settings of cfg.
-func clientOptions(name string, cfg *config.HTTP, reg prometheus.Registerer, log *slog.Logger) httpclient.Options {
-	return httpclient.Options{
-		Name: name,
-		Auth: cfg.Auth, Username: cfg.Username, Password: cfg.Password, PasswordFile: cfg.PasswordFile,
-		Token: cfg.Token, TokenFile: cfg.TokenFile,
-		Headers: cfg.Headers,
-		CAFile:  cfg.CAFile, CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, InsecureSkipVerify: cfg.InsecureSkipVerify,
-		Timeout: cfg.Timeout, Concurrency: cfg.Concurrency, RetryableStatus: cfg.RetryableStatus,
-		Registerer: reg, Logger: log,
-	}
-}
-
 // LoopOptions sets the delivery-loop options that h's configuration
 // decides (batch size, linger, concurrency, backoff, circuit breaker) and
 // leaves the others (Name, StallTimeout, Registerer, Logger) alone.
 func (h *Sink) LoopOptions(o *sinks.LoopOptions) {
-	c := h.cfg
-	o.MaxRecords, o.MaxBytes, o.Linger = c.BatchMaxRecords, int(c.BatchMaxBytes), c.Linger
-	o.Concurrency, o.BackoffMin, o.BackoffMax = c.Concurrency, c.BackoffMin, c.BackoffMax
-	o.BreakerFailures, o.BreakerCooldown = c.BreakerFailures, c.BreakerCooldown
-	if c.BreakerFailures == 0 {
-		o.BreakerFailures = -1 // 0 disables it in our configuration
-	}
+	httpclient.LoopOptions(&h.cfg.HTTPClient, o)
 }
 
 // endpoint completes a Loki or Elasticsearch base URL with the API path.

@@ -67,6 +67,10 @@ type Options struct {
 	Concurrency int
 	// RetryableStatus are the statuses Classify retries besides every 5xx.
 	RetryableStatus []int
+	// ListedOnly makes RetryableStatus the only statuses retried: a 5xx
+	// not in it is refused like a 4xx. OTLP/HTTP retries exactly 429, 502,
+	// 503 and 504 and forbids retrying any other 4xx or 5xx.
+	ListedOnly bool
 
 	// Registerer receives the request metrics (nil: none); Logger gets the
 	// TLS warning and the failures to re-read a secret file (nil: none).
@@ -77,6 +81,32 @@ type Options struct {
 	Secrets *redact.Secrets
 }
 
+// FromConfig returns the Options of a sink named name from its shared
+// client settings and its RETRYABLE_STATUS.
+func FromConfig(name string, c *config.HTTPClient, retryable []int, reg prometheus.Registerer, log *slog.Logger) Options {
+	return Options{
+		Name: name,
+		Auth: c.Auth, Username: c.Username, Password: c.Password, PasswordFile: c.PasswordFile,
+		Token: c.Token, TokenFile: c.TokenFile,
+		Headers: c.Headers,
+		CAFile:  c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile, InsecureSkipVerify: c.InsecureSkipVerify,
+		Timeout: c.Timeout, Concurrency: c.Concurrency, RetryableStatus: retryable,
+		Registerer: reg, Logger: log,
+	}
+}
+
+// LoopOptions sets the delivery-loop options that the shared settings c
+// decide (batch size, linger, concurrency, backoff, circuit breaker) and
+// leaves the others (Name, StallTimeout, Registerer, Logger) alone.
+func LoopOptions(c *config.HTTPClient, o *sinks.LoopOptions) {
+	o.MaxRecords, o.MaxBytes, o.Linger = c.BatchMaxRecords, int(c.BatchMaxBytes), c.Linger
+	o.Concurrency, o.BackoffMin, o.BackoffMax = c.Concurrency, c.BackoffMin, c.BackoffMax
+	o.BreakerFailures, o.BreakerCooldown = c.BreakerFailures, c.BreakerCooldown
+	if c.BreakerFailures == 0 {
+		o.BreakerFailures = -1 // 0 disables it in our configuration
+	}
+}
+
 // Client sends the requests of one HTTP-based sink: it adds the configured
 // headers and credentials, applies the timeout, the TLS settings and the
 // proxy from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY), does not
@@ -84,13 +114,14 @@ type Options struct {
 // then says what an answer means for delivery. It is safe for concurrent
 // use.
 type Client struct {
-	timeout   time.Duration
-	client    *nethttp.Client
-	retryable [600]bool
-	headers   []header
-	auth      func(*nethttp.Request)
-	log       *slog.Logger
-	m         metrics
+	timeout    time.Duration
+	listedOnly bool
+	client     *nethttp.Client
+	retryable  [600]bool
+	headers    []header
+	auth       func(*nethttp.Request)
+	log        *slog.Logger
+	m          metrics
 
 	mu     sync.Mutex
 	logLim loglimit.Limiter // secret re-read failures; guarded by mu
@@ -117,14 +148,15 @@ func New(o Options) (*Client, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{
-		timeout: o.Timeout,
-		log:     log,
-		logLim:  loglimit.Limiter{Every: loglimit.Every},
+		timeout:    o.Timeout,
+		listedOnly: o.ListedOnly,
+		log:        log,
+		logLim:     loglimit.Limiter{Every: loglimit.Every},
 	}
 	if c.timeout <= 0 {
 		c.timeout = defaultTimeout
 	}
-	for s := 500; s < 600; s++ {
+	for s := 500; s < 600 && !o.ListedOnly; s++ {
 		c.retryable[s] = true
 	}
 	for _, s := range o.RetryableStatus {
@@ -380,6 +412,8 @@ func classifyError(ctx context.Context, err error) error {
 //   - 413 and any other 4xx: (nil, true). The data itself was refused;
 //     the caller isolates the refused records (by halving the batch) and
 //     dead-letters them, with r.Err() as the reason.
+//   - with Options.ListedOnly, a 5xx not in RetryableStatus: (nil, true),
+//     refused as well; the caller decides whether to isolate records.
 //   - anything else (1xx, 6xx-9xx): KindServer, retried.
 //
 // The checks run in that order, so RETRYABLE_STATUS can make a 4xx (or a
@@ -405,14 +439,14 @@ func (c *Client) Classify(r *Response) (retry *sinks.SendError, rejected bool) {
 		return &sinks.SendError{Kind: sinks.KindAuth, Err: r.Err(), Detail: r.Detail()}, false
 	case st >= 300 && st < 400:
 		return &sinks.SendError{Kind: sinks.KindAuth, Err: fmt.Errorf("%w: redirected to %q; set the URL to the final endpoint", r.Err(), redact.URL(r.Header.Get("Location"))), Detail: r.Detail()}, false
-	case st >= 400 && st < 500:
+	case st >= 400 && st < 500, st >= 500 && st < 600 && c.listedOnly:
 		return nil, true
 	}
 	return &sinks.SendError{Kind: sinks.KindServer, Err: r.Err(), Detail: r.Detail()}, false
 }
 
-// Retryable reports whether status is to be retried: any 5xx or a status
-// in RetryableStatus. Statuses outside 100-599 never are (Classify treats
+// Retryable reports whether status is to be retried: any 5xx (unless
+// Options.ListedOnly) or a status in RetryableStatus. Statuses outside 100-599 never are (Classify treats
 // an unknown answer as a server error, and a sink can decide what an odd
 // status inside a body, such as a bulk item's, means).
 func (c *Client) Retryable(status int) bool {

@@ -147,3 +147,26 @@ func TestRotatedSecretsAreLearned(t *testing.T) {
 		t.Fatalf("rotated value not learned: %q", got)
 	}
 }
+
+// TestClassifyListedOnly: with ListedOnly (OTLP/HTTP), only the listed
+// statuses are retried; any other 5xx is refused like a 4xx, and the
+// configuration errors (401, 403, 404, redirects) are still retried.
+func TestClassifyListedOnly(t *testing.T) {
+	c, err := New(Options{Name: "x", RetryableStatus: []int{429, 502, 503, 504}, ListedOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for st, want := range map[int]struct {
+		kind     string
+		rejected bool
+	}{
+		200: {}, 429: {kind: sinks.KindThrottled}, 502: {kind: sinks.KindServer}, 503: {kind: sinks.KindServer}, 504: {kind: sinks.KindServer},
+		500: {rejected: true}, 501: {rejected: true}, 599: {rejected: true}, 400: {rejected: true}, 408: {rejected: true}, 413: {rejected: true},
+		401: {kind: sinks.KindAuth}, 404: {kind: sinks.KindAuth}, 307: {kind: sinks.KindAuth}, 999: {kind: sinks.KindServer},
+	} {
+		se, rejected := c.Classify(&Response{Status: st, Header: nethttp.Header{}})
+		if rejected != want.rejected || (se == nil) != (want.kind == "") || (se != nil && se.Kind != want.kind) {
+			t.Errorf("Classify(%d) = %v, %v; want kind %q, rejected %v", st, se, rejected, want.kind, want.rejected)
+		}
+	}
+}
