@@ -33,6 +33,7 @@ import (
 	"github.com/skiff-dev/skiff/sinks"
 	httpsink "github.com/skiff-dev/skiff/sinks/http"
 	kafkasink "github.com/skiff-dev/skiff/sinks/kafka"
+	otlpsink "github.com/skiff-dev/skiff/sinks/otlp"
 	stdoutsink "github.com/skiff-dev/skiff/sinks/stdout"
 	"github.com/skiff-dev/skiff/tailer"
 )
@@ -186,6 +187,13 @@ func newAgent(cfg *config.Config, stdout io.Writer, logger *slog.Logger, secrets
 			}
 			out = h
 			h.LoopOptions(&lo)
+		case s.OTLP != nil:
+			o, oerr := otlpsink.New(s.Name, *s.OTLP, d)
+			if oerr != nil {
+				return nil, fmt.Errorf("sink %s: %w", s.Name, oerr)
+			}
+			out = o
+			o.LoopOptions(&lo)
 		}
 		a.outs = append(a.outs, out)
 		cur, cerr := a.log.Cursor(s.Name)

@@ -23,7 +23,7 @@ type Config struct {
 	Paths   []string `envconfig:"PATHS" desc:"comma-separated globs of files to tail; ** matches any depth; required unless INGEST_ADDR is set"`
 	Exclude []string `envconfig:"EXCLUDE" desc:"comma-separated globs never to read; without / a pattern matches the base name (e.g. *.gz)"`
 	DataDir string   `envconfig:"DATA_DIR" default:"/var/lib/skiff" desc:"directory for the buffer, checkpoints, cursors and dead letters (kept 0700/0600, tightened at start)"`
-	Sinks   []string `envconfig:"SINKS" default:"stdout" desc:"comma-separated sinks, each type or name:type; type is stdout, kafka or http"`
+	Sinks   []string `envconfig:"SINKS" default:"stdout" desc:"comma-separated sinks, each type or name:type; type is stdout, kafka, http or otlp"`
 
 	BufferMaxBytes      Size          `envconfig:"BUFFER_MAX_BYTES" default:"256MiB" desc:"bound on the buffer's bytes on disk"`
 	BufferWhenFull      string        `envconfig:"BUFFER_WHEN_FULL" default:"block" desc:"block (the files are the backlog), drop_oldest or drop_newest"`
@@ -86,13 +86,14 @@ type Config struct {
 }
 
 // Sink is one configured sink with its own variables, read from
-// SKIFF_<NAME>_*. Exactly one of Stdout, Kafka and HTTP is set.
+// SKIFF_<NAME>_*. Exactly one of Stdout, Kafka, HTTP and OTLP is set.
 type Sink struct {
 	Name   string
 	Type   string
 	Stdout *Stdout
 	Kafka  *Kafka
 	HTTP   *HTTP
+	OTLP   *OTLP
 }
 
 // Prefix is the variable prefix of the sink's own settings, e.g. "SKIFF_LOKI_".
@@ -103,6 +104,7 @@ var sinkTypes = map[string]func() any{
 	"stdout": func() any { return new(Stdout) },
 	"kafka":  func() any { return new(Kafka) },
 	"http":   func() any { return new(HTTP) },
+	"otlp":   func() any { return new(OTLP) },
 }
 
 // SinkTypes lists the sink types, sorted.
@@ -168,6 +170,9 @@ func Load() (*Config, error) {
 		case *HTTP:
 			s.HTTP = st
 			ps = append(ps, st.Validate(s.Prefix())...)
+		case *OTLP:
+			s.OTLP = st
+			ps = append(ps, st.Validate(s.Prefix())...)
 		}
 		c.SinkList = append(c.SinkList, s)
 	}
@@ -214,7 +219,7 @@ func (c *Config) validate() []error {
 		}
 	}
 	if len(c.Sinks) == 0 {
-		ps = append(ps, errors.New("SKIFF_SINKS is empty (accepted: stdout, kafka, http or name:type, comma-separated)"))
+		ps = append(ps, errors.New("SKIFF_SINKS is empty (accepted: stdout, kafka, http, otlp or name:type, comma-separated)"))
 	}
 	ps = oneOf(ps, "SKIFF_BUFFER_WHEN_FULL", c.BufferWhenFull, "block", "drop_oldest", "drop_newest")
 	ps = oneOf(ps, "SKIFF_BUFFER_FSYNC", c.BufferFsync, "interval", "batch", "never")
@@ -269,6 +274,11 @@ func (c *Config) validate() []error {
 	}
 	if c.TimeField != "" && c.Parse != "json" {
 		ps = append(ps, fmt.Errorf("SKIFF_TIME_FIELD: %q needs SKIFF_PARSE=json", c.TimeField))
+	}
+	for _, s := range c.SinkList {
+		if s.OTLP != nil && s.OTLP.SeverityField != "" && c.Parse != "json" {
+			ps = append(ps, fmt.Errorf("%sSEVERITY_FIELD: %q needs SKIFF_PARSE=json", s.Prefix(), s.OTLP.SeverityField))
+		}
 	}
 	if err := checkWritable(c.DataDir); err != nil {
 		ps = append(ps, fmt.Errorf("SKIFF_DATA_DIR: %q is not usable: %v (accepted: a writable directory)", c.DataDir, err))

@@ -21,7 +21,7 @@ import (
 // Every value Effective prints goes through the configuration's Secrets
 // as well, so a URL or a secret in a field nobody tagged is masked too.
 
-// Settings returns the sink's settings struct (*Stdout, *Kafka or *HTTP).
+// Settings returns the sink's settings struct (*Stdout, *Kafka, *HTTP or *OTLP).
 func (s Sink) Settings() any {
 	switch {
 	case s.Stdout != nil:
@@ -30,6 +30,8 @@ func (s Sink) Settings() any {
 		return s.Kafka
 	case s.HTTP != nil:
 		return s.HTTP
+	case s.OTLP != nil:
+		return s.OTLP
 	}
 	return nil
 }

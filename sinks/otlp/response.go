@@ -1,0 +1,159 @@
+package otlp
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// partialSuccess is ExportLogsServiceResponse.partial_success: how many
+// records of an accepted request the endpoint rejected, and why.
+type partialSuccess struct {
+	rejected int64
+	message  string
+}
+
+// parseResponse reads the body of a 2xx answer: an
+// ExportLogsServiceResponse in the encoding of the request (the answer's
+// Content-Type, when it names one, wins). An empty body is a full success.
+func parseResponse(body []byte, contentType string, jsonReq bool) (partialSuccess, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return partialSuccess{}, nil
+	}
+	isJSON := jsonReq
+	switch {
+	case bytes.HasPrefix([]byte(contentType), []byte("application/json")):
+		isJSON = true
+	case bytes.HasPrefix([]byte(contentType), []byte("application/x-protobuf")):
+		isJSON = false
+	}
+	if isJSON {
+		return parseJSONResponse(body)
+	}
+	return parseProtoResponse(body)
+}
+
+func parseProtoResponse(b []byte) (partialSuccess, error) {
+	var ps partialSuccess
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ps, fmt.Errorf("export response: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return ps, fmt.Errorf("export response: %w", protowire.ParseError(n))
+			}
+			if err := ps.parseProto(v); err != nil {
+				return ps, err
+			}
+			b = b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return ps, fmt.Errorf("export response: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+	}
+	return ps, nil
+}
+
+func (ps *partialSuccess) parseProto(b []byte) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("partial success: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return fmt.Errorf("partial success: %w", protowire.ParseError(m))
+			}
+			ps.rejected, n = int64(v), m
+		case num == 2 && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return fmt.Errorf("partial success: %w", protowire.ParseError(m))
+			}
+			ps.message, n = string(v), m
+		default:
+			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+				return fmt.Errorf("partial success: %w", protowire.ParseError(n))
+			}
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// int64JSON is an int64 of the OTLP JSON mapping: a string, or a number.
+type int64JSON int64
+
+func (v *int64JSON) UnmarshalJSON(b []byte) error {
+	s := string(bytes.Trim(b, `"`))
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return err
+	}
+	*v = int64JSON(n)
+	return nil
+}
+
+func parseJSONResponse(b []byte) (partialSuccess, error) {
+	var r struct {
+		PartialSuccess *struct {
+			Rejected  int64JSON `json:"rejectedLogRecords"`
+			Rejected2 int64JSON `json:"rejected_log_records"`
+			Message   string    `json:"errorMessage"`
+			Message2  string    `json:"error_message"`
+		} `json:"partialSuccess"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return partialSuccess{}, fmt.Errorf("export response: %w", err)
+	}
+	if r.PartialSuccess == nil {
+		return partialSuccess{}, nil
+	}
+	p := r.PartialSuccess
+	return partialSuccess{rejected: int64(max(p.Rejected, p.Rejected2)), message: p.Message + p.Message2}, nil
+}
+
+// statusMessage is google.rpc.Status.message of an error answer's body
+// (protobuf, or JSON for a JSON request), for debug logs only: it may
+// quote the records.
+func statusMessage(body []byte, contentType string) string {
+	if bytes.HasPrefix([]byte(contentType), []byte("application/json")) {
+		var s struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(body, &s) == nil {
+			return s.Message
+		}
+		return ""
+	}
+	b := body
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 2 && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			return string(v)
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
+			return ""
+		}
+		b = b[n:]
+	}
+	return ""
+}

@@ -1,0 +1,148 @@
+package otlp
+
+import (
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Field numbers of the OTLP messages skiff writes
+// (opentelemetry/proto/collector/logs/v1/logs_service.proto,
+// logs/v1/logs.proto, common/v1/common.proto, resource/v1/resource.proto).
+const (
+	// ExportLogsServiceRequest
+	reqResourceLogs protowire.Number = 1
+	// ResourceLogs
+	rlResource  protowire.Number = 1
+	rlScopeLogs protowire.Number = 2
+	rlSchemaURL protowire.Number = 3
+	// ScopeLogs
+	slScope      protowire.Number = 1
+	slLogRecords protowire.Number = 2
+	slSchemaURL  protowire.Number = 3
+	// LogRecord
+	lrTime     protowire.Number = 1
+	lrSevNum   protowire.Number = 2
+	lrSevText  protowire.Number = 3
+	lrBody     protowire.Number = 5
+	lrAttrs    protowire.Number = 6
+	lrObserved protowire.Number = 11
+	// Resource
+	resAttrs protowire.Number = 1
+	// KeyValue
+	kvKey   protowire.Number = 1
+	kvValue protowire.Number = 2
+	// AnyValue
+	avString protowire.Number = 1
+	avBool   protowire.Number = 2
+	avInt    protowire.Number = 3
+	avDouble protowire.Number = 4
+	avArray  protowire.Number = 5
+	avKvlist protowire.Number = 6
+	avBytes  protowire.Number = 7
+	// ArrayValue, KeyValueList
+	listValues protowire.Number = 1
+)
+
+// openField appends the tag of length-delimited field num and room for a
+// length of about hint bytes, and returns where the field's content
+// starts. closeField writes the length once the content is appended.
+// Reserving the varint's likely size up front means the content moves
+// only when the guess was wrong, so a field is written in one pass into a
+// reused buffer, with no sizing pass and no copy.
+func openField(b []byte, num protowire.Number, hint int) ([]byte, int) {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	for range protowire.SizeVarint(uint64(hint)) {
+		b = append(b, 0)
+	}
+	return b, len(b)
+}
+
+// closeField writes the length of the field openField(b, _, hint) began
+// at start, moving its content when the length's varint is not the size
+// reserved. Lengths are always minimal varints.
+func closeField(b []byte, start, hint int) []byte {
+	size := len(b) - start
+	reserved := protowire.SizeVarint(uint64(hint))
+	need := protowire.SizeVarint(uint64(size))
+	at := start - reserved
+	switch {
+	case need > reserved:
+		for range need - reserved {
+			b = append(b, 0)
+		}
+		copy(b[at+need:], b[start:start+size])
+	case need < reserved:
+		copy(b[at+need:], b[start:start+size])
+		b = b[:at+need+size]
+	}
+	protowire.AppendVarint(b[at:at], uint64(size)) // in place: b has the room
+	return b
+}
+
+// appendBytesField appends field num holding v (a string or bytes field).
+func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+// sizeStringKV is the size of a KeyValue{key, AnyValue{string_value: v}}
+// with a value of n bytes.
+func sizeStringKV(key string, n int) int {
+	any := protowire.SizeTag(avString) + protowire.SizeBytes(n)
+	return protowire.SizeTag(kvKey) + protowire.SizeBytes(len(key)) + protowire.SizeTag(kvValue) + protowire.SizeBytes(any)
+}
+
+// appendStringKV appends field num holding KeyValue{key, string v}; v must
+// be valid UTF-8.
+func appendStringKV(b []byte, num protowire.Number, key string, v []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(sizeStringKV(key, len(v))))
+	b = protowire.AppendTag(b, kvKey, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, kvValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(avString)+protowire.SizeBytes(len(v))))
+	return appendBytesField(b, avString, v)
+}
+
+// appendScalarKV appends field num holding KeyValue{key, AnyValue} where
+// the AnyValue is one varint field (bool_value, int_value).
+func appendVarintKV(b []byte, num protowire.Number, key string, field protowire.Number, v uint64) []byte {
+	any := protowire.SizeTag(field) + protowire.SizeVarint(v)
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
+	b = protowire.AppendTag(b, kvKey, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, kvValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(any))
+	b = protowire.AppendTag(b, field, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+// appendBytesKV appends field num holding KeyValue{key, bytes_value v}.
+func appendBytesKV(b []byte, num protowire.Number, key string, v []byte) []byte {
+	any := protowire.SizeTag(avBytes) + protowire.SizeBytes(len(v))
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
+	b = protowire.AppendTag(b, kvKey, protowire.BytesType)
+	b = protowire.AppendString(b, key)
+	b = protowire.AppendTag(b, kvValue, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(any))
+	return appendBytesField(b, avBytes, v)
+}
+
+// appendValidUTF8 appends s with every invalid byte replaced by U+FFFD:
+// protobuf string fields must be UTF-8, and receivers built on the
+// official libraries refuse a request that has one that is not.
+func appendValidUTF8(dst, s []byte) []byte {
+	for len(s) > 0 {
+		r, n := utf8.DecodeRune(s)
+		if r == utf8.RuneError && n == 1 {
+			dst = append(dst, "\uFFFD"...)
+		} else {
+			dst = append(dst, s[:n]...)
+		}
+		s = s[n:]
+	}
+	return dst
+}
