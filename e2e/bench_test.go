@@ -159,6 +159,15 @@ func BenchmarkBulk(b *testing.B) {
 		defer srv.Close()
 		runBulk(b, "http", map[string]string{"SKIFF_SINKS": "http", "SKIFF_HTTP_URL": srv.URL}, got.Load)
 	})
+	// OTLP with its defaults (protobuf, gzip) to an endpoint that discards
+	// the bodies: a receiver that gunzips would spend the cores skiff is
+	// measured on. The clock stops on skiff's own delivered count, as for
+	// Kafka.
+	b.Run("otlp", func(b *testing.B) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) }))
+		defer srv.Close()
+		runBulk(b, "otlp", map[string]string{"SKIFF_SINKS": "otlp", "SKIFF_OTLP_URL": srv.URL}, nil)
+	})
 }
 
 func countLines(r io.Reader) (int64, error) {

@@ -6,7 +6,7 @@ package config
 type OTLP struct {
 	URL         string `envconfig:"URL" required:"true" redact:"url" desc:"OTLP/HTTP logs endpoint; a bare base URL (no path, e.g. http://collector:4318) gets /v1/logs, any other URL is used as given"`
 	Encoding    string `envconfig:"ENCODING" default:"protobuf" desc:"protobuf (application/x-protobuf) or json (the OTLP JSON mapping)"`
-	Compression string `envconfig:"COMPRESSION" default:"gzip" desc:"request body compression: gzip (level 3) or none"`
+	Compression string `envconfig:"COMPRESSION" default:"gzip" desc:"request body compression: gzip (the fastest level, as the OpenTelemetry Collector) or none"`
 
 	HTTPClient
 

@@ -27,7 +27,8 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // secretLine is log content that an endpoint's answer quotes back: it must
-// never reach an error, a dead-letter reason or a log line above debug.
+// never reach an error (which /status shows) or a log line above debug;
+// dead-letter reasons and SendError.Detail keep it (logged at debug only).
 const secretLine = "card=4111111111111111"
 
 // statusBody is a google.rpc.Status answer body quoting the records.
@@ -84,15 +85,14 @@ func newSink(t *testing.T, url string, edit func(*config.OTLP)) *sinkRun {
 	return r
 }
 
-// noSecrets fails if an answer's body reached the error, the dead-letter
-// reasons or the logs.
+// noSecrets fails if an answer's body reached the error or the logs
+// above debug level.
 func (r *sinkRun) noSecrets(t *testing.T, err error) {
 	t.Helper()
 	var all []string
 	if err != nil {
 		all = append(all, err.Error())
 	}
-	all = append(all, r.dl.reasons...)
 	all = append(all, r.logs.String())
 	for _, s := range all {
 		if strings.Contains(s, secretLine) || strings.Contains(s, "invalid record") {
@@ -147,14 +147,17 @@ func TestAnswers(t *testing.T) {
 				if got := joined(r.dl.messages()); tc.deadLetter && got != "a|b|c" {
 					t.Errorf("dead-lettered %q, want a|b|c", got)
 				}
-				if tc.deadLetter && (len(r.dl.reasons) != 1 || !strings.Contains(r.dl.reasons[0], "not retryable")) {
-					t.Errorf("reasons %q", r.dl.reasons)
+				if tc.deadLetter && (len(r.dl.reasons) != 1 || !strings.Contains(r.dl.reasons[0], "(not retryable under OTLP/HTTP): invalid record: "+secretLine)) {
+					t.Errorf("reasons %q: want the status and what the google.rpc.Status says", r.dl.reasons)
 				}
 				return
 			}
 			var se *sinks.SendError
 			if !errors.As(err, &se) || se.Kind != tc.kind || se.RetryAfter != tc.wait {
 				t.Fatalf("Send = %#v, want kind %s, RetryAfter %v", err, tc.kind, tc.wait)
+			}
+			if se.Detail != "invalid record: "+secretLine {
+				t.Errorf("Detail %q: want the google.rpc.Status message", se.Detail)
 			}
 			if len(b.Records) != 3 || len(r.dl.recs) != 0 {
 				t.Fatalf("kept %d records, dead-lettered %d: a retryable answer keeps them all", len(b.Records), len(r.dl.recs))
@@ -165,7 +168,8 @@ func TestAnswers(t *testing.T) {
 
 // TestBadRequestDeadLettersOnlyTheBadRecords: 400 is not retried; the
 // batch is halved until the records the endpoint refuses are alone, and
-// only those are dead-lettered, without the answer's body in the reason.
+// only those are dead-lettered, with what the answer's google.rpc.Status
+// says in the reason.
 func TestBadRequestDeadLettersOnlyTheBadRecords(t *testing.T) {
 	c := newCollector(t)
 	c.setAnswer(func(_ int, req *collogspb.ExportLogsServiceRequest, w nethttp.ResponseWriter) {
@@ -196,7 +200,7 @@ func TestBadRequestDeadLettersOnlyTheBadRecords(t *testing.T) {
 		t.Fatalf("delivered %q", got)
 	}
 	for _, reason := range r.dl.reasons {
-		if reason != "otlp http 400 Bad Request" {
+		if reason != "otlp http 400 Bad Request: invalid record: "+secretLine {
 			t.Errorf("reason %q", reason)
 		}
 	}

@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"sort"
@@ -307,11 +308,11 @@ func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 	hint := estimate(r)
 	b, lr := openField(b, slLogRecords, hint)
 	if !r.EventTime.IsZero() {
-		b = protowire.AppendTag(b, lrTime, protowire.Fixed64Type)
-		b = protowire.AppendFixed64(b, uint64(r.EventTime.UnixNano()))
+		b = append(b, byte(lrTime)<<3|byte(protowire.Fixed64Type))
+		b = binary.LittleEndian.AppendUint64(b, uint64(r.EventTime.UnixNano()))
 	}
-	b = protowire.AppendTag(b, lrObserved, protowire.Fixed64Type)
-	b = protowire.AppendFixed64(b, uint64(r.Collected.UnixNano()))
+	b = append(b, byte(lrObserved)<<3|byte(protowire.Fixed64Type))
+	b = binary.LittleEndian.AppendUint64(b, uint64(r.Collected.UnixNano()))
 
 	valid := utf8.Valid(r.Message)
 	var j jsonBody
@@ -333,21 +334,26 @@ func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 			e.tmp = appendValidUTF8(e.tmp[:0], msg)
 			msg = e.tmp
 		}
-		b = protowire.AppendTag(b, lrBody, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(protowire.SizeTag(avString)+protowire.SizeBytes(len(msg))))
+		b = append(b, tag(lrBody))
+		b = appendVarint(b, uint64(1+protowire.SizeBytes(len(msg))))
 		b = appendBytesField(b, avString, msg)
 	}
 
 	if len(r.Path) > 0 {
-		b = e.appendStringAttr(b, attrFilePath, r.Path)
-		name := r.Path
+		path := r.Path
+		if !utf8.Valid(path) {
+			e.tmp = appendValidUTF8(e.tmp[:0], path)
+			path = e.tmp
+		}
+		b = appendStringAttr(b, kvFilePath, path)
+		name := path
 		if i := bytes.LastIndexByte(name, '/'); i >= 0 && i < len(name)-1 {
 			name = name[i+1:]
 		}
-		b = e.appendStringAttr(b, attrFileName, name)
+		b = appendStringAttr(b, kvFileName, name)
 	}
 	e.tmp = e.m.ids.AppendID(e.tmp[:0], r) // the instance, hex digits and digits: valid UTF-8
-	b = appendStringKV(b, lrAttrs, attrRecordUID, e.tmp)
+	b = appendStringAttr(b, kvRecordUID, e.tmp)
 	if r.Flags&record.FlagPartial != 0 {
 		b = appendVarintKV(b, lrAttrs, attrPartial, avBool, 1)
 		b = appendVarintKV(b, lrAttrs, attrOffset, avInt, uint64(r.Offset))
@@ -363,19 +369,10 @@ func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 			text = e.tmp
 		}
 		if n := severityNumber(text, e.m.numbers); n > 0 {
-			b = protowire.AppendTag(b, lrSevNum, protowire.VarintType)
-			b = protowire.AppendVarint(b, uint64(n))
+			b = append(b, byte(lrSevNum)<<3)
+			b = appendVarint(b, uint64(n))
 		}
 		b = appendBytesField(b, lrSevText, text)
 	}
 	return closeField(b, lr, hint)
-}
-
-// appendStringAttr appends a string attribute, made valid UTF-8.
-func (e *batch) appendStringAttr(b []byte, key string, v []byte) []byte {
-	if !utf8.Valid(v) {
-		e.tmp = appendValidUTF8(e.tmp[:0], v)
-		v = e.tmp
-	}
-	return appendStringKV(b, lrAttrs, key, v)
 }

@@ -94,18 +94,18 @@ func (j *jsonBody) appendValue(b, src []byte, depth int) ([]byte, []byte, bool) 
 		}
 		return j.appendString(b, avString, raw), rest, true
 	case c == 't' && bytes.HasPrefix(src, []byte("true")):
-		b = protowire.AppendTag(b, avBool, protowire.VarintType)
-		return protowire.AppendVarint(b, 1), src[4:], true
+		b = append(b, byte(avBool)<<3)
+		return appendVarint(b, 1), src[4:], true
 	case c == 'f' && bytes.HasPrefix(src, []byte("false")):
-		b = protowire.AppendTag(b, avBool, protowire.VarintType)
-		return protowire.AppendVarint(b, 0), src[5:], true
+		b = append(b, byte(avBool)<<3)
+		return appendVarint(b, 0), src[5:], true
 	case c == 'n' && bytes.HasPrefix(src, []byte("null")):
 		return b, src[4:], true // an AnyValue with no value is null
 	case c == '-' || (c >= '0' && c <= '9'):
 		raw, rest := numberToken(src)
 		if i, ok := parseInt(raw); ok {
-			b = protowire.AppendTag(b, avInt, protowire.VarintType)
-			return protowire.AppendVarint(b, uint64(i)), rest, true
+			b = append(b, byte(avInt)<<3)
+			return appendVarint(b, uint64(i)), rest, true
 		}
 		f, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil && !math.IsInf(f, 0) { // out of range parses to ±Inf: keep it

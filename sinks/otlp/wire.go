@@ -44,6 +44,51 @@ const (
 	listValues protowire.Number = 1
 )
 
+// appendVarint is protowire.AppendVarint for the small values that most
+// lengths and tags are: one append per byte, no size switch.
+func appendVarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+// tag is the one-byte tag of a length-delimited field (every field skiff
+// writes has a number below 16).
+func tag(num protowire.Number) byte { return byte(num)<<3 | byte(protowire.BytesType) }
+
+// kvKey is the start of a KeyValue for a fixed key: the key field and the
+// value field's tag, rendered once per key.
+type kvKeyPrefix []byte
+
+func keyPrefix(key string) kvKeyPrefix {
+	b := []byte{tag(kvKey)}
+	b = appendVarint(b, uint64(len(key)))
+	b = append(b, key...)
+	return append(b, tag(kvValue))
+}
+
+// The KeyValue starts of the log attributes skiff writes on every record.
+var (
+	kvFilePath  = keyPrefix(attrFilePath)
+	kvFileName  = keyPrefix(attrFileName)
+	kvRecordUID = keyPrefix(attrRecordUID)
+)
+
+// appendStringAttr appends field lrAttrs holding KeyValue{k, string v}; v
+// must be valid UTF-8.
+func appendStringAttr(b []byte, k kvKeyPrefix, v []byte) []byte {
+	anyLen := 1 + protowire.SizeVarint(uint64(len(v))) + len(v)
+	b = append(b, tag(lrAttrs))
+	b = appendVarint(b, uint64(len(k)+protowire.SizeVarint(uint64(anyLen))+anyLen))
+	b = append(b, k...)
+	b = appendVarint(b, uint64(anyLen))
+	b = append(b, tag(avString))
+	b = appendVarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
 // openField appends the tag of length-delimited field num and room for a
 // length of about hint bytes, and returns where the field's content
 // starts. closeField writes the length once the content is appended.
@@ -51,7 +96,7 @@ const (
 // only when the guess was wrong, so a field is written in one pass into a
 // reused buffer, with no sizing pass and no copy.
 func openField(b []byte, num protowire.Number, hint int) ([]byte, int) {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = append(b, tag(num))
 	for range protowire.SizeVarint(uint64(hint)) {
 		b = append(b, 0)
 	}
@@ -76,14 +121,15 @@ func closeField(b []byte, start, hint int) []byte {
 		copy(b[at+need:], b[start:start+size])
 		b = b[:at+need+size]
 	}
-	protowire.AppendVarint(b[at:at], uint64(size)) // in place: b has the room
+	appendVarint(b[at:at], uint64(size)) // in place: b has the room
 	return b
 }
 
 // appendBytesField appends field num holding v (a string or bytes field).
 func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
+	b = append(b, tag(num))
+	b = appendVarint(b, uint64(len(v)))
+	return append(b, v...)
 }
 
 // sizeStringKV is the size of a KeyValue{key, AnyValue{string_value: v}}
@@ -96,12 +142,12 @@ func sizeStringKV(key string, n int) int {
 // appendStringKV appends field num holding KeyValue{key, string v}; v must
 // be valid UTF-8.
 func appendStringKV(b []byte, num protowire.Number, key string, v []byte) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(sizeStringKV(key, len(v))))
-	b = protowire.AppendTag(b, kvKey, protowire.BytesType)
+	b = append(b, tag(num))
+	b = appendVarint(b, uint64(sizeStringKV(key, len(v))))
+	b = append(b, tag(kvKey))
 	b = protowire.AppendString(b, key)
-	b = protowire.AppendTag(b, kvValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(avString)+protowire.SizeBytes(len(v))))
+	b = append(b, tag(kvValue))
+	b = appendVarint(b, uint64(protowire.SizeTag(avString)+protowire.SizeBytes(len(v))))
 	return appendBytesField(b, avString, v)
 }
 
@@ -109,25 +155,25 @@ func appendStringKV(b []byte, num protowire.Number, key string, v []byte) []byte
 // the AnyValue is one varint field (bool_value, int_value).
 func appendVarintKV(b []byte, num protowire.Number, key string, field protowire.Number, v uint64) []byte {
 	any := protowire.SizeTag(field) + protowire.SizeVarint(v)
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
-	b = protowire.AppendTag(b, kvKey, protowire.BytesType)
+	b = append(b, tag(num))
+	b = appendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
+	b = append(b, tag(kvKey))
 	b = protowire.AppendString(b, key)
-	b = protowire.AppendTag(b, kvValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(any))
-	b = protowire.AppendTag(b, field, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	b = append(b, tag(kvValue))
+	b = appendVarint(b, uint64(any))
+	b = append(b, byte(field)<<3)
+	return appendVarint(b, v)
 }
 
 // appendBytesKV appends field num holding KeyValue{key, bytes_value v}.
 func appendBytesKV(b []byte, num protowire.Number, key string, v []byte) []byte {
 	any := protowire.SizeTag(avBytes) + protowire.SizeBytes(len(v))
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
-	b = protowire.AppendTag(b, kvKey, protowire.BytesType)
+	b = append(b, tag(num))
+	b = appendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
+	b = append(b, tag(kvKey))
 	b = protowire.AppendString(b, key)
-	b = protowire.AppendTag(b, kvValue, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(any))
+	b = append(b, tag(kvValue))
+	b = appendVarint(b, uint64(any))
 	return appendBytesField(b, avBytes, v)
 }
 

@@ -1,9 +1,9 @@
-// Package httpclient is what every HTTP-based sink (sinks/http, and the
-// OTLP/HTTP sink to come) shares below its own encoding: the connection to
+// Package httpclient is what every HTTP-based sink (sinks/http,
+// sinks/otlp) shares below its own encoding: the connection to
 // the endpoint and what its answers mean for delivery. A sink encodes its
 // body, builds the request, and leaves the rest to a Client:
 //
-//	c, err := httpclient.New(httpclient.Options{Name: name, Auth: "bearer", TokenFile: "/var/run/token", ...})
+//	c, err := httpclient.New(httpclient.FromConfig(name, &cfg.HTTPClient, cfg.RetryableStatus, reg, log))
 //	...
 //	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, url, body)
 //	req.ContentLength, req.GetBody = n, getBody
