@@ -20,6 +20,9 @@ import (
 	"time"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -220,4 +223,101 @@ func TestOTLPSIGKILLLosesNothing(t *testing.T) {
 		dups += n - 1
 	}
 	t.Logf("%d lines, %d kills, %d duplicates, %d requests", total, kills, dups, rcv.requests.Load())
+}
+
+// TestOTLPPassThrough: records an application sends to the ingest endpoint
+// over OTLP leave through the OTLP sink with their resource, scope and log
+// record exactly as sent (compared with proto.Equal after decoding with the
+// official definitions), grouped apart from the tailed lines, which carry
+// skiff's own resource.
+func TestOTLPPassThrough(t *testing.T) {
+	logs, data := t.TempDir(), t.TempDir()
+	var mu sync.Mutex
+	var got []*collogspb.ExportLogsServiceRequest
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			body = zr
+		}
+		b, _ := io.ReadAll(body)
+		var req collogspb.ExportLogsServiceRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			t.Errorf("decode: %v", err)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		got = append(got, &req)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+
+	appendLines(t, filepath.Join(logs, "app.log"), "a tailed line")
+	addr := freeAddr(t)
+	env := baseEnv(data, filepath.Join(logs, "*.log"))
+	env["SKIFF_INGEST_ADDR"] = addr
+	env["SKIFF_SINKS"] = "otlp"
+	env["SKIFF_OTLP_URL"] = srv.URL
+	env["POD_NAME"] = "web-7d9f"
+	p := start(t, env)
+
+	str := func(s string) *commonpb.AnyValue {
+		return &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: s}}
+	}
+	sent := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource:  &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name", Value: str("checkout")}}, DroppedAttributesCount: 1},
+		SchemaUrl: "https://opentelemetry.io/schemas/1.26.0",
+		ScopeLogs: []*logspb.ScopeLogs{{
+			Scope:     &commonpb.InstrumentationScope{Name: "checkout/payments", Version: "1.2.3"},
+			SchemaUrl: "https://scope",
+			LogRecords: []*logspb.LogRecord{
+				{TimeUnixNano: 1764579600000000000, ObservedTimeUnixNano: 1764579600000000001, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_WARN,
+					SeverityText: "WARN", Body: str("payment declined"), Flags: 1, EventName: "payment.declined",
+					TraceId: bytes.Repeat([]byte{0xab}, 16), SpanId: bytes.Repeat([]byte{0xcd}, 8),
+					Attributes: []*commonpb.KeyValue{{Key: "amount", Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 42}}}}},
+				{ObservedTimeUnixNano: 5, Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_KvlistValue{KvlistValue: &commonpb.KeyValueList{
+					Values: []*commonpb.KeyValue{{Key: "k", Value: str("v")}}}}}},
+			},
+		}},
+	}}}
+	body, err := proto.Marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the ingest endpoint", func() bool {
+		resp, err := http.Post("http://"+addr+"/v1/logs", "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	var in, own *logspb.ResourceLogs
+	waitFor(t, 20*time.Second, "both resources at the OTLP endpoint", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, req := range got {
+			for _, rl := range req.ResourceLogs {
+				if proto.Equal(rl.Resource, sent.ResourceLogs[0].Resource) {
+					in = rl
+				} else if len(rl.GetResource().GetAttributes()) > 0 && rl.Resource.Attributes[0].Key == "k8s.pod.name" {
+					own = rl
+				}
+			}
+		}
+		return in != nil && own != nil
+	})
+	p.signal(syscall.SIGTERM)
+	p.wait(30 * time.Second)
+	if !proto.Equal(in, sent.ResourceLogs[0]) {
+		t.Errorf("an OTLP record changed on its way:\nsent %v\ngot  %v", sent.ResourceLogs[0], in)
+	}
+	if lr := own.ScopeLogs[0].LogRecords[0]; lr.GetBody().GetStringValue() != "a tailed line" || own.Resource.Attributes[0].GetValue().GetStringValue() != "web-7d9f" {
+		t.Errorf("tailed record %v in resource %v", lr, own.Resource)
+	}
 }
