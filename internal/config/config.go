@@ -276,8 +276,8 @@ func (c *Config) validate() []error {
 		ps = append(ps, fmt.Errorf("SKIFF_TIME_FIELD: %q needs SKIFF_PARSE=json", c.TimeField))
 	}
 	for _, s := range c.SinkList {
-		if s.OTLP != nil && s.OTLP.SeverityField != "" && c.Parse != "json" {
-			ps = append(ps, fmt.Errorf("%sSEVERITY_FIELD: %q needs SKIFF_PARSE=json", s.Prefix(), s.OTLP.SeverityField))
+		if s.OTLP != nil && s.OTLP.SeverityField != "" && c.Parse != "json" && c.IngestAddr == "" {
+			ps = append(ps, fmt.Errorf("%sSEVERITY_FIELD: %q needs JSON records: SKIFF_PARSE=json, or SKIFF_INGEST_ADDR for objects POSTed to /v1/json", s.Prefix(), s.OTLP.SeverityField))
 		}
 	}
 	if err := checkWritable(c.DataDir); err != nil {

@@ -12,7 +12,7 @@ type OTLP struct {
 
 	RetryableStatus []int `envconfig:"RETRYABLE_STATUS" default:"429,502,503,504" desc:"HTTP statuses retried with backoff (Retry-After honoured); OTLP/HTTP retries exactly 429, 502, 503 and 504 and forbids retrying any other 4xx or 5xx, which skiff dead-letters (401, 403 and 404 are retried: the configuration is wrong, not the data)"`
 
-	SeverityField   string `envconfig:"SEVERITY_FIELD" desc:"with PARSE=json, the member of the JSON object holding the level: text (trace, debug, info, warn, error, fatal, …) or a number (see SEVERITY_NUMBERS); empty: no severity"`
+	SeverityField   string `envconfig:"SEVERITY_FIELD" desc:"the top-level member of a JSON record (PARSE=json, or an object POSTed to the ingest /v1/json) holding the level: text (trace, debug, info, warn, error, fatal, …) or a number (see SEVERITY_NUMBERS); empty: no severity"`
 	SeverityNumbers string `envconfig:"SEVERITY_NUMBERS" default:"syslog" desc:"what a numeric level means: syslog (0 emergency … 7 debug), otel (1–24, the SeverityNumber itself) or bunyan (pino and bunyan: 10 trace … 60 fatal)"`
 }
 

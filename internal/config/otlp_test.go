@@ -52,7 +52,7 @@ func TestOTLPSink(t *testing.T) {
 		`SKIFF_OTLP_COMPRESSION: "zstd" is not accepted (accepted: gzip, none)`,
 		`SKIFF_OTLP_SEVERITY_NUMBERS: "pino" is not accepted (accepted: syslog, otel, bunyan)`,
 		`SKIFF_OTLP_RETRYABLE_STATUS: 700 is not accepted`,
-		`SKIFF_OTLP_SEVERITY_FIELD: "level" needs SKIFF_PARSE=json`,
+		`SKIFF_OTLP_SEVERITY_FIELD: "level" needs JSON records`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("problem %q not reported; got:\n%s", want, got)

@@ -330,3 +330,25 @@ func TestEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestClientSettings: the HTTP sink's credentials and headers apply (the
+// shared client): a bearer token and a tenant header reach the endpoint.
+func TestClientSettings(t *testing.T) {
+	c := newCollector(t)
+	var auth, tenant string
+	c.setAnswer(func(_ int, _ *collogspb.ExportLogsServiceRequest, w nethttp.ResponseWriter) {})
+	inner := c.srv.Config.Handler
+	c.srv.Config.Handler = nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		auth, tenant = r.Header.Get("Authorization"), r.Header.Get("X-Scope-OrgID")
+		inner.ServeHTTP(w, r)
+	})
+	r := newSink(t, c.srv.URL, func(o *config.OTLP) {
+		o.Auth, o.Token, o.Headers = "bearer", "t0ken", []string{"X-Scope-OrgID=tenant-1"}
+	})
+	if err := r.s.Send(context.Background(), &sinks.Batch{Records: lines("a")}); err != nil {
+		t.Fatal(err)
+	}
+	if auth != "Bearer t0ken" || tenant != "tenant-1" {
+		t.Errorf("Authorization %q, X-Scope-OrgID %q", auth, tenant)
+	}
+}

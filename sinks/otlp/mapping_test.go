@@ -99,6 +99,8 @@ func mappingRecords(t testing.TB) ([]record.Record, map[string]*logspb.LogRecord
 		otlpRecord(t, 2, res, "https://opentelemetry.io/schemas/1.26.0", scopeB, "", ingested["otlp3"]),
 		fileRecord(6000, `{"level":30,"msg":"pino"}`, record.FlagJSON),
 		fileRecord(7000, `{"msg":"no level"}`, record.FlagJSON),
+		// A JSON object POSTed to the ingest endpoint /v1/json: no file.
+		{Collected: collected, Source: 77, Offset: 3, End: 3, Origin: record.OriginJSON, Message: []byte(`{"level":"error","msg":"from /v1/json"}`), Flags: record.FlagJSON},
 	}
 	recs[2].EventTime = eventTime
 	return recs, ingested, []*resourcepb.Resource{res}, []*commonpb.InstrumentationScope{scopeA, scopeB}
@@ -174,6 +176,8 @@ func TestMapping(t *testing.T) {
 					{ObservedTimeUnixNano: obs, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_INFO, SeverityText: "30",
 						Body: kvs(kv("level", i64(30)), kv("msg", str("pino"))), Attributes: fileAttrs(&recs[8])},
 					{ObservedTimeUnixNano: obs, Body: kvs(kv("msg", str("no level"))), Attributes: fileAttrs(&recs[9])},
+					{ObservedTimeUnixNano: obs, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_ERROR, SeverityText: "error",
+						Body: kvs(kv("level", str("error")), kv("msg", str("from /v1/json"))), Attributes: []*commonpb.KeyValue{kv("log.record.uid", str(enc.ID(&recs[10])))}},
 				}}}},
 				{Resource: res[0], SchemaUrl: "https://opentelemetry.io/schemas/1.26.0", ScopeLogs: []*logspb.ScopeLogs{
 					{Scope: scopes[0], SchemaUrl: "https://scope/1", LogRecords: []*logspb.LogRecord{ingested["otlp1"], ingested["otlp2"]}},

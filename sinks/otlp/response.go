@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -25,9 +26,9 @@ func parseResponse(body []byte, contentType string, jsonReq bool) (partialSucces
 	}
 	isJSON := jsonReq
 	switch {
-	case bytes.HasPrefix([]byte(contentType), []byte("application/json")):
+	case strings.HasPrefix(contentType, "application/json"):
 		isJSON = true
-	case bytes.HasPrefix([]byte(contentType), []byte("application/x-protobuf")):
+	case strings.HasPrefix(contentType, "application/x-protobuf"):
 		isJSON = false
 	}
 	if isJSON {
@@ -130,7 +131,7 @@ func parseJSONResponse(b []byte) (partialSuccess, error) {
 // (protobuf, or JSON for a JSON request), for debug logs only: it may
 // quote the records.
 func statusMessage(body []byte, contentType string) string {
-	if bytes.HasPrefix([]byte(contentType), []byte("application/json")) {
+	if strings.HasPrefix(contentType, "application/json") {
 		var s struct {
 			Message string `json:"message"`
 		}
