@@ -226,14 +226,22 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 			rejected[reason] = append(rejected[reason], recs[i])
 		}
 	}
+	// Every reason gets its own write: a failed one keeps its records for
+	// the retry and does not stop the others from being stored.
+	var dlErr error
 	for _, reason := range reasons {
 		if err := h.deadLetter(reason, rejected[reason]); err != nil {
-			// Keep the rejected ones too: nothing may be lost silently.
-			return append(retry, rejected[reason]...), err
+			retry = append(retry, rejected[reason]...)
+			if dlErr == nil {
+				dlErr = err
+			}
 		}
 	}
 	if len(retry) == 0 {
 		return nil, nil
+	}
+	if dlErr != nil {
+		return retry, dlErr
 	}
 	kind := sinks.KindServer
 	if throttled {

@@ -808,3 +808,106 @@ func TestHTTPOddStatus(t *testing.T) {
 		})
 	}
 }
+
+// reasonDL fails the dead-letter writes of the reasons in fail and keeps
+// the others' records.
+type reasonDL struct {
+	mu     sync.Mutex
+	fail   func(reason string) bool
+	stored map[string][]int64
+}
+
+func (d *reasonDL) Write(_, reason string, recs []record.Record) error {
+	if d.fail(reason) {
+		return errors.New("disk full")
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, r := range recs {
+		d.stored[reason] = append(d.stored[reason], r.Offset)
+	}
+	return nil
+}
+
+// TestHTTPElasticsearchDeadLetterFailure: a bulk response rejects items
+// for two reasons (and asks for one retry) while the dead-letter store
+// fails for one reason or both; every rejected record is either stored
+// or left in the batch to retry, never dropped.
+func TestHTTPElasticsearchDeadLetterFailure(t *testing.T) {
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		data, _ := io.ReadAll(r.Body)
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		var items []string
+		for i := 0; i+1 < len(lines); i += 2 {
+			var doc struct {
+				Offset int `json:"offset"`
+			}
+			json.Unmarshal([]byte(lines[i+1]), &doc)
+			switch doc.Offset % 3 {
+			case 0:
+				items = append(items, `{"create":{"status":400,"error":{"type":"mapper_parsing_exception","reason":"a"}}}`)
+			case 1:
+				items = append(items, `{"create":{"status":400,"error":{"type":"illegal_argument_exception","reason":"b"}}}`)
+			default:
+				if doc.Offset == 5 {
+					items = append(items, `{"create":{"status":429,"error":{"type":"es_rejected_execution_exception","reason":"busy"}}}`)
+				} else {
+					items = append(items, `{"create":{"status":201}}`)
+				}
+			}
+		}
+		fmt.Fprintf(w, `{"errors":true,"items":[%s]}`, strings.Join(items, ","))
+	}))
+	defer srv.Close()
+	cfg := httpConfig(srv.URL)
+	cfg.Format = "elasticsearch"
+	for name, tc := range map[string]struct {
+		fail       func(string) bool
+		wantKept   []int64 // left in the batch, in order
+		wantStored int
+	}{
+		"both reasons fail": {
+			fail:     func(string) bool { return true },
+			wantKept: []int64{0, 1, 3, 4, 5, 6, 7, 9},
+		},
+		"first reason fails": {
+			fail:       func(r string) bool { return strings.Contains(r, "mapper_parsing") },
+			wantKept:   []int64{0, 3, 5, 6, 9},
+			wantStored: 3, // 1, 4, 7
+		},
+		"second reason fails": {
+			fail:       func(r string) bool { return strings.Contains(r, "illegal_argument") },
+			wantKept:   []int64{1, 4, 5, 7},
+			wantStored: 4, // 0, 3, 6, 9
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dl := &reasonDL{fail: tc.fail, stored: map[string][]int64{}}
+			sink, err := New("es", cfg, sinks.Deps{DeadLetters: dl})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sink.Close()
+			b := &sinks.Batch{Records: sinktest.Decoded(0, 10, 0)}
+			err = sink.Send(context.Background(), b)
+			if err == nil {
+				t.Fatal("Send succeeded with records undelivered")
+			}
+			var kept []int64
+			for _, r := range b.Records {
+				kept = append(kept, r.Offset)
+			}
+			slices.Sort(kept)
+			if !slices.Equal(kept, tc.wantKept) {
+				t.Errorf("kept %v, want %v (err %v)", kept, tc.wantKept, err)
+			}
+			stored := 0
+			for _, offs := range dl.stored {
+				stored += len(offs)
+			}
+			if stored != tc.wantStored {
+				t.Errorf("stored %d dead letters (%v), want %d", stored, dl.stored, tc.wantStored)
+			}
+		})
+	}
+}
