@@ -136,6 +136,5 @@ func esEnv(data string, s *esServer, paths ...string) map[string]string {
 	env["SKIFF_ES_URL"] = s.srv.URL
 	env["SKIFF_ES_FORMAT"] = "elasticsearch"
 	env["SKIFF_ES_BACKOFF_MAX"] = "500ms"
-	env["SKIFF_ES_BREAKER_COOLDOWN"] = "500ms"
 	return env
 }

@@ -34,7 +34,6 @@ func TestMetricsWhileShipping(t *testing.T) {
 	env["SKIFF_STUCK_URL"] = stuck.url()
 	env["SKIFF_STUCK_TIMEOUT"] = "300ms"
 	env["SKIFF_STUCK_BACKOFF_MAX"] = "300ms"
-	env["SKIFF_STUCK_BREAKER_COOLDOWN"] = "300ms"
 	env["SKIFF_STALL_TIMEOUT"] = "1s"
 	p := start(t, env)
 	ctx := context.Background()

@@ -134,7 +134,6 @@ func TestOTLPSIGKILLLosesNothing(t *testing.T) {
 	env["SKIFF_SINKS"] = "otlp"
 	env["SKIFF_OTLP_URL"] = rcv.srv.URL
 	env["SKIFF_OTLP_BACKOFF_MAX"] = "200ms"
-	env["SKIFF_OTLP_BREAKER_COOLDOWN"] = "200ms"
 	env["SKIFF_OTLP_BATCH_MAX_RECORDS"] = "500"
 	env["SKIFF_FIELDS"] = "service.name=checkout"
 	env["SKIFF_METRICS_ADDR"] = addr

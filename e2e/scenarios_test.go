@@ -58,7 +58,6 @@ func httpEnv(data string, r *receiver, paths ...string) map[string]string {
 	env["SKIFF_SINKS"] = "http"
 	env["SKIFF_HTTP_URL"] = r.url()
 	env["SKIFF_HTTP_BACKOFF_MAX"] = "500ms"
-	env["SKIFF_HTTP_BREAKER_COOLDOWN"] = "500ms"
 	return env
 }
 
@@ -323,7 +322,6 @@ func TestScenarioSlowSinkIsolation(t *testing.T) {
 	env["SKIFF_SLOW_URL"] = slow.url()
 	env["SKIFF_SLOW_TIMEOUT"] = "500ms"
 	env["SKIFF_SLOW_BACKOFF_MAX"] = "500ms"
-	env["SKIFF_SLOW_BREAKER_COOLDOWN"] = "500ms"
 	p := start(t, env)
 	want := generate(t, context.Background(), loggen.Options{Streams: streams(logs, 2), Size: 200, Rate: 2000, Duration: pick(3*time.Second, 30*time.Second)})
 	waitDelivered(t, fast, want, 30*time.Second)

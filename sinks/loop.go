@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -62,14 +63,15 @@ var ErrStopped = errors.New("delivery loop stopped")
 
 // Defaults of LoopOptions' zero values.
 const (
-	DefaultMaxRecords      = 1000
-	DefaultMaxBytes        = 1 << 20
-	DefaultConcurrency     = 1
-	DefaultBackoffMin      = 100 * time.Millisecond
-	DefaultBackoffMax      = 30 * time.Second
-	DefaultBreakerFailures = 5
-	DefaultBreakerCooldown = 30 * time.Second
-	DefaultStallTimeout    = 5 * time.Minute
+	DefaultMaxRecords            = 1000
+	DefaultMaxBytes              = 1 << 20
+	DefaultConcurrency           = 1
+	DefaultBackoffMin            = 100 * time.Millisecond
+	DefaultBackoffMax            = 4 * time.Second
+	DefaultBackoffFirstMinuteMax = 1500 * time.Millisecond
+	DefaultRetryAfterMax         = time.Minute
+	DefaultBreakerFailures       = 5
+	DefaultStallTimeout          = 5 * time.Minute
 )
 
 const (
@@ -96,14 +98,18 @@ type LoopOptions struct {
 	// every batch before them), and so the most requests in flight; 0
 	// means 1.
 	Concurrency int
-	// BackoffMin and BackoffMax bound the retry backoff (exponential with
-	// full jitter); 0 means DefaultBackoffMin and DefaultBackoffMax.
-	BackoffMin, BackoffMax time.Duration
-	// BreakerFailures consecutive failed attempts open the circuit for
-	// BreakerCooldown; 0 means DefaultBreakerFailures and
-	// DefaultBreakerCooldown, a negative BreakerFailures never opens it.
+	// BackoffMin, BackoffMax and BackoffFirstMinuteMax bound the waits
+	// between attempts while the destination fails (see Backoff); 0 means
+	// the Default of each. BackoffMax is raised to BackoffMin, and
+	// BackoffFirstMinuteMax is kept within them.
+	BackoffMin, BackoffMax, BackoffFirstMinuteMax time.Duration
+	// RetryAfterMax caps the pause a destination's Retry-After imposes; 0
+	// means DefaultRetryAfterMax.
+	RetryAfterMax time.Duration
+	// BreakerFailures consecutive failed attempts (or one timed-out
+	// attempt) open the circuit: one probe at a time until one succeeds.
+	// 0 means DefaultBreakerFailures; negative never opens it.
 	BreakerFailures int
-	BreakerCooldown time.Duration
 	// StallTimeout: a sink with records outstanding that delivers nothing
 	// for this long is reported stalled; 0 means DefaultStallTimeout.
 	StallTimeout time.Duration
@@ -129,10 +135,12 @@ func (o LoopOptions) withDefaults() LoopOptions {
 	defD(&o.BackoffMin, DefaultBackoffMin)
 	defD(&o.BackoffMax, DefaultBackoffMax)
 	o.BackoffMax = max(o.BackoffMax, o.BackoffMin)
+	defD(&o.BackoffFirstMinuteMax, DefaultBackoffFirstMinuteMax)
+	o.BackoffFirstMinuteMax = min(max(o.BackoffFirstMinuteMax, o.BackoffMin), o.BackoffMax)
+	defD(&o.RetryAfterMax, DefaultRetryAfterMax)
 	if o.BreakerFailures == 0 {
 		o.BreakerFailures = DefaultBreakerFailures
 	}
-	defD(&o.BreakerCooldown, DefaultBreakerCooldown)
 	defD(&o.StallTimeout, DefaultStallTimeout)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -142,23 +150,29 @@ func (o LoopOptions) withDefaults() LoopOptions {
 
 // Loop is one sink's delivery loop. It reads batches from its Source,
 // keeps up to Concurrency of them in flight, retries every failed attempt
-// with capped exponential backoff and full jitter until it succeeds (there
-// is no retry limit: only the buffer, when full, drops data), pauses the
-// whole sink when the destination sends Retry-After, stops sending while
-// its circuit breaker is open, and commits the Source in order, past a
-// batch only once it and every earlier batch were delivered.
+// until it succeeds (there is no retry limit: only the buffer, when full,
+// drops data), and commits the Source in order, past a batch only once it
+// and every earlier batch were delivered.
+//
+// Retries follow one schedule for the whole sink (see breaker): capped,
+// jittered backoff between attempts; a pause as long as the destination's
+// Retry-After (up to RetryAfterMax); and, once the circuit is open, one
+// attempt at a time, the probe, which carries a single record and has a
+// short deadline. The first success closes the circuit and every batch
+// goes at once, at full concurrency. Ordinary attempts get a deadline of
+// a few times the destination's recent answer time, so one that stops
+// answering is noticed in seconds.
 //
 // Records that do not decode are skipped (counted, never sent). Records a
 // sink dead-letters count as delivered.
 //
 // Run is called once; Drain and Status may be called concurrently with it.
 type Loop[P any] struct {
-	sink    Sink
-	src     Source[P]
-	o       LoopOptions
-	backoff Backoff
-	log     *slog.Logger
-	m       loopMetrics
+	sink Sink
+	src  Source[P]
+	o    LoopOptions
+	log  *slog.Logger
+	m    loopMetrics
 
 	// slots holds one token per batch in the queue, so at most
 	// Concurrency batches are outstanding and memory stays bounded while
@@ -171,22 +185,24 @@ type Loop[P any] struct {
 	mu sync.Mutex
 	// queue holds the outstanding batches in read order; a batch leaves it
 	// (from the head only) when it and all before it are done.
-	queue        []*pending[P]
-	brk          breaker
-	pauseUntil   time.Time     // no attempt starts before this (Retry-After)
-	changed      chan struct{} // closed and replaced when brk or pauseUntil change
-	inFlight     int
-	lastErr      error
-	lastErrAt    time.Time
-	lastDelivery time.Time
-	progress     time.Time // last delivery of the queue head, or when the queue became non-empty
-	failing      bool      // the last attempt failed (for the recovery log line)
-	authFailing  bool
-	errLog       loglimit.Limiter
-	dropLog      loglimit.Limiter
-	running      bool
-	stopped      bool
-	waitingSince time.Time // Next is blocked with no records held since then; zero otherwise
+	queue         []*pending[P]
+	brk           breaker
+	lat           latency
+	pauseUntil    time.Time     // no attempt starts before this (Retry-After)
+	changed       chan struct{} // closed and replaced when brk or pauseUntil change
+	inFlight      int
+	lastErr       error
+	lastErrAt     time.Time
+	lastDelivery  time.Time
+	progress      time.Time // last delivery of the queue head, or when the queue became non-empty
+	failing       bool      // the last attempt failed (for the recovery log line)
+	authFailing   bool
+	configFailing bool
+	errLog        loglimit.Limiter
+	dropLog       loglimit.Limiter
+	running       bool
+	stopped       bool
+	waitingSince  time.Time // Next is blocked with no records held since then; zero otherwise
 	// toCommit is the position after the last batch of the delivered
 	// prefix of the queue, not yet committed (valid when hasToCommit).
 	// Commits are one at a time (commitMu), so they are in order, and one commit
@@ -213,13 +229,13 @@ type pending[P any] struct {
 func NewLoop[P any](sink Sink, src Source[P], o LoopOptions) *Loop[P] {
 	o = o.withDefaults()
 	l := &Loop[P]{
-		sink:    sink,
-		src:     src,
-		o:       o,
-		backoff: Backoff{Min: o.BackoffMin, Max: o.BackoffMax},
-		log:     o.Logger.With("sink", o.Name),
-		slots:   make(chan struct{}, o.Concurrency),
-		brk:     breaker{threshold: o.BreakerFailures, cooldown: o.BreakerCooldown},
+		sink:  sink,
+		src:   src,
+		o:     o,
+		log:   o.Logger.With("sink", o.Name),
+		slots: make(chan struct{}, o.Concurrency),
+		brk: breaker{threshold: o.BreakerFailures,
+			backoff: Backoff{Min: o.BackoffMin, Max: o.BackoffMax, FirstMinuteMax: o.BackoffFirstMinuteMax}},
 		changed: make(chan struct{}),
 		errLog:  loglimit.Limiter{Every: loglimit.Every},
 		dropLog: loglimit.Limiter{Every: loglimit.Every},
@@ -398,29 +414,12 @@ func (l *Loop[P]) setWaiting(w bool) {
 func (l *Loop[P]) deliver(ctx context.Context, b *pending[P]) {
 	if len(b.recs) > 0 {
 		batch := &Batch{Records: b.recs}
-		for attempt := 0; ; attempt++ {
-			probe, err := l.admit(ctx)
+		for attempt := 0; len(batch.Records) > 0; attempt++ {
+			a, err := l.admit(ctx)
 			if err != nil {
 				return
 			}
-			l.setInFlight(+1)
-			err = l.sink.Send(ctx, batch)
-			l.setInFlight(-1)
-			if err == nil {
-				l.succeeded()
-				break
-			}
-			if ctx.Err() != nil {
-				l.mu.Lock()
-				if l.brk.abandon(probe) {
-					l.signal()
-				}
-				l.mu.Unlock()
-				return
-			}
-			l.failed(err, probe, attempt)
-			l.m.retries.Inc()
-			if !sleep(ctx, l.backoff.Duration(attempt)) {
+			if !l.try(ctx, batch, a, attempt) {
 				return
 			}
 		}
@@ -434,10 +433,60 @@ func (l *Loop[P]) deliver(ctx context.Context, b *pending[P]) {
 	l.finish(b)
 }
 
+// admission is what admit allows an attempt.
+type admission struct {
+	probe   bool          // the probe: one record, alone in flight
+	timeout time.Duration // the loop's own deadline; 0: the sink's only
+}
+
+// try makes one attempt admitted as a, leaving in batch the records still
+// undelivered. It reports false when ctx is done.
+func (l *Loop[P]) try(ctx context.Context, batch *Batch, a admission, attempt int) bool {
+	send := batch
+	if a.probe {
+		// A single record: cheap for an endpoint that is recovering, and
+		// quick to answer within the probe's short deadline.
+		send = &Batch{Records: batch.Records[:1:1]}
+	}
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if a.timeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, a.timeout)
+	}
+	start := time.Now()
+	l.setInFlight(+1)
+	err := l.sink.Send(actx, send)
+	l.setInFlight(-1)
+	expired := actx.Err() != nil && ctx.Err() == nil
+	cancel()
+	switch {
+	case a.probe && (err == nil || len(send.Records) == 0):
+		batch.Records = batch.Records[1:]
+	case err == nil:
+		batch.Records = nil
+	}
+	if err == nil {
+		l.succeeded(start, a)
+		return true
+	}
+	if ctx.Err() != nil {
+		l.mu.Lock()
+		if l.brk.abandon(a.probe) {
+			l.signal()
+		}
+		l.mu.Unlock()
+		return false
+	}
+	if expired {
+		err = &SendError{Kind: KindTimeout, Err: fmt.Errorf("no answer within %v: %w", a.timeout, err)}
+	}
+	l.failed(err, start, a, expired, attempt)
+	l.m.retries.Inc()
+	return true
+}
+
 // admit blocks until an attempt may start: the sink is not paused by a
-// Retry-After and the circuit lets it through. probe reports that the
-// attempt is the half-open probe.
-func (l *Loop[P]) admit(ctx context.Context) (probe bool, err error) {
+// Retry-After and the schedule lets it through.
+func (l *Loop[P]) admit(ctx context.Context) (admission, error) {
 	for {
 		l.mu.Lock()
 		now := time.Now()
@@ -445,14 +494,14 @@ func (l *Loop[P]) admit(ctx context.Context) (probe bool, err error) {
 		if now.Before(l.pauseUntil) {
 			wait = l.pauseUntil.Sub(now)
 		} else {
-			before := l.brk.state
 			ok, probe, w := l.brk.allow(now)
-			if before != l.brk.state {
-				l.log.Info("circuit half-open: sending a probe")
-			}
 			if ok {
+				a := admission{probe: probe, timeout: l.lat.timeout(now)}
+				if probe {
+					a.timeout = l.brk.probeTimeout(now)
+				}
 				l.mu.Unlock()
-				return probe, nil
+				return a, nil
 			}
 			wait = w
 		}
@@ -473,7 +522,7 @@ func (l *Loop[P]) admit(ctx context.Context) (probe bool, err error) {
 			t.Stop()
 		}
 		if ctx.Err() != nil {
-			return false, ctx.Err()
+			return admission{}, ctx.Err()
 		}
 	}
 }
@@ -490,11 +539,17 @@ func (l *Loop[P]) setInFlight(d int) {
 	l.mu.Unlock()
 }
 
-func (l *Loop[P]) succeeded() {
+func (l *Loop[P]) succeeded(start time.Time, a admission) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	now := time.Now()
+	if !a.probe {
+		l.lat.observe(now, now.Sub(start))
+	}
 	if l.brk.state != CircuitClosed {
-		l.log.Info("circuit closed: the destination accepts data again")
+		l.log.Info("circuit closed: the destination accepts data again", "failing_for", now.Sub(l.brk.since).Round(time.Millisecond))
+	}
+	if l.brk.failures > 0 {
 		l.signal()
 	}
 	l.brk.success()
@@ -502,43 +557,55 @@ func (l *Loop[P]) succeeded() {
 		l.log.Info("delivering again", "errors_since_last_log", l.errLog.Suppressed())
 		l.errLog = loglimit.Limiter{Every: loglimit.Every}
 	}
-	l.failing, l.authFailing = false, false
-	l.lastDelivery = time.Now()
+	l.failing, l.authFailing, l.configFailing = false, false, false
+	l.lastDelivery = now
 }
 
-func (l *Loop[P]) failed(err error, probe bool, attempt int) {
+// failed records a failed attempt that started at start; expired: it ran
+// out of the loop's own deadline.
+func (l *Loop[P]) failed(err error, start time.Time, a admission, expired bool, attempt int) {
 	kind := kindOf(err)
 	l.m.errors.WithLabelValues(kind).Inc()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.lastErr, l.lastErrAt, l.failing = err, now, true
-	before := l.brk.state
-	l.brk.failure(now, probe)
-	if l.brk.state != before {
-		l.signal()
-		if l.brk.state == CircuitOpen {
-			l.log.Warn("circuit open: pausing deliveries", "cooldown", l.o.BreakerCooldown, "err", err)
-		}
+	if expired && !a.probe {
+		l.lat.timedOut(now, a.timeout)
 	}
+	before := l.brk.state
+	l.brk.failure(start, now, a.probe, kind == KindTimeout)
+	if before == CircuitClosed && l.brk.state == CircuitOpen {
+		l.log.Warn("circuit open: one probe at a time until the destination answers", "err", err)
+	}
+	l.signal()
 	var se *SendError
 	if errors.As(err, &se) && se.RetryAfter > 0 {
-		if until := now.Add(min(se.RetryAfter, MaxRetryAfter)); until.After(l.pauseUntil) {
+		// A little jitter, so that the agents a server throttled together
+		// do not all come back in the same instant.
+		ra := min(se.RetryAfter, l.o.RetryAfterMax)
+		ra += rand.N(ra/10 + 1)
+		if until := now.Add(ra); until.After(l.pauseUntil) {
 			l.pauseUntil = until
-			l.signal()
 		}
 	}
-	if kind == KindAuth {
+	switch kind {
+	case KindAuth:
 		l.authFailing = true
+	case KindConfig:
+		l.configFailing = true
 	}
 	if ok, suppressed := l.errLog.Allow(now); ok {
 		args := []any{"kind", kind, "attempt", attempt + 1, "err", err, "errors_since_last_log", suppressed}
 		if se != nil && se.RetryAfter > 0 {
 			args = append(args, "retry_after", se.RetryAfter)
 		}
-		if kind == KindAuth {
+		switch kind {
+		case KindAuth:
 			l.log.Error("destination refuses our credentials or URL; data is kept and retried", args...)
-		} else {
+		case KindConfig:
+			l.log.Error("destination refuses every record for the same reason, a configuration error; data is kept and retried", args...)
+		default:
 			l.log.Warn("delivery failed; retrying", args...)
 		}
 		if se != nil && se.Detail != "" {
@@ -683,6 +750,12 @@ type LoopStatus struct {
 	// AuthFailing: the last attempt was refused as unauthorised or not
 	// found (configuration, not data).
 	AuthFailing bool `json:"auth_failing"`
+	// ConfigFailing: the last attempt had every record refused for the
+	// same reason (configuration, not data).
+	ConfigFailing bool `json:"config_failing"`
+	// NextAttempt is when the next attempt may start, while the
+	// destination fails (backoff or Retry-After).
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	// Stalled: records are outstanding and none was delivered for
 	// StallTimeout.
 	Stalled bool `json:"stalled"`
@@ -706,10 +779,18 @@ func (l *Loop[P]) Status() LoopStatus {
 		LastDelivery:             l.lastDelivery,
 		LastErrorAt:              l.lastErrAt,
 		AuthFailing:              l.authFailing,
+		ConfigFailing:            l.configFailing,
 		Stalled:                  l.stalled(now),
 	}
 	if now.Before(l.pauseUntil) {
 		s.PausedUntil = l.pauseUntil
+	}
+	next := l.brk.next
+	if l.pauseUntil.After(next) {
+		next = l.pauseUntil
+	}
+	if now.Before(next) {
+		s.NextAttempt = next
 	}
 	if l.lastErr != nil {
 		s.LastError = l.lastErr.Error()
@@ -747,6 +828,7 @@ func (l *Loop[P]) gauges() gaugeValues {
 		circuit:  float64(l.brk.state),
 		oldest:   l.oldestAge(now).Seconds(),
 		auth:     b2f(l.authFailing),
+		config:   b2f(l.configFailing),
 		stalled:  b2f(l.stalled(now)),
 	}
 }

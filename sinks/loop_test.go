@@ -54,80 +54,170 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 }
 
 func TestBackoff(t *testing.T) {
-	b := Backoff{Min: 100 * time.Millisecond, Max: 5 * time.Second}
-	want := []time.Duration{100, 200, 400, 800, 1600, 3200, 5000, 5000}
-	for n, w := range want {
-		if got := b.Ceiling(n); got != w*time.Millisecond {
-			t.Errorf("Ceiling(%d) = %v, want %v", n, got, w*time.Millisecond)
-		}
-		for range 100 {
-			if d := b.Duration(n); d < 0 || d > w*time.Millisecond {
-				t.Fatalf("Duration(%d) = %v out of [0, %v]", n, d, w*time.Millisecond)
+	b := Backoff{Min: 100 * time.Millisecond, Max: 4 * time.Second, FirstMinuteMax: 1500 * time.Millisecond}
+	for name, tc := range map[string]struct {
+		b    Backoff
+		age  time.Duration
+		want []time.Duration // ceilings for n = 1, 2, ...
+	}{
+		"first minute": {b, 59 * time.Second, []time.Duration{100, 200, 400, 800, 1500, 1500}},
+		"later":        {b, time.Minute, []time.Duration{100, 200, 400, 800, 1600, 3200, 4000, 4000}},
+		"no first-minute cap": {Backoff{Min: 100 * time.Millisecond, Max: 4 * time.Second}, 0,
+			[]time.Duration{100, 200, 400, 800, 1600, 3200, 4000}},
+		"first-minute cap below Min": {Backoff{Min: 2 * time.Second, Max: 4 * time.Second, FirstMinuteMax: time.Second}, 0,
+			[]time.Duration{2000, 2000}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for i, w := range tc.want {
+				n, w := i+1, w*time.Millisecond
+				if got := tc.b.Ceiling(n, tc.age); got != w {
+					t.Errorf("Ceiling(%d, %v) = %v, want %v", n, tc.age, got, w)
+				}
+				for range 200 {
+					if d := tc.b.Duration(n, tc.age); d < w/2 || d > w {
+						t.Fatalf("Duration(%d) = %v out of [%v, %v]", n, d, w/2, w)
+					}
+				}
 			}
-		}
-	}
-	if got := b.Ceiling(1 << 20); got != 5*time.Second {
-		t.Errorf("Ceiling(huge) = %v", got)
+			if got, w := tc.b.Ceiling(1<<20, tc.age), tc.want[len(tc.want)-1]*time.Millisecond; got != w {
+				t.Errorf("Ceiling(huge) = %v, want %v", got, w)
+			}
+		})
 	}
 }
 
+// TestBreaker walks the schedule through an outage: waits between
+// rounds, the circuit opening after the threshold or at once on a
+// timeout, one probe at a time, and a success clearing everything.
 func TestBreaker(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	type step struct {
-		at     time.Duration
-		op     string // allow, ok, fail, failprobe, abandon
-		wantOK bool
-		state  CircuitState
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	bo := Backoff{Min: 100 * time.Millisecond, Max: 4 * time.Second, FirstMinuteMax: 1500 * time.Millisecond}
+	inWait := func(t *testing.T, b *breaker, start time.Time, c time.Duration) {
+		t.Helper()
+		if b.next.Before(start.Add(c/2)) || b.next.After(start.Add(c)) {
+			t.Fatalf("next attempt at +%v, want within [%v, %v] after the start at +%v", b.next.Sub(t0), c/2, c, start.Sub(t0))
+		}
 	}
-	tests := map[string]struct{ steps []step }{
-		"opens after threshold": {steps: []step{
-			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
-			{time.Second, "allow", false, CircuitOpen},
-		}},
-		"success resets the count": {steps: []step{
-			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "ok", false, CircuitClosed},
-			{0, "fail", false, CircuitClosed}, {0, "allow", true, CircuitClosed},
-		}},
-		"single probe after cooldown, closes on success": {steps: []step{
-			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
-			{10 * time.Second, "allow", true, CircuitHalfOpen}, {10 * time.Second, "allow", false, CircuitHalfOpen},
-			{11 * time.Second, "ok", false, CircuitClosed}, {11 * time.Second, "allow", true, CircuitClosed},
-		}},
-		"failed probe reopens": {steps: []step{
-			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
-			{10 * time.Second, "allow", true, CircuitHalfOpen}, {10 * time.Second, "failprobe", false, CircuitOpen},
-			{15 * time.Second, "allow", false, CircuitOpen}, {20 * time.Second, "allow", true, CircuitHalfOpen},
-		}},
-		"abandoned probe lets another through": {steps: []step{
-			{0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitClosed}, {0, "fail", false, CircuitOpen},
-			{10 * time.Second, "allow", true, CircuitHalfOpen}, {10 * time.Second, "abandon", false, CircuitHalfOpen},
-			{10 * time.Second, "allow", true, CircuitHalfOpen},
-		}},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			b := breaker{threshold: 3, cooldown: 10 * time.Second}
-			for i, s := range tc.steps {
-				now := t0.Add(s.at)
-				switch s.op {
-				case "allow":
-					if ok, _, _ := b.allow(now); ok != s.wantOK {
-						t.Fatalf("step %d: allow = %v, want %v", i, ok, s.wantOK)
-					}
-				case "ok":
-					b.success()
-				case "fail":
-					b.failure(now, false)
-				case "failprobe":
-					b.failure(now, true)
-				case "abandon":
-					b.abandon(true)
-				}
-				if b.state != s.state {
-					t.Fatalf("step %d (%s): state %v, want %v", i, s.op, b.state, s.state)
-				}
+	t.Run("threshold, probes, success", func(t *testing.T) {
+		b := breaker{threshold: 3, backoff: bo}
+		b.failure(ms(0), ms(10), false, false)
+		inWait(t, &b, ms(0), 100*time.Millisecond)
+		if ok, _, wait := b.allow(ms(20)); ok || wait <= 0 {
+			t.Fatalf("allow during the wait = %v (wait %v)", ok, wait)
+		}
+		// An attempt in flight since before that failure: the same round.
+		b.failure(ms(5), ms(30), false, false)
+		if b.rounds != 1 || b.state != CircuitClosed {
+			t.Fatalf("rounds %d, state %v after two failures of one round", b.rounds, b.state)
+		}
+		if ok, probe, _ := b.allow(b.next); !ok || probe {
+			t.Fatalf("allow after the wait = %v, probe %v; want an ordinary attempt", ok, probe)
+		}
+		start := b.next
+		b.failure(start, start.Add(time.Millisecond), false, false)
+		if b.state != CircuitOpen || b.rounds != 2 {
+			t.Fatalf("state %v, rounds %d after the third failure", b.state, b.rounds)
+		}
+		inWait(t, &b, start, 200*time.Millisecond)
+		for round := 3; round < 80; round++ {
+			ok, probe, _ := b.allow(b.next)
+			if !ok || !probe || b.state != CircuitHalfOpen {
+				t.Fatalf("round %d: allow = %v, probe %v, state %v; want the probe", round, ok, probe, b.state)
 			}
-		})
+			if ok, _, wait := b.allow(b.next); ok || wait != 0 {
+				t.Fatalf("round %d: a second attempt allowed beside the probe", round)
+			}
+			start := b.next
+			if pt := b.probeTimeout(start); pt != 1500*time.Millisecond && start.Sub(t0) < time.Minute {
+				t.Fatalf("probe timeout %v in the first minute", pt)
+			}
+			b.failure(start, start.Add(10*time.Millisecond), true, false)
+			if b.state != CircuitOpen {
+				t.Fatalf("round %d: state %v after a failed probe", round, b.state)
+			}
+			inWait(t, &b, start, bo.Ceiling(round, start.Sub(t0)))
+		}
+		if b.next.Sub(t0) < time.Minute {
+			t.Fatalf("80 rounds took only %v", b.next.Sub(t0))
+		}
+		if pt := b.probeTimeout(b.next); pt != 4*time.Second {
+			t.Errorf("probe timeout after a minute = %v, want BackoffMax", pt)
+		}
+		b.allow(b.next)
+		b.success()
+		if ok, probe, _ := b.allow(b.next); !ok || probe || b.state != CircuitClosed || !b.next.IsZero() || b.failures != 0 {
+			t.Fatalf("after success: allow %v probe %v state %v next %v", ok, probe, b.state, b.next)
+		}
+	})
+	t.Run("a timeout opens at once", func(t *testing.T) {
+		b := breaker{threshold: 5, backoff: bo}
+		b.failure(ms(0), ms(1500), false, true)
+		if b.state != CircuitOpen {
+			t.Fatalf("state %v after a timeout", b.state)
+		}
+		// Its wait ran out during the attempt: the probe may go now.
+		if ok, probe, _ := b.allow(ms(1500)); !ok || !probe {
+			t.Fatalf("allow right after a timeout = %v, probe %v", ok, probe)
+		}
+	})
+	t.Run("disabled never opens", func(t *testing.T) {
+		b := breaker{threshold: -1, backoff: bo}
+		for i := range 20 {
+			b.failure(ms(i*100), ms(i*100+1), false, i%2 == 0)
+		}
+		if b.state != CircuitClosed {
+			t.Fatalf("state %v with the breaker disabled", b.state)
+		}
+	})
+	t.Run("abandoned probe lets another through", func(t *testing.T) {
+		b := breaker{threshold: 1, backoff: bo}
+		b.failure(ms(0), ms(0), false, false)
+		if ok, probe, _ := b.allow(b.next); !ok || !probe {
+			t.Fatal("no probe")
+		}
+		if !b.abandon(true) || b.state != CircuitOpen {
+			t.Fatalf("abandon: state %v", b.state)
+		}
+		if ok, probe, _ := b.allow(b.next); !ok || !probe {
+			t.Fatal("no second probe after an abandoned one")
+		}
+	})
+	t.Run("probe failing after another attempt closed the circuit", func(t *testing.T) {
+		b := breaker{threshold: 3, backoff: bo}
+		b.failure(ms(0), ms(0), false, false)
+		b.failure(ms(200), ms(200), false, false)
+		b.failure(ms(500), ms(500), false, false)
+		b.allow(b.next)
+		b.success() // an attempt started before the circuit opened
+		b.failure(ms(2000), ms(2000), true, false)
+		if b.state != CircuitClosed {
+			t.Fatalf("state %v: one failure reopened a closed circuit", b.state)
+		}
+	})
+}
+
+func TestLatency(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	var e latency
+	if d := e.timeout(t0); d != 0 {
+		t.Fatalf("timeout before any answer = %v, want none of the loop's own", d)
+	}
+	e.observe(t0, 100*time.Millisecond)
+	if d := e.timeout(t0); d != minAttemptTimeout {
+		t.Errorf("timeout after a 100ms answer = %v, want %v", d, minAttemptTimeout)
+	}
+	e.observe(t0, time.Second)
+	e.observe(t0.Add(time.Millisecond), 10*time.Millisecond)
+	if d := e.timeout(t0.Add(time.Millisecond)); d < 3990*time.Millisecond || d > 4*time.Second {
+		t.Errorf("timeout after a 1s answer = %v, want 4s (the slowest recent answer counts)", d)
+	}
+	if d := e.timeout(t0.Add(latencyHalfLife)); d < 1990*time.Millisecond || d > 2010*time.Millisecond {
+		t.Errorf("timeout a half-life later = %v, want 2s", d)
+	}
+	e.timedOut(t0.Add(latencyHalfLife), 2*time.Second)
+	if d := e.timeout(t0.Add(latencyHalfLife)); d < 4*time.Second {
+		t.Errorf("timeout after one ran out at 2s = %v, want at least twice as long", d)
 	}
 }
 
@@ -211,7 +301,8 @@ func TestLoopRetriesWithBackoff(t *testing.T) {
 			return nil
 		})
 		reg := prometheus.NewRegistry()
-		o := LoopOptions{Name: "t", BackoffMin: time.Second, BackoffMax: 8 * time.Second, BreakerFailures: -1, Registerer: reg}
+		o := LoopOptions{Name: "t", BackoffMin: time.Second, BackoffMax: 8 * time.Second, BackoffFirstMinuteMax: 8 * time.Second,
+			BreakerFailures: -1, Registerer: reg}
 		l := NewLoop(sink, src, o)
 		stop := runLoop(t, l)
 		waitUntil(t, "committed", func() bool { return src.committed() == 5 })
@@ -223,8 +314,9 @@ func TestLoopRetriesWithBackoff(t *testing.T) {
 		}
 		b := Backoff{Min: o.BackoffMin, Max: o.BackoffMax}
 		for i := 1; i < len(attempts); i++ {
-			if gap := attempts[i].Sub(attempts[i-1]); gap > b.Ceiling(i-1) {
-				t.Errorf("wait before retry %d = %v, above ceiling %v", i, gap, b.Ceiling(i-1))
+			c := b.Ceiling(i, attempts[i-1].Sub(attempts[0]))
+			if gap := attempts[i].Sub(attempts[i-1]); gap < c/2 || gap > c {
+				t.Errorf("wait before retry %d = %v, want within [%v, %v]", i, gap, c/2, c)
 			}
 		}
 		if v := testutil.ToFloat64(l.m.retries); v != 6 {
@@ -276,65 +368,162 @@ func TestLoopRetryAfterPausesSink(t *testing.T) {
 	})
 }
 
-// TestLoopCircuitBreaker: consecutive failures open the circuit, nothing
-// is sent during the cool-down, a single probe goes out, a failed probe
-// reopens it, and a successful one closes it.
-func TestLoopCircuitBreaker(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		src := newMemSource(testRecords(30, 0)...)
-		var healthy atomic.Bool
-		var mu sync.Mutex
-		var attempts []time.Time
-		var concurrent atomic.Int64
-		sink := funcSink(func(ctx context.Context, b *Batch) error {
-			mu.Lock()
-			attempts = append(attempts, time.Now())
-			mu.Unlock()
-			concurrent.Add(1)
-			defer concurrent.Add(-1)
-			time.Sleep(10 * time.Millisecond)
-			if !healthy.Load() {
-				return &SendError{Kind: KindNetwork, Err: errors.New("connection refused")}
-			}
-			return nil
+// TestLoopRecovery drives the loop, with its default schedule, through
+// outages of a destination that fails fast or accepts requests and never
+// answers them: once the circuit is open one probe of one record is in
+// flight at a time, the probes are spaced by the capped backoff (1.5s in
+// the first minute, 4s later), the first probe after the destination is
+// back succeeds within that cap, and then every slot sends at once.
+func TestLoopRecovery(t *testing.T) {
+	for name, tc := range map[string]struct {
+		outage time.Duration
+		hang   bool
+	}{
+		"refused 10s": {outage: 10 * time.Second},
+		"refused 3m":  {outage: 3 * time.Minute},
+		"hang 10s":    {outage: 10 * time.Second, hang: true},
+		"hang 3m":     {outage: 3 * time.Minute, hang: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { testRecovery(t, tc.outage, tc.hang) })
 		})
-		reg := prometheus.NewRegistry()
-		l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 10, Concurrency: 3, BackoffMin: 10 * time.Millisecond,
-			BackoffMax: 10 * time.Millisecond, BreakerFailures: 4, BreakerCooldown: time.Minute, Registerer: reg})
-		state := func() float64 { return testutil.ToFloat64(l.m.sampled[1]) }
-		stop := runLoop(t, l)
-		waitUntil(t, "open", func() bool { return state() == float64(CircuitOpen) })
-		openedAt := time.Now()
+	}
+}
+
+type attemptLog struct {
+	start, end time.Time
+	records    int
+	inFlight   int // including itself, when it started
+	ok         bool
+}
+
+func testRecovery(t *testing.T, outage time.Duration, hang bool) {
+	const concurrency, before, during = 4, 50, 400
+	src := newMemSource(testRecords(before, 0)...)
+	var (
+		mu       sync.Mutex
+		down     bool
+		inFlight int
+		log      []*attemptLog
+		got      offsets
+	)
+	sink := funcSink(func(ctx context.Context, b *Batch) error {
 		mu.Lock()
-		n := len(attempts)
+		inFlight++
+		a := &attemptLog{start: time.Now(), records: len(b.Records), inFlight: inFlight}
+		log = append(log, a)
+		isDown := down
 		mu.Unlock()
-		time.Sleep(59 * time.Second)
-		mu.Lock()
-		if len(attempts) != n {
-			t.Errorf("%d attempts during the cool-down", len(attempts)-n)
+		defer func() {
+			mu.Lock()
+			inFlight--
+			a.end = time.Now()
+			mu.Unlock()
+		}()
+		time.Sleep(time.Millisecond)
+		if isDown {
+			if hang {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+			return &SendError{Kind: KindNetwork, Err: errors.New("connection refused")}
 		}
-		mu.Unlock()
-		// The probe fails: open again, for another full minute.
-		waitUntil(t, "probe", func() bool { mu.Lock(); defer mu.Unlock(); return len(attempts) == n+1 })
-		waitUntil(t, "reopen", func() bool { return state() == float64(CircuitOpen) })
-		if time.Since(openedAt) < time.Minute {
-			t.Errorf("probe after %v, before the cool-down ended", time.Since(openedAt))
-		}
-		synctest.Wait()
-		mu.Lock()
-		if len(attempts) != n+1 {
-			t.Errorf("half-open let %d attempts through, want 1", len(attempts)-n)
-		}
-		mu.Unlock()
-		healthy.Store(true)
-		waitUntil(t, "delivered", func() bool { return src.committed() == 30 })
-		if s := state(); s != float64(CircuitClosed) {
-			t.Errorf("circuit state %v after recovery, want closed", s)
-		}
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
+		a.ok = true
+		got.add(b)
+		return nil
 	})
+	reg := prometheus.NewRegistry()
+	l := NewLoop(sink, src, LoopOptions{Name: "t", MaxRecords: 10, Concurrency: concurrency, Registerer: reg})
+	stop := runLoop(t, l)
+	waitUntil(t, "first records", func() bool { return src.committed() == before })
+
+	mu.Lock()
+	down = true
+	mu.Unlock()
+	downAt := time.Now()
+	var more [][]byte
+	for i := before; i < before+during; i++ {
+		more = append(more, testRecord(i, 0))
+	}
+	src.push(more...)
+	time.Sleep(outage)
+	mu.Lock()
+	down = false
+	mu.Unlock()
+	upAt := time.Now()
+	waitUntil(t, "all committed", func() bool { return src.committed() == before+during })
+	doneAt := time.Now()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if got.count() != before+during {
+		t.Fatalf("%d distinct records delivered, want %d", got.count(), before+during)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	limit := func(at time.Time) time.Duration {
+		if at.Sub(downAt) < time.Minute {
+			return DefaultBackoffFirstMinuteMax
+		}
+		return DefaultBackoffMax
+	}
+	var probes []*attemptLog
+	var firstOK *attemptLog
+	maxAfter := 0
+	for _, a := range log {
+		switch {
+		case a.start.Before(downAt):
+		case a.start.Before(upAt):
+			if a.records == 1 {
+				probes = append(probes, a)
+			} else if len(probes) > 0 {
+				t.Fatalf("an attempt of %d records at +%v, after the circuit opened", a.records, a.start.Sub(downAt))
+			}
+		default:
+			if firstOK == nil && a.ok {
+				firstOK = a
+			}
+			maxAfter = max(maxAfter, a.inFlight)
+		}
+	}
+	if len(probes) < 5 {
+		t.Fatalf("%d probes during a %v outage", len(probes), outage)
+	}
+	var gaps []time.Duration
+	for i := 1; i < len(probes); i++ {
+		if probes[i].start.Before(probes[i-1].end) {
+			t.Fatalf("probe %d started at +%v, while the previous one was in flight", i, probes[i].start.Sub(downAt))
+		}
+		gap := probes[i].start.Sub(probes[i-1].start)
+		if lim := limit(probes[i-1].start); gap > lim {
+			t.Errorf("probe %d came %v after the previous one, above the %v cap", i, gap, lim)
+		}
+		if gap < DefaultBackoffMin/2 {
+			t.Errorf("probe %d came %v after the previous one", i, gap)
+		}
+		gaps = append(gaps, gap)
+	}
+	// The waits grow: in the first minute, past the first few seconds,
+	// they are at least half the cap.
+	for i, g := range gaps {
+		if at := probes[i].start.Sub(downAt); at > 5*time.Second && g < limit(probes[i].start)/2 {
+			t.Errorf("probe %d at +%v came only %v after the previous one", i+1, at, g)
+		}
+	}
+	if firstOK == nil {
+		t.Fatal("nothing succeeded after the outage")
+	}
+	if d, lim := firstOK.start.Sub(upAt), limit(upAt); d > lim {
+		t.Errorf("first accepted attempt %v after the destination was back, want at most %v", d, lim)
+	}
+	if maxAfter != concurrency {
+		t.Errorf("at most %d attempts in flight after recovery, want all %d slots", maxAfter, concurrency)
+	}
+	if d := doneAt.Sub(firstOK.start); d > time.Second {
+		t.Errorf("backlog drained %v after the first success", d)
+	}
+	t.Logf("%d probes; back after %v, drained after %v", len(probes), firstOK.start.Sub(upAt), doneAt.Sub(upAt))
 }
 
 // TestLoopSkipsCorrupt: records that do not decode are counted and never

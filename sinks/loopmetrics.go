@@ -22,7 +22,7 @@ type loopMetrics struct {
 
 // gaugeValues are the gauges derived from loop state, sampled at scrape.
 type gaugeValues struct {
-	inFlight, circuit, oldest, auth, stalled float64
+	inFlight, circuit, oldest, auth, stalled, config float64
 }
 
 func newLoopMetrics(sink string, sample func() gaugeValues) loopMetrics {
@@ -33,7 +33,7 @@ func newLoopMetrics(sink string, sample func() gaugeValues) loopMetrics {
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_bytes_delivered_total", ConstLabels: cl,
 			Help: "Message bytes (input line bytes) of the delivered records."}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skiff_sink_errors_total", ConstLabels: cl,
-			Help: "Failed delivery attempts by kind: network, timeout, server, throttled, auth, rejected."}, []string{"kind"}),
+			Help: "Failed delivery attempts by kind: network, timeout, server, throttled, auth, config, rejected."}, []string{"kind"}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_retries_total", ConstLabels: cl,
 			Help: "Delivery attempts that failed and will be retried after backoff."}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_dropped_records_total", ConstLabels: prometheus.Labels{"sink": sink, "reason": "corrupt"},
@@ -57,6 +57,8 @@ func newLoopMetrics(sink string, sample func() gaugeValues) loopMetrics {
 			func(v gaugeValues) float64 { return v.auth }),
 		gauge("skiff_sink_stalled", "1 while records are outstanding and nothing was delivered for the stall timeout.",
 			func(v gaugeValues) float64 { return v.stalled }),
+		gauge("skiff_sink_config_failing", "1 while the destination refuses every record of a request for the same reason: a configuration error such as a bad index or label set (alert on it).",
+			func(v gaugeValues) float64 { return v.config }),
 	}
 	m.all = append([]prometheus.Collector{m.records, m.bytes, m.errors, m.retries, m.corrupt, m.latency}, m.sampled...)
 	return m

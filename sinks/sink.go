@@ -44,7 +44,11 @@ const (
 	KindServer    = "server"    // 5xx, broker errors that are retriable
 	KindThrottled = "throttled" // 429, or 503 with Retry-After
 	KindAuth      = "auth"      // 401, 403, 404: configuration, not data; alerting
-	KindRejected  = "rejected"  // the data was refused and could not be dead-lettered
+	// KindConfig: the destination refuses every record of a request for
+	// one reason (an empty label set, a bad index name): configuration,
+	// not data; kept, retried and alerted on like KindAuth.
+	KindConfig   = "config"
+	KindRejected = "rejected" // the data was refused and could not be dead-lettered
 )
 
 // MaxRetryAfter caps a destination's Retry-After so that a bogus value (a

@@ -160,6 +160,7 @@ func Load() (*Config, error) {
 		for _, v := range Vars(s.Prefix(), settings) {
 			known[v.Name] = true
 		}
+		ps = append(ps, retiredVars(s, known)...)
 		switch st := settings.(type) {
 		case *Stdout:
 			s.Stdout = st
@@ -465,4 +466,30 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// retired are sink variables skiff no longer reads, with what replaced
+// them: a value set for one is an error rather than silently ignored.
+var retired = map[string]map[string]string{
+	"http":  {"BREAKER_COOLDOWN": breakerCooldownGone},
+	"kafka": {"BREAKER_COOLDOWN": breakerCooldownGone},
+	"otlp":  {"BREAKER_COOLDOWN": breakerCooldownGone},
+}
+
+const breakerCooldownGone = "is no longer read: an open circuit no longer waits a fixed cool-down; it sends one probe at a time, " +
+	"spaced by the backoff ({prefix}BACKOFF_FIRST_MINUTE_MAX during the first minute of an outage, {prefix}BACKOFF_MAX after); remove it, " +
+	"or set those to space the probes further"
+
+// retiredVars reports the retired variables set for sink s and marks them
+// known (so that they are not also reported as unknown).
+func retiredVars(s Sink, known map[string]bool) []error {
+	var ps []error
+	for suffix, msg := range retired[s.Type] {
+		name := s.Prefix() + suffix
+		known[name] = true
+		if _, ok := os.LookupEnv(name); ok {
+			ps = append(ps, errors.New(name+" "+strings.ReplaceAll(msg, "{prefix}", s.Prefix())))
+		}
+	}
+	return ps
 }

@@ -128,6 +128,10 @@ func TestLoadRejects(t *testing.T) {
 		"line over a quarter":        {map[string]string{"SKIFF_MAX_LINE_BYTES": "65MiB"}, "SKIFF_MAX_LINE_BYTES: 65MiB is too large for SKIFF_BUFFER_MAX_BYTES=256MiB (accepted: at most a quarter of it, 64MiB)"},
 		"quiet beyond shutdown time": {map[string]string{"SKIFF_SHUTDOWN_TIMEOUT": "2s", "SKIFF_SHUTDOWN_QUIET": "2s"}, "SKIFF_SHUTDOWN_QUIET: 2s leaves no time within SKIFF_SHUTDOWN_TIMEOUT=2s"},
 		"data dir is a file":         {map[string]string{"SKIFF_DATA_DIR": "/etc/hostname/skiff"}, "SKIFF_DATA_DIR"},
+		"retired breaker cool-down": {map[string]string{"SKIFF_SINKS": "logs:http", "SKIFF_LOGS_URL": "http://x", "SKIFF_LOGS_BREAKER_COOLDOWN": "30s"},
+			"SKIFF_LOGS_BREAKER_COOLDOWN is no longer read: an open circuit no longer waits a fixed cool-down; it sends one probe at a time, spaced by the backoff (SKIFF_LOGS_BACKOFF_FIRST_MINUTE_MAX"},
+		"retired kafka cool-down": {map[string]string{"SKIFF_SINKS": "kafka", "SKIFF_KAFKA_BROKERS": "k:9092", "SKIFF_KAFKA_TOPIC": "t", "SKIFF_KAFKA_BREAKER_COOLDOWN": "10s"},
+			"SKIFF_KAFKA_BREAKER_COOLDOWN is no longer read"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{"SKIFF_PATHS": "/logs/*.log", "SKIFF_DATA_DIR": t.TempDir()}

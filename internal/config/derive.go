@@ -17,13 +17,15 @@ import (
 //	BUFFER_SEGMENT_BYTES  ≤ BUFFER_MAX_BYTES/2      default min(64MiB, BUFFER_MAX_BYTES/8)
 //	DEAD_LETTER_MAX_BYTES (a rejected line fits)    default max(64MiB, 8 × MAX_LINE_BYTES)
 //	SHUTDOWN_QUIET        < SHUTDOWN_TIMEOUT        default min(1s, SHUTDOWN_TIMEOUT/4)
-//	<SINK>_BACKOFF_MAX    ≥ <SINK>_BACKOFF_MIN      default max(30s, BACKOFF_MIN)
+//	<SINK>_BACKOFF_MAX    ≥ <SINK>_BACKOFF_MIN, _FIRST_MINUTE_MAX   default max(4s, both)
+//	<SINK>_BACKOFF_FIRST_MINUTE_MAX within [BACKOFF_MIN, BACKOFF_MAX]   default 1.5s clamped to them
 const (
 	defaultMaxLineBytes       = 1 << 20
 	maxSegmentBytes           = 64 << 20
 	defaultDeadLetterMaxBytes = 64 << 20
 	defaultShutdownQuiet      = time.Second
-	defaultBackoffMax         = 30 * time.Second
+	defaultBackoffMax         = 4 * time.Second
+	defaultBackoffFirstMinute = 1500 * time.Millisecond
 	// deadLetterLines is how many of the longest lines the default
 	// dead-letter bound holds: a line's JSON form can be several times
 	// its length (escaped control bytes, message_base64 beside message).
@@ -78,14 +80,26 @@ func (c *Config) derive(set setter) {
 // derive sets the defaults of an HTTP-based sink's client settings that
 // depend on its other variables.
 func (h *HTTPClient) derive(set setter) {
+	h.BackoffMax, h.BackoffFirstMinuteMax = deriveBackoff(set, h.BackoffMin, h.BackoffMax, h.BackoffFirstMinuteMax)
+}
+
+// deriveBackoff returns the BACKOFF_MAX and BACKOFF_FIRST_MINUTE_MAX in
+// effect: those set as set, the others following BACKOFF_MIN and each
+// other.
+func deriveBackoff(set setter, minD, maxD, first time.Duration) (time.Duration, time.Duration) {
 	if !set("BackoffMax") {
-		h.BackoffMax = max(defaultBackoffMax, h.BackoffMin)
+		maxD = max(defaultBackoffMax, minD)
+		if set("BackoffFirstMinuteMax") {
+			maxD = max(maxD, first)
+		}
 	}
+	if !set("BackoffFirstMinuteMax") {
+		first = min(max(defaultBackoffFirstMinute, minD), maxD)
+	}
+	return maxD, first
 }
 
 // derive sets the defaults of k that depend on its other variables.
 func (k *Kafka) derive(set setter) {
-	if !set("BackoffMax") {
-		k.BackoffMax = max(defaultBackoffMax, k.BackoffMin)
-	}
+	k.BackoffMax, k.BackoffFirstMinuteMax = deriveBackoff(set, k.BackoffMin, k.BackoffMax, k.BackoffFirstMinuteMax)
 }

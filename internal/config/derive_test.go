@@ -14,6 +14,7 @@ func TestDefaultsFitEveryLegalValue(t *testing.T) {
 	type want struct {
 		maxLine, segment, deadLetter Size
 		quiet, httpBackoffMax        time.Duration
+		httpFirstMinute              time.Duration
 	}
 	for name, tc := range map[string]struct {
 		env  map[string]string
@@ -35,28 +36,33 @@ func TestDefaultsFitEveryLegalValue(t *testing.T) {
 			want: &want{quiet: 250 * time.Microsecond}},
 		"shortest possible shutdown": {env: map[string]string{"SKIFF_SHUTDOWN_TIMEOUT": "1ns"}},
 		"long http backoff": {env: map[string]string{"SKIFF_HTTP_BACKOFF_MIN": "5m"},
-			want: &want{httpBackoffMax: 5 * time.Minute}},
-		"long kafka backoff":       {env: map[string]string{"SKIFF_KAFKA_BACKOFF_MIN": "5m"}},
-		"smallest kafka message":   {env: map[string]string{"SKIFF_KAFKA_MESSAGE_MAX_BYTES": "1KiB"}},
-		"smallest kafka batch":     {env: map[string]string{"SKIFF_KAFKA_BATCH_MAX_BYTES": "1KiB"}},
-		"smallest http batch":      {env: map[string]string{"SKIFF_HTTP_BATCH_MAX_BYTES": "1KiB"}},
-		"shortest http timeout":    {env: map[string]string{"SKIFF_HTTP_TIMEOUT": "1ns"}},
-		"shortest kafka timeout":   {env: map[string]string{"SKIFF_KAFKA_TIMEOUT": "1ns"}},
-		"long http linger":         {env: map[string]string{"SKIFF_HTTP_LINGER": "1h"}},
-		"long kafka linger":        {env: map[string]string{"SKIFF_KAFKA_LINGER": "1h"}},
-		"shortest stall timeout":   {env: map[string]string{"SKIFF_STALL_TIMEOUT": "1ns"}},
-		"shortest http cooldown":   {env: map[string]string{"SKIFF_HTTP_BREAKER_COOLDOWN": "1ns"}},
-		"long scan interval":       {env: map[string]string{"SKIFF_SCAN_INTERVAL": "24h"}},
-		"shortest close inactive":  {env: map[string]string{"SKIFF_CLOSE_INACTIVE": "1ns"}},
-		"one multiline line":       {env: map[string]string{"SKIFF_MULTILINE_MAX_LINES": "1"}},
-		"shortest multiline wait":  {env: map[string]string{"SKIFF_MULTILINE_TIMEOUT": "1ns"}},
-		"shortest fsync interval":  {env: map[string]string{"SKIFF_BUFFER_FSYNC_INTERVAL": "1ns"}},
-		"smallest deleted hold":    {env: map[string]string{"SKIFF_DELETED_HOLD_BYTES": "1"}},
-		"shortest deleted hold":    {env: map[string]string{"SKIFF_DELETED_HOLD_TIME": "1ns"}},
-		"drop newest when full":    {env: map[string]string{"SKIFF_BUFFER_WHEN_FULL": "drop_newest"}},
-		"fsync every batch":        {env: map[string]string{"SKIFF_BUFFER_FSYNC": "batch"}},
-		"largest http concurrency": {env: map[string]string{"SKIFF_HTTP_CONCURRENCY": "64"}},
-		"one kafka record a batch": {env: map[string]string{"SKIFF_KAFKA_BATCH_MAX_RECORDS": "1"}},
+			want: &want{httpBackoffMax: 5 * time.Minute, httpFirstMinute: 5 * time.Minute}},
+		"long kafka backoff":            {env: map[string]string{"SKIFF_KAFKA_BACKOFF_MIN": "5m"}},
+		"smallest kafka message":        {env: map[string]string{"SKIFF_KAFKA_MESSAGE_MAX_BYTES": "1KiB"}},
+		"smallest kafka batch":          {env: map[string]string{"SKIFF_KAFKA_BATCH_MAX_BYTES": "1KiB"}},
+		"smallest http batch":           {env: map[string]string{"SKIFF_HTTP_BATCH_MAX_BYTES": "1KiB"}},
+		"shortest http timeout":         {env: map[string]string{"SKIFF_HTTP_TIMEOUT": "1ns"}},
+		"shortest kafka timeout":        {env: map[string]string{"SKIFF_KAFKA_TIMEOUT": "1ns"}},
+		"long http linger":              {env: map[string]string{"SKIFF_HTTP_LINGER": "1h"}},
+		"long kafka linger":             {env: map[string]string{"SKIFF_KAFKA_LINGER": "1h"}},
+		"shortest stall timeout":        {env: map[string]string{"SKIFF_STALL_TIMEOUT": "1ns"}},
+		"shortest first-minute backoff": {env: map[string]string{"SKIFF_HTTP_BACKOFF_FIRST_MINUTE_MAX": "1ns", "SKIFF_HTTP_BACKOFF_MIN": "1ns"}},
+		"long first-minute backoff": {env: map[string]string{"SKIFF_HTTP_BACKOFF_FIRST_MINUTE_MAX": "1m"},
+			want: &want{httpBackoffMax: time.Minute, httpFirstMinute: time.Minute}},
+		"short http backoff max": {env: map[string]string{"SKIFF_HTTP_BACKOFF_MAX": "1s"},
+			want: &want{httpBackoffMax: time.Second, httpFirstMinute: time.Second}},
+		"shortest kafka backoff max": {env: map[string]string{"SKIFF_KAFKA_BACKOFF_MAX": "100ms"}},
+		"long scan interval":         {env: map[string]string{"SKIFF_SCAN_INTERVAL": "24h"}},
+		"shortest close inactive":    {env: map[string]string{"SKIFF_CLOSE_INACTIVE": "1ns"}},
+		"one multiline line":         {env: map[string]string{"SKIFF_MULTILINE_MAX_LINES": "1"}},
+		"shortest multiline wait":    {env: map[string]string{"SKIFF_MULTILINE_TIMEOUT": "1ns"}},
+		"shortest fsync interval":    {env: map[string]string{"SKIFF_BUFFER_FSYNC_INTERVAL": "1ns"}},
+		"smallest deleted hold":      {env: map[string]string{"SKIFF_DELETED_HOLD_BYTES": "1"}},
+		"shortest deleted hold":      {env: map[string]string{"SKIFF_DELETED_HOLD_TIME": "1ns"}},
+		"drop newest when full":      {env: map[string]string{"SKIFF_BUFFER_WHEN_FULL": "drop_newest"}},
+		"fsync every batch":          {env: map[string]string{"SKIFF_BUFFER_FSYNC": "batch"}},
+		"largest http concurrency":   {env: map[string]string{"SKIFF_HTTP_CONCURRENCY": "64"}},
+		"one kafka record a batch":   {env: map[string]string{"SKIFF_KAFKA_BATCH_MAX_RECORDS": "1"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			env := map[string]string{
@@ -86,6 +92,9 @@ func TestDefaultsFitEveryLegalValue(t *testing.T) {
 			}
 			if w.quiet != 0 && c.ShutdownQuiet != w.quiet {
 				t.Errorf("SHUTDOWN_QUIET = %s, want %s", c.ShutdownQuiet, w.quiet)
+			}
+			if w.httpFirstMinute != 0 && c.SinkList[1].HTTP.BackoffFirstMinuteMax != w.httpFirstMinute {
+				t.Errorf("HTTP_BACKOFF_FIRST_MINUTE_MAX = %s, want %s", c.SinkList[1].HTTP.BackoffFirstMinuteMax, w.httpFirstMinute)
 			}
 			if w.httpBackoffMax != 0 && c.SinkList[1].HTTP.BackoffMax != w.httpBackoffMax {
 				t.Errorf("HTTP_BACKOFF_MAX = %s, want %s", c.SinkList[1].HTTP.BackoffMax, w.httpBackoffMax)

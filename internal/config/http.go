@@ -55,10 +55,11 @@ type HTTPClient struct {
 	Linger          time.Duration `envconfig:"LINGER" default:"0s" desc:"how long a request that is not full waits for more records; 0 sends at once (batches still fill while earlier requests are in flight)"`
 	Concurrency     int           `envconfig:"CONCURRENCY" default:"2" desc:"requests in flight; the cursor still advances in order"`
 
-	BackoffMin      time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first retry backoff; doubles per attempt, with full jitter"`
-	BackoffMax      time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop; the default is at least BACKOFF_MIN"`
-	BreakerFailures int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed requests that open the circuit; 0 disables the breaker"`
-	BreakerCooldown time.Duration `envconfig:"BREAKER_COOLDOWN" default:"30s" desc:"time the circuit stays open before one probe request"`
+	BackoffMin            time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first wait after a failed request; doubles with each failed round, jittered; retries never stop"`
+	BackoffFirstMinuteMax time.Duration `envconfig:"BACKOFF_FIRST_MINUTE_MAX" default:"1500ms" desc:"longest wait between requests during the first minute of an outage: delivery resumes at most this long after a short outage ends; the default stays within BACKOFF_MIN and BACKOFF_MAX"`
+	BackoffMax            time.Duration `envconfig:"BACKOFF_MAX" default:"4s" desc:"longest wait between requests (probes) once the endpoint has failed for a minute: the most skiff adds to a long outage; more means fewer probes; the default is at least BACKOFF_MIN and BACKOFF_FIRST_MINUTE_MAX"`
+	RetryAfterMax         time.Duration `envconfig:"RETRY_AFTER_MAX" default:"1m" desc:"longest pause a Retry-After answer imposes; a longer one is cut to this"`
+	BreakerFailures       int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed requests (or one timeout) after which one probe request at a time goes out until one succeeds; 0 disables the breaker"`
 }
 
 // client gives the shared settings of a sink's settings struct that
@@ -205,9 +206,11 @@ func (h *HTTPClient) validate(prefix string) []error {
 	}
 	positive("TIMEOUT", h.Timeout)
 	positive("BACKOFF_MIN", h.BackoffMin)
-	positive("BREAKER_COOLDOWN", h.BreakerCooldown)
+	positive("RETRY_AFTER_MAX", h.RetryAfterMax)
 	if h.BackoffMax < h.BackoffMin {
 		bad("BACKOFF_MAX", "%s is not accepted (accepted: at least BACKOFF_MIN, %s)", h.BackoffMax, h.BackoffMin)
+	} else if h.BackoffFirstMinuteMax < h.BackoffMin || h.BackoffFirstMinuteMax > h.BackoffMax {
+		bad("BACKOFF_FIRST_MINUTE_MAX", "%s is not accepted (accepted: from BACKOFF_MIN, %s, to BACKOFF_MAX, %s)", h.BackoffFirstMinuteMax, h.BackoffMin, h.BackoffMax)
 	}
 	if h.Linger < 0 {
 		bad("LINGER", "%s is not accepted (accepted: 0 or a positive duration)", h.Linger)

@@ -11,7 +11,7 @@ func validHTTP() HTTP {
 	h := HTTP{}
 	h.URL = "https://logs.example.com/ingest"
 	h.Format, h.Compression, h.Auth, h.LokiLine = "ndjson", "none", "none", "message"
-	h.Timeout, h.BackoffMin, h.BackoffMax, h.BreakerCooldown = 10e9, 1e8, 30e9, 30e9
+	h.Timeout, h.BackoffMin, h.BackoffMax, h.BackoffFirstMinuteMax, h.RetryAfterMax = 10e9, 1e8, 4e9, 15e8, 60e9
 	h.Linger, h.BatchMaxBytes, h.BatchMaxRecords, h.Concurrency = 1e9, 1<<20, 2000, 2
 	h.RetryableStatus = []int{408, 429, 500, 502, 503, 504}
 	h.BreakerFailures, h.ESIndex = 5, "skiff"

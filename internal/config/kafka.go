@@ -26,13 +26,13 @@ type Kafka struct {
 	Concurrency     int           `envconfig:"CONCURRENCY" default:"4" desc:"batches in flight; the cursor still advances in order"`
 	MessageMaxBytes Size          `envconfig:"MESSAGE_MAX_BYTES" default:"1000000" desc:"the broker's message.max.bytes (or the topic's max.message.bytes): requests stay under it and a larger record is dead-lettered"`
 
-	Timeout             time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one delivery attempt of a batch"`
-	UnknownTopicTimeout time.Duration `envconfig:"UNKNOWN_TOPIC_TIMEOUT" default:"1m" desc:"with a templated TOPIC, how long records for a topic that does not exist are retried before they are dead-lettered"`
-	ClientID            string        `envconfig:"CLIENT_ID" default:"skiff" desc:"client.id sent to the brokers"`
-	BackoffMin          time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first retry backoff; doubles per attempt, with full jitter"`
-	BackoffMax          time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"longest retry backoff; retries never stop; the default is at least BACKOFF_MIN"`
-	BreakerFailures     int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed attempts that open the circuit; 0 disables the breaker"`
-	BreakerCooldown     time.Duration `envconfig:"BREAKER_COOLDOWN" default:"10s" desc:"time the circuit stays open before one probe attempt (Kafka failovers are short)"`
+	Timeout               time.Duration `envconfig:"TIMEOUT" default:"10s" desc:"deadline of one delivery attempt of a batch"`
+	UnknownTopicTimeout   time.Duration `envconfig:"UNKNOWN_TOPIC_TIMEOUT" default:"1m" desc:"with a templated TOPIC, how long records for a topic that does not exist are retried before they are dead-lettered"`
+	ClientID              string        `envconfig:"CLIENT_ID" default:"skiff" desc:"client.id sent to the brokers"`
+	BackoffMin            time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first wait after a failed attempt; doubles with each failed round, jittered; retries never stop"`
+	BackoffFirstMinuteMax time.Duration `envconfig:"BACKOFF_FIRST_MINUTE_MAX" default:"1500ms" desc:"longest wait between attempts during the first minute of an outage: delivery resumes at most this long after a short outage (a broker restart, a leader election) ends; the default stays within BACKOFF_MIN and BACKOFF_MAX"`
+	BackoffMax            time.Duration `envconfig:"BACKOFF_MAX" default:"4s" desc:"longest wait between attempts (probes) once the brokers have failed for a minute: the most skiff adds to a long outage; more means fewer probes; the default is at least BACKOFF_MIN and BACKOFF_FIRST_MINUTE_MAX"`
+	BreakerFailures       int           `envconfig:"BREAKER_FAILURES" default:"5" desc:"consecutive failed attempts (or one timeout) after which one probe attempt at a time goes out until one succeeds; 0 disables the breaker"`
 
 	TLS                   bool   `envconfig:"TLS" default:"false" desc:"connect with TLS; implied by any other TLS_ setting"`
 	TLSCAFile             string `envconfig:"TLS_CA_FILE" desc:"PEM file of the CAs that sign the brokers' certificates; default: the system pool"`
@@ -96,7 +96,7 @@ func (k *Kafka) Validate(prefix string) []error {
 	}
 	for name, d := range map[string]time.Duration{
 		"TIMEOUT": k.Timeout, "UNKNOWN_TOPIC_TIMEOUT": k.UnknownTopicTimeout,
-		"BACKOFF_MIN": k.BackoffMin, "BREAKER_COOLDOWN": k.BreakerCooldown,
+		"BACKOFF_MIN": k.BackoffMin,
 	} {
 		if d <= 0 {
 			ps = append(ps, fmt.Errorf("%s%s: %s must be positive", prefix, name, d))
@@ -104,6 +104,8 @@ func (k *Kafka) Validate(prefix string) []error {
 	}
 	if k.BackoffMax < k.BackoffMin {
 		ps = append(ps, fmt.Errorf("%sBACKOFF_MAX: %s is not accepted (accepted: at least BACKOFF_MIN, %s)", prefix, k.BackoffMax, k.BackoffMin))
+	} else if k.BackoffFirstMinuteMax < k.BackoffMin || k.BackoffFirstMinuteMax > k.BackoffMax {
+		ps = append(ps, fmt.Errorf("%sBACKOFF_FIRST_MINUTE_MAX: %s is not accepted (accepted: from BACKOFF_MIN, %s, to BACKOFF_MAX, %s)", prefix, k.BackoffFirstMinuteMax, k.BackoffMin, k.BackoffMax))
 	}
 	if k.Concurrency < 1 || k.Concurrency > 64 {
 		ps = append(ps, fmt.Errorf("%sCONCURRENCY: %d is out of range (accepted: 1 to 64)", prefix, k.Concurrency))

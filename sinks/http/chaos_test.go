@@ -54,7 +54,7 @@ func TestHTTPChaos(t *testing.T) {
 	})
 	cfg := httpConfig(in.URL)
 	cfg.Concurrency, cfg.BatchMaxRecords, cfg.Timeout = 4, 50, 200*time.Millisecond
-	cfg.BreakerFailures, cfg.BreakerCooldown = 4, 20*time.Millisecond
+	cfg.BreakerFailures, cfg.BackoffFirstMinuteMax = 4, 20*time.Millisecond
 	cfg.Compression = "gzip"
 	r := startHTTP(t, cfg, n, 50)
 	r.wait(t, n)

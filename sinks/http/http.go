@@ -107,7 +107,8 @@ func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 }
 
 // LoopOptions sets the delivery-loop options that h's configuration
-// decides (batch size, linger, concurrency, backoff, circuit breaker) and
+// decides (batch size, linger, concurrency, backoff, Retry-After cap,
+// circuit breaker) and
 // leaves the others (Name, StallTimeout, Registerer, Logger) alone.
 func (h *Sink) LoopOptions(o *sinks.LoopOptions) {
 	httpclient.LoopOptions(&h.cfg.HTTPClient, o)

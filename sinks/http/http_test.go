@@ -40,8 +40,8 @@ func httpConfig(url string) config.HTTP {
 		HTTPClient: config.HTTPClient{
 			Auth:    "none",
 			Timeout: 5 * time.Second, BatchMaxBytes: 1 << 20, BatchMaxRecords: 10, Concurrency: 2,
-			BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond,
-			BreakerFailures: 0, BreakerCooldown: time.Second,
+			BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond, BackoffFirstMinuteMax: 20 * time.Millisecond,
+			RetryAfterMax: time.Minute, BreakerFailures: 0,
 		},
 		RetryableStatus: []int{408, 429, 500, 502, 503, 504},
 		ESIndex:         "skiff",
@@ -442,41 +442,52 @@ func TestHTTPBasicAuth(t *testing.T) {
 	in.checkComplete(t, 10)
 }
 
-// TestHTTPCircuit: consecutive failures open the circuit; no request goes
-// out for the cool-down; a failed probe reopens it; once the endpoint
-// recovers the probe succeeds and the circuit closes.
+// TestHTTPCircuit: consecutive failures open the circuit; from then on
+// one probe request of one record at a time goes out, spaced by the
+// backoff; once the endpoint recovers the probe succeeds, the circuit
+// closes and everything is delivered.
 func TestHTTPCircuit(t *testing.T) {
 	in := newIngest(t)
 	var healthy atomic.Bool
+	var active, overlap atomic.Int64
 	in.setFault(func(i int, _ *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
 		if healthy.Load() {
 			return false
 		}
+		if active.Add(1) > 1 {
+			overlap.Add(1)
+		}
+		time.Sleep(5 * time.Millisecond)
+		active.Add(-1)
 		w.WriteHeader(503)
 		return true
 	})
-	const cooldown = 300 * time.Millisecond
+	const backoffMin = 40 * time.Millisecond
 	cfg := httpConfig(in.URL)
-	cfg.Concurrency, cfg.BreakerFailures, cfg.BreakerCooldown = 1, 3, cooldown
+	cfg.Concurrency, cfg.BreakerFailures = 1, 3
+	cfg.BackoffMin, cfg.BackoffFirstMinuteMax, cfg.BackoffMax = backoffMin, 200*time.Millisecond, 200*time.Millisecond
 	r := startHTTP(t, cfg, 50, 0)
 	state := func() float64 { return sinktest.Metric(t, r.reg, "skiff_sink_circuit_state") }
 	sinktest.WaitUntil(t, "open", func() bool { return state() == float64(sinks.CircuitOpen) })
-	// Wait for the first (failing) probe and the re-opening.
-	sinktest.WaitUntil(t, "probe", func() bool { return len(in.requests()) >= 4 })
-	sinktest.WaitUntil(t, "reopened", func() bool { return state() == float64(sinks.CircuitOpen) })
+	sinktest.WaitUntil(t, "probes", func() bool { return len(in.requests()) >= 8 })
 	healthy.Store(true)
 	r.wait(t, 50)
 	in.checkComplete(t, 50)
 	if s := state(); s != float64(sinks.CircuitClosed) {
 		t.Errorf("circuit %v after recovery, want closed", s)
 	}
+	if n := overlap.Load(); n > 0 {
+		t.Errorf("%d requests overlapped another while failing", n)
+	}
 	reqs := in.requests()
-	// Requests 0-2 fail and open the circuit; 3 is the failing probe, 4
-	// the successful one; each comes at least a cool-down after the
-	// failure before it.
-	for _, i := range []int{3, 4} {
-		if gap := reqs[i].at.Sub(reqs[i-1].at); gap < cooldown {
-			t.Errorf("request %d came %v after the previous, within the %v cool-down", i, gap, cooldown)
+	// Requests 0-2 fail and open the circuit; the failed ones after are
+	// probes of one record, each at least half a backoff after the last.
+	for i := 3; i < len(reqs) && reqs[i].failed; i++ {
+		if len(reqs[i].offsets) != 1 {
+			t.Errorf("probe %d carried %d records, want 1", i, len(reqs[i].offsets))
+		}
+		if gap := reqs[i].at.Sub(reqs[i-1].at); gap < backoffMin/2 {
+			t.Errorf("probe %d came %v after the previous request", i, gap)
 		}
 	}
 }
@@ -756,7 +767,7 @@ func TestHTTPBulkUnreadable(t *testing.T) {
 func TestHTTPLoopOptions(t *testing.T) {
 	cfg := httpConfig("http://x")
 	cfg.BatchMaxRecords, cfg.BatchMaxBytes, cfg.Linger, cfg.Concurrency = 7, 4096, time.Second, 3
-	cfg.BackoffMin, cfg.BackoffMax, cfg.BreakerCooldown = time.Second, time.Minute, time.Hour
+	cfg.BackoffMin, cfg.BackoffMax, cfg.BackoffFirstMinuteMax, cfg.RetryAfterMax = time.Second, time.Minute, 2*time.Second, time.Hour
 	sink, err := New("x", cfg, sinks.Deps{})
 	if err != nil {
 		t.Fatal(err)
@@ -764,7 +775,7 @@ func TestHTTPLoopOptions(t *testing.T) {
 	o := sinks.LoopOptions{Name: "x", StallTimeout: time.Minute}
 	sink.LoopOptions(&o)
 	want := sinks.LoopOptions{Name: "x", StallTimeout: time.Minute, MaxRecords: 7, MaxBytes: 4096, Linger: time.Second, Concurrency: 3,
-		BackoffMin: time.Second, BackoffMax: time.Minute, BreakerFailures: -1, BreakerCooldown: time.Hour}
+		BackoffMin: time.Second, BackoffMax: time.Minute, BackoffFirstMinuteMax: 2 * time.Second, RetryAfterMax: time.Hour, BreakerFailures: -1}
 	if o != want {
 		t.Errorf("LoopOptions = %+v, want %+v (BREAKER_FAILURES=0 disables)", o, want)
 	}

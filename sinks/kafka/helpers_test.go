@@ -108,7 +108,7 @@ func kafkaConfig(brokers []string, topic string) config.Kafka {
 		BatchMaxRecords: 1000, BatchMaxBytes: 1 << 20, Linger: 50 * time.Millisecond,
 		MessageMaxBytes: 1000000, Timeout: 10 * time.Second, UnknownTopicTimeout: time.Minute,
 		ClientID: "skiff-test", SASLMechanism: "none", Concurrency: 4,
-		BackoffMin: 100 * time.Millisecond, BackoffMax: 30 * time.Second, BreakerFailures: 5, BreakerCooldown: 10 * time.Second,
+		BackoffMin: 100 * time.Millisecond, BackoffMax: 4 * time.Second, BackoffFirstMinuteMax: 1500 * time.Millisecond, BreakerFailures: 5,
 	}
 }
 

@@ -198,15 +198,15 @@ func New(name string, cfg config.Kafka, d sinks.Deps) (*Sink, error) {
 // the caller adds StallTimeout, Registerer and Logger.
 func LoopOptions(name string, cfg config.Kafka) sinks.LoopOptions {
 	o := sinks.LoopOptions{
-		Name:            name,
-		MaxRecords:      cfg.BatchMaxRecords,
-		MaxBytes:        int(cfg.BatchMaxBytes),
-		Linger:          cfg.Linger,
-		Concurrency:     cfg.Concurrency,
-		BackoffMin:      cfg.BackoffMin,
-		BackoffMax:      cfg.BackoffMax,
-		BreakerFailures: cfg.BreakerFailures,
-		BreakerCooldown: cfg.BreakerCooldown,
+		Name:                  name,
+		MaxRecords:            cfg.BatchMaxRecords,
+		MaxBytes:              int(cfg.BatchMaxBytes),
+		Linger:                cfg.Linger,
+		Concurrency:           cfg.Concurrency,
+		BackoffMin:            cfg.BackoffMin,
+		BackoffMax:            cfg.BackoffMax,
+		BackoffFirstMinuteMax: cfg.BackoffFirstMinuteMax,
+		BreakerFailures:       cfg.BreakerFailures,
 	}
 	if cfg.BreakerFailures == 0 {
 		o.BreakerFailures = -1 // 0 disables it in our configuration

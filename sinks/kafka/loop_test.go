@@ -22,7 +22,7 @@ import (
 func runKafkaLoop(t *testing.T, k *Sink, cfg kafkaTestConfig, src sinks.Source[int]) *sinks.Loop[int] {
 	t.Helper()
 	o := LoopOptions("kafka", cfg.Kafka)
-	o.BackoffMin, o.BackoffMax, o.BreakerCooldown = 10*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	o.BackoffMin, o.BackoffMax, o.BackoffFirstMinuteMax = 10*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	l := sinks.NewLoop(k, src, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

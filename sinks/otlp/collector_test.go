@@ -108,7 +108,7 @@ func testConfig(url string) config.OTLP {
 		HTTPClient: config.HTTPClient{
 			Auth:    "none",
 			Timeout: 5 * time.Second, BatchMaxBytes: 1 << 20, BatchMaxRecords: 2000, Concurrency: 2,
-			BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond, BreakerCooldown: time.Second,
+			BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond, BackoffFirstMinuteMax: 20 * time.Millisecond, RetryAfterMax: time.Minute,
 		},
 		RetryableStatus: []int{429, 502, 503, 504},
 		SeverityNumbers: "syslog",

@@ -100,8 +100,8 @@ func FromConfig(name string, c *config.HTTPClient, retryable []int, reg promethe
 // leaves the others (Name, StallTimeout, Registerer, Logger) alone.
 func LoopOptions(c *config.HTTPClient, o *sinks.LoopOptions) {
 	o.MaxRecords, o.MaxBytes, o.Linger = c.BatchMaxRecords, int(c.BatchMaxBytes), c.Linger
-	o.Concurrency, o.BackoffMin, o.BackoffMax = c.Concurrency, c.BackoffMin, c.BackoffMax
-	o.BreakerFailures, o.BreakerCooldown = c.BreakerFailures, c.BreakerCooldown
+	o.Concurrency, o.BackoffMin, o.BackoffMax, o.BackoffFirstMinuteMax = c.Concurrency, c.BackoffMin, c.BackoffMax, c.BackoffFirstMinuteMax
+	o.RetryAfterMax, o.BreakerFailures = c.RetryAfterMax, c.BreakerFailures
 	if c.BreakerFailures == 0 {
 		o.BreakerFailures = -1 // 0 disables it in our configuration
 	}
