@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	nethttp "net/http"
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -62,6 +64,23 @@ type Sink struct {
 
 	bufs  sync.Pool // *[]byte request bodies
 	gzips sync.Pool // *gzip.Writer
+
+	cfgMu sync.Mutex
+	cerr  configError // guarded by cfgMu
+}
+
+// configHold is how long a configuration error keeps a record that the
+// destination refuses on its own: after that, such a record is taken for
+// bad data and dead-lettered, so that a genuinely bad record alone at the
+// head of a quiet stream cannot block the sink for ever.
+const configHold = 5 * time.Minute
+
+// configError is the sink's belief that the destination refuses
+// everything for one reason (a configuration error), from the first
+// request that showed it until a record is accepted.
+type configError struct {
+	reason string
+	since  time.Time
 }
 
 var _ sinks.Sink = (*Sink)(nil)
@@ -157,14 +176,84 @@ func (h *Sink) send(ctx context.Context, recs []record.Record) ([]record.Record,
 	}
 	switch se, rejected := h.client.Classify(resp); {
 	case rejected:
-		return h.split(ctx, recs, resp.Reason())
+		return h.refused(ctx, recs, resp.Err().Error(), resp.Reason())
 	case se != nil:
 		return recs, se
 	}
 	if _, ok := h.format.(esFormat); ok {
 		return h.bulkItems(resp.Body, recs)
 	}
+	h.accepted()
 	return nil, nil
+}
+
+// refused handles a request holding recs that the destination refused
+// as a whole for reason. Is it the data, or the configuration (an empty
+// Loki label set, a bad index name)? Two records sent alone tell: if one
+// of them is accepted, some records are bad, and halving the batch finds
+// them; if both are refused for the same reason, everything is, and the
+// records are kept and retried (KindConfig). A single record refused
+// while the sink is not in such a configuration error is bad data.
+func (h *Sink) refused(ctx context.Context, recs []record.Record, summary, reason string) ([]record.Record, error) {
+	if len(recs) == 1 {
+		if h.configFailing(reason) {
+			return recs, h.configErr(summary, reason)
+		}
+		return h.split(ctx, recs, reason)
+	}
+	// The first record and one other, chosen at random so that two bad
+	// records at fixed places cannot pass for a configuration error every
+	// time.
+	j := 1 + rand.N(len(recs)-1)
+	for _, i := range []int{0, j} {
+		one := recs[i : i+1 : i+1]
+		resp, err := h.post(ctx, one)
+		if err != nil {
+			return recs, err
+		}
+		switch se, rejected := h.client.Classify(resp); {
+		case rejected && resp.Reason() == reason:
+		case rejected, se == nil:
+			// Accepted (sent again below: create and IDs deduplicate), or
+			// refused for a reason of its own: the data differ.
+			return h.split(ctx, recs, reason)
+		default:
+			return recs, se
+		}
+	}
+	h.noteConfig(reason)
+	return recs, h.configErr(summary, reason)
+}
+
+// configErr is the error of a configuration error: summary (the status,
+// no log content) in its message, the destination's reason in Detail.
+func (h *Sink) configErr(summary, reason string) error {
+	return &sinks.SendError{Kind: sinks.KindConfig, Detail: reason,
+		Err: fmt.Errorf("every record refused for the same reason (%s): check the sink's settings (index, labels, URL); the records are kept", summary)}
+}
+
+// noteConfig records that the destination refuses everything for reason.
+func (h *Sink) noteConfig(reason string) {
+	h.cfgMu.Lock()
+	defer h.cfgMu.Unlock()
+	if h.cerr.reason != reason {
+		h.cerr = configError{reason: reason, since: time.Now()}
+	}
+}
+
+// configFailing reports whether a record refused alone for reason is
+// kept as part of a configuration error.
+func (h *Sink) configFailing(reason string) bool {
+	h.cfgMu.Lock()
+	defer h.cfgMu.Unlock()
+	return h.cerr.reason == reason && time.Since(h.cerr.since) < configHold
+}
+
+// accepted ends a configuration error.
+func (h *Sink) accepted() {
+	h.cfgMu.Lock()
+	h.cerr = configError{}
+	h.cfgMu.Unlock()
 }
 
 // split sends recs in two halves, down to single records, which are
@@ -194,6 +283,7 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 		return recs, &sinks.SendError{Kind: sinks.KindServer, Err: fmt.Errorf("parse bulk response: %w", err)}
 	}
 	if !r.Errors {
+		h.accepted()
 		return nil, nil
 	}
 	if len(r.Items) != len(recs) {
@@ -203,6 +293,7 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 	var retryErr, retryDetail string
 	throttled := true
 	rejected := map[string][]record.Record{}
+	summaries := map[string]string{} // reason -> its status and type, without the text
 	var reasons []string
 	for i, item := range r.Items {
 		var it esBulkItem
@@ -223,9 +314,28 @@ func (h *Sink) bulkItems(body []byte, recs []record.Record) ([]record.Record, er
 			reason := fmt.Sprintf("elasticsearch %d %s: %s", st, it.Error.Type, it.Error.Reason)
 			if _, ok := rejected[reason]; !ok {
 				reasons = append(reasons, reason)
+				summaries[reason] = fmt.Sprintf("elasticsearch %d %s", st, it.Error.Type)
 			}
 			rejected[reason] = append(rejected[reason], recs[i])
 		}
+	}
+	if len(reasons) == 1 && len(rejected[reasons[0]]) == len(recs) {
+		// Every item refused for one reason: the index or its mapping is
+		// wrong, not the data (for a single item, see refused).
+		reason := reasons[0]
+		if len(recs) > 1 {
+			h.noteConfig(reason)
+		}
+		if len(recs) > 1 || h.configFailing(reason) {
+			return recs, h.configErr(summaries[reason], reason)
+		}
+	}
+	refused := 0
+	for _, rs := range rejected {
+		refused += len(rs)
+	}
+	if refused+len(retry) < len(recs) {
+		h.accepted() // some items were indexed
 	}
 	// Every reason gets its own write: a failed one keeps its records for
 	// the retry and does not stop the others from being stored.

@@ -633,8 +633,11 @@ func TestHTTPNoDeadLetters(t *testing.T) {
 func TestHTTPDeadLetterFailureKeepsData(t *testing.T) {
 	in := newIngest(t)
 	in.setFault(func(i int, req *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
-		w.WriteHeader(400)
-		return true
+		if slices.Contains(req.offsets, 2) {
+			w.WriteHeader(400)
+			return true
+		}
+		return false
 	})
 	sink, err := New("web", httpConfig(in.URL), sinks.Deps{DeadLetters: failingDL{}})
 	if err != nil {
@@ -643,8 +646,8 @@ func TestHTTPDeadLetterFailureKeepsData(t *testing.T) {
 	b := &sinks.Batch{Records: sinktest.Decoded(0, 4, 0)}
 	err = sink.Send(context.Background(), b)
 	var se *sinks.SendError
-	if !errors.As(err, &se) || se.Kind != sinks.KindRejected || len(b.Records) != 4 {
-		t.Fatalf("Send = %v with %d records left, want rejected with 4", err, len(b.Records))
+	if !errors.As(err, &se) || se.Kind != sinks.KindRejected || !slices.ContainsFunc(b.Records, func(r record.Record) bool { return r.Offset == 2 }) {
+		t.Fatalf("Send = %v with %d records left, want rejected, keeping record 2", err, len(b.Records))
 	}
 }
 
@@ -920,5 +923,110 @@ func TestHTTPElasticsearchDeadLetterFailure(t *testing.T) {
 				t.Errorf("stored %d dead letters (%v), want %d", stored, dl.stored, tc.wantStored)
 			}
 		})
+	}
+}
+
+// TestHTTPConfigErrorKeepsData: an endpoint that refuses every record for
+// the same reason (an empty Loki label set, a bad index) has a
+// configuration problem, not bad data: the records are kept and retried,
+// a few requests tell (not two per record), the sink raises
+// config_failing; a single record refused meanwhile is kept too, while
+// one refused when the others are accepted is dead-lettered.
+func TestHTTPConfigErrorKeepsData(t *testing.T) {
+	in := newIngest(t)
+	var broken atomic.Bool
+	broken.Store(true)
+	in.setFault(func(i int, req *ingestRequest, w nethttp.ResponseWriter, _ *nethttp.Request) bool {
+		if broken.Load() || slices.Contains(req.offsets, 7) {
+			w.WriteHeader(400)
+			io.WriteString(w, "error at least one label pair is required per stream")
+			return true
+		}
+		return false
+	})
+	cfg := httpConfig(in.URL)
+	cfg.BatchMaxRecords = 100
+	reg := prometheus.NewRegistry()
+	dlDir := filepath.Join(t.TempDir(), "deadletter")
+	dl, err := sinks.OpenDeadLetter(sinks.DeadLetterOptions{Dir: dlDir, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := New("loki", cfg, sinks.Deps{DeadLetters: dl, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+
+	b := &sinks.Batch{Records: sinktest.Decoded(0, 100, 0)}
+	err = sink.Send(context.Background(), b)
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindConfig || len(b.Records) != 100 {
+		t.Fatalf("Send = %v with %d records left, want kind config keeping all 100", err, len(b.Records))
+	}
+	if n := len(in.requests()); n > 3 {
+		t.Errorf("%d requests to find a configuration error, want 3", n)
+	}
+	one := &sinks.Batch{Records: b.Records[:1:1]}
+	if err := sink.Send(context.Background(), one); !errors.As(err, &se) || se.Kind != sinks.KindConfig || len(one.Records) != 1 {
+		t.Fatalf("a single record during the configuration error: Send = %v, want it kept (kind config)", err)
+	}
+	if dead := sinktest.ReadDeadLetters(t, dlDir); len(dead) != 0 {
+		t.Fatalf("%d records dead-lettered for a configuration error", len(dead))
+	}
+
+	// Through the loop: kept, retried, alerted on; delivered once fixed.
+	src := sinktest.NewMemSource(sinktest.Records(100, 0)...)
+	o := sinks.LoopOptions{Name: "loki", Registerer: reg}
+	sink.LoopOptions(&o)
+	l := sinks.NewLoop(sink, src, o)
+	stop := sinktest.RunLoop(t, l)
+	sinktest.WaitUntil(t, "config_failing", func() bool { return sinktest.Metric(t, reg, "skiff_sink_config_failing") == 1 })
+	if st := l.Status(); !st.ConfigFailing || !strings.Contains(st.LastError, "http 400") || strings.Contains(st.LastError, "label pair") {
+		t.Errorf("status %+v, want config_failing with the status and without the answer's text", st)
+	}
+	broken.Store(false)
+	sinktest.WaitUntil(t, "delivered", func() bool { return src.Committed() == 100 })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if v := sinktest.Metric(t, reg, "skiff_sink_config_failing"); v != 0 {
+		t.Errorf("config_failing %v after recovery", v)
+	}
+	// Record 7 is refused alone while its neighbours are accepted: bad
+	// data, dead-lettered.
+	in.checkComplete(t, 100, 7)
+	if dead := sinktest.ReadDeadLetters(t, dlDir); len(dead) != 1 || dead[0]["offset"].(float64) != 7 {
+		t.Errorf("dead letters %v, want record 7 only", dead)
+	}
+}
+
+// TestHTTPElasticsearchConfigError: a bulk response refusing every item
+// for the same reason (a bad index name, a mapping every document
+// breaks) keeps the records, kind config.
+func TestHTTPElasticsearchConfigError(t *testing.T) {
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		data, _ := io.ReadAll(r.Body)
+		n := strings.Count(string(data), "\n") / 2
+		items := make([]string, n)
+		for i := range items {
+			items[i] = `{"create":{"status":400,"error":{"type":"invalid_index_name_exception","reason":"bad"}}}`
+		}
+		fmt.Fprintf(w, `{"errors":true,"items":[%s]}`, strings.Join(items, ","))
+	}))
+	defer srv.Close()
+	cfg := httpConfig(srv.URL)
+	cfg.Format = "elasticsearch"
+	dl := &reasonDL{fail: func(string) bool { return false }, stored: map[string][]int64{}}
+	sink, err := New("es", cfg, sinks.Deps{DeadLetters: dl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	b := &sinks.Batch{Records: sinktest.Decoded(0, 10, 0)}
+	err = sink.Send(context.Background(), b)
+	var se *sinks.SendError
+	if !errors.As(err, &se) || se.Kind != sinks.KindConfig || len(b.Records) != 10 || len(dl.stored) != 0 {
+		t.Fatalf("Send = %v, %d records kept, dead letters %v; want kind config keeping all 10", err, len(b.Records), dl.stored)
 	}
 }
