@@ -341,7 +341,6 @@ func TestIngestRefusals(t *testing.T) {
 	env["SKIFF_SINKS"] = "http"
 	env["SKIFF_HTTP_URL"] = sink.srv.URL
 	env["SKIFF_HTTP_BACKOFF_MAX"] = "200ms"
-	env["SKIFF_HTTP_BREAKER_COOLDOWN"] = "200ms"
 	env["SKIFF_BUFFER_MAX_BYTES"] = "2MiB" // body limit: 128 KiB
 	env["SKIFF_MAX_LINE_BYTES"] = "64KiB"
 	env["SKIFF_INGEST_MAX_WAIT"] = "300ms"
