@@ -243,6 +243,13 @@ func (k *Sink) Send(ctx context.Context, b *sinks.Batch) error {
 	}
 	k.settleMissing(a)
 	k.writeDeadLetters(a)
+	if a.misrouted() {
+		// kafka-go routes by metadata it refreshes only every metadataTTL
+		// and keeps its connections to a broker that restarted: start
+		// afresh, so that the retry asks the cluster where the partitions
+		// are now. Writes in flight keep the pool they hold.
+		k.transport.CloseIdleConnections()
+	}
 	err := a.finish(b)
 	if ctx.Err() == nil {
 		// kafka-go returns before a batch completes only on ctx.
@@ -636,6 +643,27 @@ func (k *Sink) allowDeadLog(reason string) (bool, int) {
 		k.deadLog[reason] = l
 	}
 	return l.Allow(k.now())
+}
+
+// misrouted reports whether a record failed in a way that says the
+// metadata or the connections are stale: a partition's leader moved, or
+// a broker is gone.
+func (a *attempt) misrouted() bool {
+	for i, st := range a.st {
+		if st != recPending || a.err[i] == nil {
+			continue
+		}
+		var ke kafkago.Error
+		if !errors.As(a.err[i], &ke) {
+			return true // the connection failed
+		}
+		switch ke {
+		case kafkago.NotLeaderForPartition, kafkago.LeaderNotAvailable, kafkago.BrokerNotAvailable,
+			kafkago.ReplicaNotAvailable, kafkago.NotCoordinatorForGroup, kafkago.FencedLeaderEpoch, kafkago.UnknownLeaderEpoch:
+			return true
+		}
+	}
+	return false
 }
 
 // finish shrinks b.Records to the records not delivered and describes why.
