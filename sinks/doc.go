@@ -6,8 +6,10 @@
 //
 // Each configured sink has one delivery Loop that reads from its own buffer
 // cursor, sends batches (several in flight when the sink allows it), retries
-// failures with capped exponential backoff and full jitter behind a circuit
-// breaker, and commits the cursor in order, only past records the
+// failures on one schedule per sink (capped, jittered backoff; once the
+// circuit is open, one single-record probe at a time with a short
+// deadline; the first success releases every batch), and commits the
+// cursor in order, only past records the
 // destination acknowledged or that were dead-lettered. Delivery is
 // at-least-once: records in flight at a crash are sent again, and every
 // record carries a stable ID for deduplication.

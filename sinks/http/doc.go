@@ -21,6 +21,9 @@
 //     Retry-After; only answers that refuse the data itself (413 and other
 //     4xx, Elasticsearch item errors that are not retryable) dead-letter,
 //     and then only the refused records: the batch is halved down to them.
+//     When every record is refused for the same reason (two records sent
+//     alone tell), the configuration is wrong, not the data: the records
+//     are kept (KindConfig), like on 401.
 //   - On error Send leaves in the batch only the records still undelivered.
 //   - Tokens, passwords, header values read from files and the client
 //     certificate are re-read when their files change, so rotated Secrets

@@ -44,9 +44,12 @@ const bulkBodyLimit = 64 << 20
 //     not the data: the batch is kept and retried.
 //   - 413: the batch is split in halves, each sent on its own; a single
 //     record still too large is dead-lettered.
-//   - other 4xx: the data is rejected. The batch is split in halves down
-//     to the rejected records, which are dead-lettered; the rest is
-//     delivered.
+//   - other 4xx: two records sent alone tell data from configuration. If
+//     one is accepted, the batch is split in halves down to the rejected
+//     records, which are dead-lettered; the rest is delivered. If both are
+//     refused for the same reason, everything is: a configuration error
+//     (KindConfig), the records are kept and retried. A bulk response
+//     refusing every item for one reason is one too.
 //   - timeouts and connection errors: KindTimeout, KindNetwork.
 //
 // On error Send shrinks b.Records to the records still undelivered.
