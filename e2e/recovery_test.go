@@ -301,8 +301,11 @@ func TestRecoveryHTTP(t *testing.T) {
 			if resume > bound*3/2 {
 				t.Errorf("%s: after a %v outage the first request was accepted %v after the endpoint was back, want within %v", k, outage, resume, bound)
 			}
-			if drained > resume+10*time.Second {
-				t.Errorf("%s: after a %v outage the backlog took %v after the first accepted request", k, outage, drained-resume)
+			// Full speed is what the machine gives: six sinks draining at
+			// once under the race detector on two shared cores manage a few
+			// thousand lines a second each; the bound allows 2,000.
+			if limit := 10*time.Second + time.Duration(n)*time.Second/2000; drained > resume+limit {
+				t.Errorf("%s: after a %v outage the backlog of %d lines took %v after the first accepted request, want within %v", k, outage, n, drained-resume, limit)
 			}
 			// The 15s and 2m backlogs span several batches: every slot
 			// (CONCURRENCY, 2 by default) is used to drain them.
