@@ -52,7 +52,7 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 		b.Add(r)
 	}
 	b.fillHeaders()
-	err := l.appendFramed(ctx, b, false)
+	err := l.appendKept(ctx, b, false)
 	if cap(b.data) > 4*maxSegmentBytes {
 		*b = Batch{} // do not pin a huge buffer after one huge batch
 	}
@@ -61,9 +61,12 @@ func (l *Log) Append(ctx context.Context, recs [][]byte) error {
 
 // AppendBatch is Append for records laid out in b: it fills each frame's
 // header in place and writes b's memory as it is, without copying it. Its
-// guarantees, blocking and ctx semantics are Append's. b is not retained:
-// the caller may Reset and refill it once AppendBatch returns, and must
-// not touch it before.
+// guarantees, blocking and ctx semantics are Append's. b's memory may be
+// kept for the hot window (cursors that keep up read the records from
+// it): b is then left empty, with other memory (after a failure, holding
+// its records again). The caller may Reset and refill b once AppendBatch
+// returns, must not touch it before, and must keep no slice of b's
+// memory from before the call.
 //
 // AppendBatch is safe for concurrent use with other appends (on different
 // batches); calls are serialised.
@@ -81,7 +84,7 @@ func (l *Log) AppendBatch(ctx context.Context, b *Batch) error {
 	b.fillHeaders()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	return l.appendFramed(ctx, b, false)
+	return l.appendKept(ctx, b, false)
 }
 
 // AppendAll is AppendBatch for a batch that must be appended whole or not
@@ -100,7 +103,7 @@ func (l *Log) AppendBatch(ctx context.Context, b *Batch) error {
 // up front with ErrRecordTooLarge.
 //
 // AppendAll is safe for concurrent use with other appends; calls are
-// serialised. b is not retained.
+// serialised. b's memory may be kept, as with AppendBatch.
 func (l *Log) AppendAll(ctx context.Context, b *Batch) error {
 	if maxRec := l.o.maxRecordBytes(); int64(len(b.data)) > maxRec {
 		return fmt.Errorf("append %d records (%d bytes, at most %d) at once: %w", len(b.ends), len(b.data), maxRec, ErrRecordTooLarge)
@@ -111,7 +114,17 @@ func (l *Log) AppendAll(ctx context.Context, b *Batch) error {
 	b.fillHeaders()
 	l.writeMu.Lock()
 	defer l.writeMu.Unlock()
-	return l.appendFramed(ctx, b, true)
+	return l.appendKept(ctx, b, true)
+}
+
+// appendKept is appendFramed with b's memory kept in the hot window for
+// the cursors (hot.go); b gets other memory if any of it was kept.
+// writeMu must be held.
+func (l *Log) appendKept(ctx context.Context, b *Batch, whole bool) error {
+	hb, spare := l.hotAdopt(b)
+	err := l.appendFramed(ctx, b, whole)
+	l.hotDone(hb, spare, b, err)
+	return err
 }
 
 // appendFramed appends b, whose headers are filled, as Append describes,
@@ -187,7 +200,7 @@ func (l *Log) appendFramed(ctx context.Context, b *Batch, whole bool) error {
 			}
 			continue
 		}
-		if err := l.write(b.data[start:start+int(nbytes)], n); err != nil {
+		if err := l.write(b.data[start:start+int(nbytes)], n, start, next); err != nil {
 			if isNoSpace(err) && l.rollConsumed() {
 				continue
 			}
@@ -324,8 +337,10 @@ func (l *Log) waitRetry(ctx context.Context, cause error, backoff *time.Duration
 
 // write appends frames (n whole frames) to the active segment with one
 // write and, under FsyncBatch, one fsync, then publishes them. On failure
-// nothing is published and the segment is cut back to where it was.
-func (l *Log) write(frames []byte, n int) error {
+// nothing is published and the segment is cut back to where it was. The
+// frames are frames first to first+n of the batch being appended, from
+// start in its memory: the hot window keeps them as they are.
+func (l *Log) write(frames []byte, n, start, first int) error {
 	l.mu.Lock()
 	act := l.segs[len(l.segs)-1]
 	l.mu.Unlock()
@@ -357,6 +372,7 @@ func (l *Log) write(frames []byte, n int) error {
 	if l.o.Fsync == FsyncBatch {
 		l.synced = l.written
 	}
+	l.hotAddLocked(act.id, act.size, l.pubSeq, start, first, n)
 	l.publishLocked(end, l.pubSeq+uint64(n))
 	if l.diskErr != nil {
 		l.log.Info("buffer writes succeed again")

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // readChunk is how much a resynchronising scan reads at a time.
@@ -44,6 +46,9 @@ type Cursor struct {
 	// skips counts the regions skipped as unreadable (Replay stops at
 	// the first).
 	skips int
+	// readFrom counts the records read, by source (nil for a Replay's
+	// detached cursor).
+	readFrom [len(sourceNames)]prometheus.Counter
 
 	// commitMu serialises writes and fsyncs of the cursor file and guards
 	// the file state below.
@@ -87,10 +92,12 @@ const (
 )
 
 // batchMem is the memory of one batch returned by Next: its records and
-// the buffer their Data alias, each at full capacity.
+// what their Data alias, each at full capacity: the buffer of a read from
+// disk, or the hot window's memory (one reference per entry of hot).
 type batchMem struct {
 	recs []Record
 	buf  []byte
+	hot  []*hotBuf
 }
 
 // Name returns the cursor's name.
@@ -130,7 +137,15 @@ func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, 
 			wait = l.dataCh
 			l.dataWaited = true
 		}
+		var spans [hotSpans]hotSpan
+		ns := 0
+		if p.Offset < limit {
+			ns = l.hotFindLocked(p, limit, maxRecords, maxBytes, &spans)
+		}
 		l.mu.Unlock()
+		if ns > 0 {
+			return c.readHot(spans[:ns]), nil
+		}
 		if p.Offset < limit {
 			recs, err := c.read(limit, maxRecords, maxBytes)
 			if err != nil || len(recs) > 0 {
@@ -150,6 +165,42 @@ func (c *Cursor) Next(ctx context.Context, maxRecords, maxBytes int) ([]Record, 
 			return nil, ErrClosed
 		case <-wait:
 		}
+	}
+}
+
+// readHot returns the records of spans, which hotFindLocked found from
+// c.next in the hot window and took references to.
+func (c *Cursor) readHot(spans []hotSpan) []Record {
+	n, size := 0, int64(0)
+	for _, sp := range spans {
+		n += sp.n
+		size += sp.lastSize
+	}
+	m := c.takeHot()
+	recs := m.recs[:0]
+	if cap(recs) < n {
+		recs = make([]Record, 0, n)
+	}
+	recs = hotRecords(recs, spans)
+	bufs := m.hot[:0]
+	for _, sp := range spans {
+		bufs = append(bufs, sp.h.buf)
+	}
+	c.avgFrame = size / int64(n)
+	c.setNext(recs[len(recs)-1].Pos)
+	if !c.lend(batchMem{recs: recs, hot: bufs}) {
+		c.l.mu.Lock()
+		c.l.hotKeepLocked(bufs)
+		c.l.mu.Unlock()
+	}
+	c.count(sourceMemory, n)
+	return recs
+}
+
+// count counts n records read from source.
+func (c *Cursor) count(source, n int) {
+	if ctr := c.readFrom[source]; ctr != nil {
+		ctr.Add(float64(n))
 	}
 }
 
@@ -214,6 +265,7 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 					p.Seq++
 					c.avgFrame = size
 					c.setNext(p)
+					c.count(sourceDisk, 1)
 					return []Record{{Pos: p, Data: payload}}, nil
 				}
 			}
@@ -228,7 +280,8 @@ func (c *Cursor) read(limit int64, maxRecords, maxBytes int) ([]Record, error) {
 	}
 	c.avgFrame = pos / int64(len(recs))
 	c.setNext(recs[len(recs)-1].Pos)
-	c.lend(recs, buf)
+	c.lend(batchMem{recs: recs, buf: buf})
+	c.count(sourceDisk, len(recs))
 	return recs, nil
 }
 
@@ -317,17 +370,30 @@ func (c *Cursor) Release(recs []Record) {
 	}
 	first := &recs[:1][0]
 	c.poolMu.Lock()
-	defer c.poolMu.Unlock()
 	c.recycle = true
-	for i, m := range c.lent {
-		if &m.recs[0] == first {
+	var m batchMem
+	for i := range c.lent {
+		if &c.lent[i].recs[0] == first {
+			m = c.lent[i]
 			c.lent = slices.Delete(c.lent, i, i+1)
-			if len(c.free) < maxFree {
-				c.free = append(c.free, m)
-			}
-			return
+			break
 		}
 	}
+	c.poolMu.Unlock()
+	if m.recs == nil {
+		return
+	}
+	if len(m.hot) > 0 {
+		c.l.mu.Lock()
+		c.l.hotReleaseLocked(m.hot)
+		c.l.mu.Unlock()
+		clear(m.hot)
+	}
+	c.poolMu.Lock()
+	if len(c.free) < maxFree {
+		c.free = append(c.free, m)
+	}
+	c.poolMu.Unlock()
 }
 
 // takeBuf returns a buffer of n bytes for a read: the smallest released
@@ -342,7 +408,7 @@ func (c *Cursor) takeBuf(n int) ([]byte, batchMem) {
 	}
 	best := -1
 	for i, m := range c.free {
-		if cap(m.buf) >= n && (best < 0 || cap(m.buf) < cap(c.free[best].buf)) {
+		if m.buf != nil && cap(m.buf) >= n && (best < 0 || cap(m.buf) < cap(c.free[best].buf)) {
 			best = i
 		}
 	}
@@ -354,6 +420,20 @@ func (c *Cursor) takeBuf(n int) ([]byte, batchMem) {
 	m := c.free[best]
 	c.free = slices.Delete(c.free, best, best+1)
 	return m.buf[:n], m
+}
+
+// takeHot returns released memory for the records of a batch served from
+// the hot window: a released hot batch's, else none.
+func (c *Cursor) takeHot() batchMem {
+	c.poolMu.Lock()
+	defer c.poolMu.Unlock()
+	for i := len(c.free) - 1; i >= 0; i-- {
+		if m := c.free[i]; m.buf == nil {
+			c.free = slices.Delete(c.free, i, i+1)
+			return m
+		}
+	}
+	return batchMem{}
 }
 
 // putBack returns memory takeBuf handed out but no batch used.
@@ -369,17 +449,29 @@ func (c *Cursor) putBack(m batchMem) {
 }
 
 // lend tracks a batch Next returns, when recycling is on, so that Release
-// can find it.
-func (c *Cursor) lend(recs []Record, buf []byte) {
+// can find it. It reports whether it does: a batch it does not track may
+// be kept by the consumer for ever, and so may one it forgets to make
+// room for a newer one (whose hot memory is then marked kept).
+func (c *Cursor) lend(m batchMem) bool {
 	c.poolMu.Lock()
-	defer c.poolMu.Unlock()
 	if !c.recycle {
-		return
+		c.poolMu.Unlock()
+		return false
 	}
+	var forgotten []*hotBuf
 	if len(c.lent) == maxLent {
+		forgotten = c.lent[0].hot
 		c.lent = slices.Delete(c.lent, 0, 1)
 	}
-	c.lent = append(c.lent, batchMem{recs: recs[:cap(recs)], buf: buf[:cap(buf)]})
+	m.recs, m.buf = m.recs[:cap(m.recs)], m.buf[:cap(m.buf)]
+	c.lent = append(c.lent, m)
+	c.poolMu.Unlock()
+	if len(forgotten) > 0 {
+		c.l.mu.Lock()
+		c.l.hotKeepLocked(forgotten)
+		c.l.mu.Unlock()
+	}
+	return true
 }
 
 // countFrames counts the whole frames at the start of b by their length
@@ -410,6 +502,7 @@ func (c *Cursor) setNext(p Pos) {
 	c.next = p
 	c.l.mu.Lock()
 	c.readPos = p
+	c.l.hotTrimLocked() // chunks every cursor has read go at once
 	c.l.mu.Unlock()
 }
 
@@ -751,6 +844,7 @@ func (l *Log) gc() (int, error) {
 	k := collectible(l.segs, ps)
 	victims := append([]segInfo(nil), l.segs[:k]...)
 	l.segs = l.segs[k:]
+	l.hotTrimLocked()
 	for key := range l.reported {
 		if len(l.segs) > 0 && key.Segment < l.segs[0].id {
 			delete(l.reported, key)

@@ -18,6 +18,7 @@ import (
 
 func testOpenFS(t testing.TB, o Options, fs fileSystem) *Log {
 	t.Helper()
+	o = withTestHot(o)
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}

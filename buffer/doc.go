@@ -105,6 +105,23 @@
 //     plus one record. Once a consumer has called Release, its cursor keeps
 //     at most 4 released batches for reuse and tracks the last 32 it lent. Open reads the headers of sealed segments and scans
 //     only the last segment, in 1 MiB chunks.
+//   - Hot window: the batches appended last stay in memory, as their
+//     appender laid them out (AppendBatch takes the Batch's memory and
+//     gives it other memory; nothing is copied), and a cursor whose next
+//     record is among them gets its records from there: no read, no copy,
+//     no CRC check of bytes this process framed itself. A chunk of the
+//     window is exactly what was written at its position, looked up only
+//     where the segment's published extent says a record is, so both paths
+//     hand out the same records; everything older, everything after a
+//     restart and everything for a cursor that fell behind comes from
+//     disk, the source of truth. A batch leaves the window as soon as
+//     every cursor has read past it, and the oldest leave while the window
+//     holds more than Options.HotBytes (4 MiB by default); a batch larger
+//     than half of that is not kept, and nothing is kept while every
+//     cursor is further behind than that (it would read from disk anyway:
+//     a bulk backlog). Memory lent to a consumer is reused
+//     only once it is released (skiff_buffer_read_records_total counts the
+//     records read from each source).
 //
 // # Concurrency
 //
@@ -118,7 +135,11 @@
 // appends are serialised (single writer) and Sync does not block them
 // (sealing a segment does not wait for an fsync in progress), except while
 // it writes again the records of a segment whose fsync failed. A Batch
-// belongs to its caller and is not retained once AppendBatch returns. Each
+// belongs to its caller; AppendBatch (and AppendAll) may keep the memory
+// the Batch held when it was called, for the hot window, and then leave
+// the Batch empty with other memory: the caller refills it as it likes
+// once the call returns (after a failed call it finds its records still
+// in it), and keeps no slice of its earlier memory. Each
 // Cursor
 // belongs to one consumer: Next must not be called concurrently with itself,
 // but Commit and Lag may be called from other goroutines (for example by a

@@ -16,6 +16,7 @@ import (
 // testOpen opens a Log in dir with a private registry.
 func testOpen(t testing.TB, o Options) *Log {
 	t.Helper()
+	o = withTestHot(o)
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}

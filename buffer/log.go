@@ -113,6 +113,8 @@ type Log struct {
 	closed   bool
 	closedCh chan struct{}
 	reported map[Pos]bool // corrupt regions already logged
+	// hot is the window of batches appended last (hot.go).
+	hot hotWindow
 }
 
 // Stats is a snapshot of the buffer's size.
@@ -150,6 +152,7 @@ func open(o Options, fs fileSystem) (*Log, error) {
 		closedCh: make(chan struct{}),
 		hintCh:   make(chan struct{}, 1),
 		reported: map[Pos]bool{},
+		hot:      hotWindow{max: o.HotBytes},
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil { // buffered lines are log content: skiff's user alone
 		return nil, fmt.Errorf("open buffer: %w", err)
@@ -444,6 +447,7 @@ func (l *Log) Close() error {
 	l.closed = true
 	close(l.closedCh) // wakes blocked Append and Next calls
 	cursors := l.cursorsLocked()
+	l.hot = hotWindow{} // lent memory stays with its consumers
 	l.mu.Unlock()
 
 	l.writeMu.Lock()

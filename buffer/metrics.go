@@ -11,6 +11,15 @@ const (
 	reasonCorrupt    = "corrupt"     // skipped over a corrupt region
 )
 
+// Where a cursor read records from, the values of the source label of
+// skiff_buffer_read_records_total (the index of Cursor.read).
+const (
+	sourceMemory = iota // the hot window
+	sourceDisk          // a segment file
+)
+
+var sourceNames = [...]string{sourceMemory: "memory", sourceDisk: "disk"}
+
 // metrics are the buffer's instruments. Gauges derived from the state
 // (bytes, records, lag...) are computed at scrape time by the Log's
 // collector so that they can never drift from the state.
@@ -27,6 +36,7 @@ type metrics struct {
 	blocked       *prometheus.CounterVec // reason
 	appended      prometheus.Counter
 	appendedBytes prometheus.Counter
+	read          *prometheus.CounterVec // sink, source
 
 	collectors []prometheus.Collector
 }
@@ -87,6 +97,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "skiff_buffer_appended_bytes_total",
 			Help: "Bytes appended to the buffer, frames included.",
 		}),
+		read: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skiff_buffer_read_records_total",
+			Help: "Records a sink's cursor read, by source (memory: from the hot window of batches appended last; disk: from a segment file).",
+		}, []string{"sink", "source"}),
 	}
 	return m
 }
@@ -98,7 +112,7 @@ func (m *metrics) register(c prometheus.Collector) error {
 		return nil
 	}
 	m.collectors = []prometheus.Collector{m.dropped, m.corrupt, m.corruptBytes, m.truncated, m.recovery,
-		m.abandoned, m.fsync, m.blocked, m.appended, m.appendedBytes, c}
+		m.abandoned, m.fsync, m.blocked, m.appended, m.appendedBytes, m.read, c}
 	for i, col := range m.collectors {
 		if err := m.reg.Register(col); err != nil {
 			for _, done := range m.collectors[:i] {

@@ -50,6 +50,13 @@ type Options struct {
 	// WhenFull is WhenFullBlock (default), WhenFullDropOldest or
 	// WhenFullDropNewest.
 	WhenFull string
+	// HotBytes bounds the hot window: the batches appended last, kept in
+	// memory for the cursors that keep up, which read them from there
+	// instead of from disk (a batch goes once every cursor has read it, and
+	// the oldest go while the window holds more than HotBytes; a batch
+	// larger than half of it is not kept). Zero means DefaultHotBytes;
+	// negative turns the window off.
+	HotBytes int64
 	// Cursors names the cursors (one per sink). Cursor files for other names
 	// are deleted at Open, their backlog logged and counted. Names match
 	// [A-Za-z0-9_-]{1,64}.
@@ -84,6 +91,9 @@ func (o Options) withDefaults() (Options, error) {
 	case FsyncInterval, FsyncBatch, FsyncNever:
 	default:
 		return o, fmt.Errorf("options: Fsync %q is not interval, batch or never", o.Fsync)
+	}
+	if o.HotBytes == 0 {
+		o.HotBytes = DefaultHotBytes
 	}
 	if o.FsyncInterval <= 0 {
 		o.FsyncInterval = DefaultFsyncInterval

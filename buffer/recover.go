@@ -355,6 +355,9 @@ func (l *Log) recoverCursors(positions map[string]cursorState, damaged []string)
 	for _, name := range l.o.Cursors {
 		wanted[name] = true
 		c := &Cursor{l: l, name: name}
+		for src, n := range sourceNames {
+			c.readFrom[src] = l.m.read.WithLabelValues(name, n)
+		}
 		st, ok := positions[name]
 		p := st.pos
 		switch {

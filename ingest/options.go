@@ -22,7 +22,9 @@ import (
 // request when it ends. An error wrapping buffer.ErrFull means no room,
 // buffer.ErrRecordTooLarge a request too large to ever fit, and
 // buffer.ErrClosed a buffer shutting down; anything else is a write error.
-// It must not retain b.
+// It may keep the memory b held if it leaves b other memory (the buffer
+// does, for the cursors that read the records from memory), and must not
+// touch b after it returns.
 //
 // Like the tailer, the server imports package buffer for the Batch type
 // alone: plain memory in the buffer's frame layout, so that the records are

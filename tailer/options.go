@@ -22,8 +22,10 @@ import (
 // copy; a test Appender reads them with b.Len and b.Record. It returns
 // only once the records are accepted under the buffer's fsync policy and
 // blocks (honouring ctx) while the buffer is full; while it blocks, the
-// tailer reads nothing more. It must not retain b or slices of it after it
-// returns: the tailer reuses that memory. When ctx is cancelled the records
+// tailer reads nothing more. It may keep the memory b held (the buffer
+// does, for the cursors that read the records from memory) if it leaves b
+// other memory, and must not touch b after it returns: the tailer refills
+// b at once. When ctx is cancelled the records
 // may or may not have been written; the tailer then treats them as not
 // appended (and may repeat them after a restart).
 //
