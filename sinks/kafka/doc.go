@@ -21,8 +21,9 @@
 //     new connection, so rotated Secrets take effect without a restart.
 //
 // Concurrency: Send and Close are safe for concurrent use; concurrent Sends
-// share one kafka-go Writer, which may merge their messages into one
-// produce request per partition. New validates the configuration and reads
+// share kafka-go's Transport (its connections and cluster metadata) and
+// make their own produce requests, one per partition of the batch, all in
+// flight at once (producer; kafka-go's Writer is not used). New validates the configuration and reads
 // the TLS and SASL files but starts no goroutine and opens no connection:
 // both begin with the first Send. LoopOptions gives the delivery-loop
 // options the configuration sets.

@@ -19,8 +19,9 @@ import (
 
 var _ sinks.Sink = (*Sink)(nil)
 
-// writer is what the sink needs from *kafkago.Writer, so that unit tests
-// can script broker answers.
+// writer is what the sink needs from its producer (the WriteMessages of
+// kafka-go's Writer, which the producer replaces), so that unit tests can
+// script broker answers.
 type writer interface {
 	WriteMessages(ctx context.Context, msgs ...kafkago.Message) error
 	Close() error
@@ -48,9 +49,6 @@ const (
 	batchOverhead = 1024
 	// maxUnknownTopics bounds the missing topics remembered.
 	maxUnknownTopics = 10000
-	// lingerInWriter is kafka-go's BatchTimeout: a Send's messages
-	// leave as soon as they are handed over.
-	lingerInWriter = time.Microsecond
 )
 
 // Sink is a sink that produces each record as one Kafka message: the value
@@ -74,14 +72,13 @@ type Sink struct {
 
 	topic               *topicTemplate
 	key                 *fieldRef // nil: messages have no key
-	maxMessageBytes     int64     // largest message as kafka-go sizes it (Writer.BatchBytes)
+	maxMessageBytes     int64     // largest request's messages as kafka-go sizes them (messageSize)
 	recordOverhead      int       // bytes of JSON and ID around a record's line and path
 	timeout             time.Duration
 	unknownTopicTimeout time.Duration
 	now                 func() time.Time
 
-	// w is shared by concurrent Sends; kafka-go may merge their messages
-	// into one produce request per partition.
+	// w is shared by concurrent Sends; each makes its own requests.
 	w writer
 	// probe writes the pieces of a split batch. Holding probeMu while using
 	// it means its requests carry only the records given, so a rejection of
@@ -170,25 +167,11 @@ func New(name string, cfg config.Kafka, d sinks.Deps) (*Sink, error) {
 	}
 	k.m = newMetrics(d.Registerer, name)
 	rt := &meteredTransport{next: k.transport, m: k.m}
-	newWriter := func() *kafkago.Writer {
-		return &kafkago.Writer{
-			Addr:     kafkago.TCP(brokers...),
-			Balancer: balancer,
-			// One attempt: the delivery loop retries with backoff and
-			// jitter, counts the errors and opens its circuit breaker.
-			MaxAttempts: 1,
-			// kafka-go allocates BatchSize messages per partition batch.
-			BatchSize:  min(cfg.BatchMaxRecords, 10000),
-			BatchBytes: k.maxMessageBytes,
-			// The loop has lingered already: send what one WriteMessages
-			// call brings at once rather than wait kafka-go's default 1s.
-			BatchTimeout: lingerInWriter,
-			ReadTimeout:  cfg.Timeout,
-			WriteTimeout: cfg.Timeout,
-			RequiredAcks: acks[cfg.Acks],
-			Compression:  compression[cfg.Compression],
-			Transport:    rt,
-		}
+	addr := kafkago.TCP(brokers...)
+	newWriter := func() writer {
+		// One attempt: the delivery loop retries with backoff and
+		// jitter, counts the errors and opens its circuit breaker.
+		return newProducer(addr, rt, cfg.Timeout, balancer, acks[cfg.Acks], compression[cfg.Compression], k.maxMessageBytes)
 	}
 	k.w, k.probe = newWriter(), newWriter()
 	return k, nil
@@ -387,8 +370,9 @@ func recordOverheadOf(enc *record.Encoder) int {
 	return len(enc.AppendJSON(nil, &zero)) + len(enc.AppendID(nil, &zero)) + 64
 }
 
-// messageSize is kafka-go's estimate of a message's size, which it
-// compares with Writer.BatchBytes (and then fails the whole call).
+// messageSize is kafka-go's estimate of a message's size, which its
+// Writer compared with BatchBytes (and then failed the whole call); the
+// producer cuts requests by it.
 func messageSize(m *kafkago.Message) int64 {
 	n := int64(4+1+1+8) + 4 + int64(len(m.Key)) + 4 + int64(len(m.Value))
 	n += varintLen(len(m.Headers))
