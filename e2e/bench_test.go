@@ -93,8 +93,8 @@ type bulkDest struct {
 	// reference).
 	received func() int64
 	// sink is the sink's name in skiff; "" means SKIFF_SINKS of env.
-	sink string
-	close    func()
+	sink  string
+	close func()
 }
 
 var bulkSinks = []bulkSink{
