@@ -65,8 +65,10 @@ type Sink struct {
 	log      *slog.Logger
 	rejected prometheus.Counter // records dropped for want of dead letters
 
-	bufs  sync.Pool // *[]byte request bodies
-	gzips sync.Pool // *gzip.Writer
+	bufs   sync.Pool // *[]byte request bodies
+	gzips  sync.Pool // *gzip.Writer
+	chunks sync.Pool // *[]byte chunks of streamed bodies
+	bufios sync.Pool // *bufio.Writer gathering gzip output of streamed bodies
 
 	cfgMu sync.Mutex
 	cerr  configError // guarded by cfgMu
@@ -381,6 +383,9 @@ func (h *Sink) deadLetter(reason string, recs []record.Record) error {
 
 // post sends one request holding recs and reads its response.
 func (h *Sink) post(ctx context.Context, recs []record.Record) (*httpclient.Response, error) {
+	if f, ok := h.format.(streamable); ok {
+		return h.postStream(ctx, f, recs)
+	}
 	bp := h.getBuf()
 	*bp = h.format.encode((*bp)[:0], recs)
 	body := bp
@@ -401,14 +406,36 @@ func (h *Sink) post(ctx context.Context, recs []record.Record) (*httpclient.Resp
 	if h.gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
-	var okLimit int64
+	return h.client.Do(ctx, req, h.okLimit())
+}
+
+// okLimit is how much of a 2xx answer's body the sink reads.
+func (h *Sink) okLimit() int64 {
 	if _, ok := h.format.(esFormat); ok {
 		// A bulk response we cannot read whole leaves which items were
 		// indexed unknown: Do fails and all are resent (create
 		// deduplicates).
-		okLimit = bulkBodyLimit
+		return bulkBodyLimit
 	}
-	return h.client.Do(ctx, req, okLimit)
+	return 0
+}
+
+// postStream is post for a streamed body (stream.go).
+func (h *Sink) postStream(ctx context.Context, f streamable, recs []record.Record) (*httpclient.Response, error) {
+	sb := &streamBody{h: h, f: f, recs: recs, gz: h.gzip}
+	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, h.url, sb.reader())
+	if err != nil {
+		return nil, &sinks.SendError{Kind: sinks.KindNetwork, Err: fmt.Errorf("build request: %w", err)}
+	}
+	req.ContentLength = -1 // chunked
+	req.GetBody = func() (io.ReadCloser, error) { return sb.reader(), nil }
+	req.Header.Set("Content-Type", f.contentType())
+	if h.gzip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	resp, err := h.client.Do(ctx, req, h.okLimit())
+	h.client.CountSent(sb.finish())
+	return resp, err
 }
 
 func (h *Sink) getBuf() *[]byte {

@@ -373,7 +373,7 @@ func (c *Client) Do(ctx context.Context, req *nethttp.Request, okLimit int64) (*
 		return nil, classifyError(ctx, err)
 	}
 	defer resp.Body.Close()
-	c.m.sent.Add(float64(max(req.ContentLength, 0)))
+	c.m.sent.Add(float64(max(req.ContentLength, 0))) // a streamed body: CountSent
 	c.m.requests.WithLabelValues(strconv.Itoa(resp.StatusCode)).Inc()
 	r := &Response{Status: resp.StatusCode, Header: resp.Header}
 	ok := resp.StatusCode >= 200 && resp.StatusCode < 300
@@ -389,6 +389,11 @@ func (c *Client) Do(ctx context.Context, req *nethttp.Request, okLimit int64) (*
 	}
 	return r, nil
 }
+
+// CountSent adds n to skiff_sink_http_request_bytes_total: the bytes of a
+// request whose length was not known when Do sent it (ContentLength -1,
+// a streamed body), counted by the body itself.
+func (c *Client) CountSent(n int64) { c.m.sent.Add(float64(n)) }
 
 func classifyError(ctx context.Context, err error) error {
 	var ne net.Error
