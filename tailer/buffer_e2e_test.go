@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/skiff-dev/skiff/buffer"
 	"github.com/skiff-dev/skiff/internal/record"
 )
@@ -78,5 +80,10 @@ func TestE2ERotationIntoBuffer(t *testing.T) {
 	t.Logf("%d lines, %d rotations through a 1 MiB buffer drained slowly: %d missing, %d repeated", w.lines, w.rotations, len(missing), len(repeated))
 	if len(missing)+len(repeated) > 0 {
 		t.Errorf("missing %s repeated %s", short(missing), short(repeated))
+	}
+	// The buffer keeps the batches' memory for its cursors and hands the
+	// tailer other memory: what the tailer counts must not depend on it.
+	if v := testutil.ToFloat64(tl.m.linesRead); v != float64(w.lines) {
+		t.Errorf("lines_read_total = %v, want %d", v, w.lines)
 	}
 }

@@ -151,7 +151,8 @@ func (t *Tailer) flush(ctx context.Context) error {
 		b.owner = nil
 		return nil
 	}
-	if b.frames.Len() > 0 {
+	records := b.frames.Len() // AppendBatch may leave the batch empty, its memory kept
+	if records > 0 {
 		t.setBusy(true) // WaitQuiet must not see quiet while records wait to be appended
 		if !b.idsSaved() {
 			// A new content generation: its Source goes into a checkpoint
@@ -178,7 +179,7 @@ func (t *Tailer) flush(ctx context.Context) error {
 	}
 	b.owner.committed, b.owner.committedInLong = b.end, b.inLong
 	t.ckDirty = true
-	t.m.linesRead.Add(float64(b.frames.Len()))
+	t.m.linesRead.Add(float64(records))
 	t.m.bytesRead.Add(float64(b.bytes))
 	b.reset()
 	return nil
