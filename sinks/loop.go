@@ -423,10 +423,7 @@ func (l *Loop[P]) deliver(ctx context.Context, b *pending[P]) {
 				return
 			}
 		}
-		now := time.Now()
-		for i := range b.recs {
-			l.m.latency.Observe(now.Sub(b.recs[i].Collected).Seconds())
-		}
+		l.m.latency.observeSince(time.Now(), b.recs)
 		l.m.records.Add(float64(len(b.recs)))
 		l.m.bytes.Add(float64(b.bytes))
 	}

@@ -15,7 +15,7 @@ type loopMetrics struct {
 	errors  *prometheus.CounterVec
 	retries prometheus.Counter
 	corrupt prometheus.Counter
-	latency prometheus.Histogram
+	latency *latencyHistogram
 	sampled []prometheus.Collector
 	all     []prometheus.Collector
 }
@@ -38,9 +38,7 @@ func newLoopMetrics(sink string, sample func() gaugeValues) loopMetrics {
 			Help: "Delivery attempts that failed and will be retried after backoff."}),
 		corrupt: prometheus.NewCounter(prometheus.CounterOpts{Name: "skiff_sink_dropped_records_total", ConstLabels: prometheus.Labels{"sink": sink, "reason": "corrupt"},
 			Help: helpDropped}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "skiff_sink_delivery_latency_seconds", ConstLabels: cl,
-			Help:    "Time from a record's collection to its acknowledgement.",
-			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}}),
+		latency: newLatencyHistogram(cl),
 	}
 	gauge := func(name, help string, f func(gaugeValues) float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: cl},
