@@ -295,3 +295,80 @@ func plain8(x uint64) bool {
 	hasBslash := (bslash - lo) & ^bslash & hi
 	return (x&hi)|hasLess|hasQuote|hasBslash == 0
 }
+
+// FileParts caches the parts of a tailed record's JSON form that depend
+// only on its file (the instance, the source and the path), rendered once
+// for consecutive records of one file instead of for every record:
+//
+//	{"id":"<instance>-<source>-  …offset…  ","time":"…  ","path":"…","offset":
+//
+// The zero value is ready; a FileParts belongs to one goroutine and one
+// Encoder. Records of another origin, or with a path longer than it holds,
+// are rendered as AppendJSON renders them.
+type FileParts struct {
+	source uint64
+	ok     bool
+	nPath  int // bytes of the path in raw
+	nID    int // bytes of id
+	nAt    int // bytes of at
+	raw    [maxCachedPath]byte
+	id     [24 + maxCachedInstance]byte // `{"id":"<instance>-<source>-`
+	at     [24 + 6*maxCachedPath]byte   // `","path":"…","offset":`, the path escaped
+}
+
+const (
+	maxCachedPath     = 256
+	maxCachedInstance = 64
+)
+
+// AppendJSONWith is AppendJSON, with the file's parts from c (renewed
+// when r is of another file than the record before).
+func (e *Encoder) AppendJSONWith(dst []byte, r *Record, c *FileParts) []byte {
+	if r.Origin != OriginFile || !c.fit(e, r) {
+		return e.AppendJSON(dst, r)
+	}
+	dst = append(dst, c.id[:c.nID]...)
+	dst = strconv.AppendInt(dst, r.Offset, 10)
+	dst = append(dst, `","time":"`...)
+	dst = AppendTime(dst, r.Time())
+	dst = append(dst, c.at[:c.nAt]...)
+	dst = strconv.AppendInt(dst, r.Offset, 10)
+	dst = appendBody(dst, r)
+	return append(dst, e.tail...)
+}
+
+// fit makes c hold r's file's parts and reports whether they fit.
+func (c *FileParts) fit(e *Encoder, r *Record) bool {
+	if c.ok && c.source == r.Source && c.nPath == len(r.Path) && string(c.raw[:c.nPath]) == string(r.Path) {
+		return true
+	}
+	c.ok = false
+	if len(r.Path) > maxCachedPath || len(e.instance) > maxCachedInstance {
+		return false
+	}
+	id := append(c.id[:0], `{"id":"`...)
+	id = append(id, e.instance...)
+	id = append(id, '-')
+	id = appendHex16(id, r.Source)
+	id = append(id, '-')
+	at := append(c.at[:0], `","path":`...)
+	at, _ = appendString(at, r.Path)
+	at = append(at, `,"offset":`...)
+	if len(id) > len(c.id) || len(at) > len(c.at) { // cannot happen: sized for the worst case
+		return false
+	}
+	c.nID, c.nAt = copy(c.id[:], id), copy(c.at[:], at)
+	c.nPath = copy(c.raw[:], r.Path)
+	c.source, c.ok = r.Source, true
+	return true
+}
+
+// AppendIDWith is AppendID with the instance and source from c, which
+// AppendJSONWith filled for r (or renews).
+func (e *Encoder) AppendIDWith(dst []byte, r *Record, c *FileParts) []byte {
+	if r.Origin != OriginFile || !c.fit(e, r) {
+		return e.AppendID(dst, r)
+	}
+	dst = append(dst, c.id[len(`{"id":"`):c.nID]...)
+	return strconv.AppendInt(dst, r.Offset, 10)
+}

@@ -33,8 +33,13 @@ type ndjsonFormat struct{ enc *record.Encoder }
 func (ndjsonFormat) contentType() string { return "application/x-ndjson" }
 
 func (f ndjsonFormat) encode(dst []byte, recs []record.Record) []byte {
+	var c record.FileParts
+	return f.encodeWith(dst, recs, &c)
+}
+
+func (f ndjsonFormat) encodeWith(dst []byte, recs []record.Record, c *record.FileParts) []byte {
 	for i := range recs {
-		dst = f.enc.AppendJSON(dst, &recs[i])
+		dst = f.enc.AppendJSONWith(dst, &recs[i], c)
 		dst = append(dst, '\n')
 	}
 	return dst
@@ -67,12 +72,17 @@ type esFormat struct {
 func (esFormat) contentType() string { return "application/x-ndjson" }
 
 func (f esFormat) encode(dst []byte, recs []record.Record) []byte {
+	var c record.FileParts
+	return f.encodeWith(dst, recs, &c)
+}
+
+func (f esFormat) encodeWith(dst []byte, recs []record.Record, c *record.FileParts) []byte {
 	for i := range recs {
 		dst = append(dst, f.action...)
 		dst = append(dst, '"')
-		dst = f.enc.AppendID(dst, &recs[i]) // instance, hex and digits: nothing to escape
+		dst = f.enc.AppendIDWith(dst, &recs[i], c) // instance, hex and digits: nothing to escape
 		dst = append(dst, "\"}}\n"...)
-		dst = f.enc.AppendJSON(dst, &recs[i])
+		dst = f.enc.AppendJSONWith(dst, &recs[i], c)
 		dst = append(dst, '\n')
 	}
 	return dst

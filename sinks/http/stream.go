@@ -35,15 +35,13 @@ const (
 	maxPooledChunk = 4 << 20
 )
 
-// streamable marks the formats whose batch encoding is the concatenation
-// of their records' encodings.
+// streamable is a format whose batch encoding is the concatenation of its
+// records' encodings; encodeWith is encode with the file's parts of the
+// records' JSON cached in c across calls.
 type streamable interface {
 	bodyFormat
-	concatenates()
+	encodeWith(dst []byte, recs []record.Record, c *record.FileParts) []byte
 }
-
-func (ndjsonFormat) concatenates() {}
-func (esFormat) concatenates()     {}
 
 // errBodyDone is what a reader of a streamed body gets once Send is over.
 var errBodyDone = errors.New("request body read after the attempt ended")
@@ -60,6 +58,7 @@ type streamBody struct {
 	mu      sync.Mutex
 	done    bool  // Send is over: recs may be reused
 	written int64 // bytes on the wire of the readers so far
+	parts   record.FileParts
 }
 
 func (s *streamBody) reader() io.ReadCloser { return &streamReader{s: s} }
@@ -83,7 +82,7 @@ func (s *streamBody) render(dst []byte, i int) (out []byte, next int, ok bool) {
 		return dst, i, false
 	}
 	for ; i < len(s.recs) && len(dst) < streamChunk; i++ {
-		dst = s.f.encode(dst, s.recs[i:i+1])
+		dst = s.f.encodeWith(dst, s.recs[i:i+1], &s.parts)
 	}
 	return dst, i, true
 }

@@ -277,6 +277,7 @@ type attempt struct {
 
 	headers []kafkago.Header // two per message
 	arena   []byte           // values, IDs and paths of all messages
+	parts   record.FileParts // of the records' JSON, for the last file seen
 }
 
 // prepare renders every record's message, and marks for the dead letters
@@ -309,10 +310,10 @@ func (k *Sink) prepare(recs []record.Record) *attempt {
 		r := &recs[i]
 		a.st[i], a.err[i], a.reason[i] = recPending, nil, ""
 		start := len(arena)
-		arena = k.enc.AppendJSON(arena, r)
+		arena = k.enc.AppendJSONWith(arena, r, &a.parts)
 		value := arena[start:len(arena):len(arena)]
 		start = len(arena)
-		arena = k.enc.AppendID(arena, r)
+		arena = k.enc.AppendIDWith(arena, r, &a.parts)
 		id := arena[start:len(arena):len(arena)]
 		start = len(arena)
 		arena = append(arena, r.Path...)

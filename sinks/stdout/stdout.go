@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/skiff-dev/skiff/internal/config"
+	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/sinks"
 )
 
@@ -19,6 +20,8 @@ type Sink struct {
 	enc  sinks.Deps // only Encoder is used
 	mu   sync.Mutex // serialises writes so that lines of two batches never interleave
 	line []byte     // reused output buffer; guarded by mu
+	// parts caches the JSON of the file of the last record; guarded by mu
+	parts record.FileParts
 }
 
 var _ sinks.Sink = (*Sink)(nil)
@@ -40,7 +43,7 @@ func (s *Sink) Send(ctx context.Context, b *sinks.Batch) error {
 		if s.raw {
 			buf = append(buf, r.Message...)
 		} else {
-			buf = s.enc.Encoder.AppendJSON(buf, r)
+			buf = s.enc.Encoder.AppendJSONWith(buf, r, &s.parts)
 		}
 		buf = append(buf, '\n')
 	}
