@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"github.com/skiff-dev/skiff/internal/redact"
 	"log/slog"
 	"time"
 
@@ -68,6 +69,9 @@ type Options struct {
 	TLSCertFile, TLSKeyFile string
 	// Filter, if set, is applied to every record before it is appended.
 	Filter Filter
+	// Secrets learns every value read from TokenFile and TLSKeyFile, so
+	// that skiff's own output masks them; nil means none.
+	Secrets *redact.Secrets
 	// Registerer receives the server's metrics; nil means none.
 	Registerer prometheus.Registerer
 	// Logger receives the server's events; nil means discard.

@@ -64,7 +64,7 @@ func Listen(o Options, app Appender) (*Server, error) {
 	s := &Server{o: o, app: app, m: newMetrics(o.Registerer), log: o.Logger, slots: make(chan struct{}, o.Concurrency)}
 	s.nextSource.Store(rand.Uint64())
 	if o.TokenFile != "" {
-		f, err := secret.Open(o.TokenFile)
+		f, err := secret.Open(o.TokenFile, func(v string) { o.Secrets.Add(v) })
 		if err != nil {
 			return nil, fmt.Errorf("ingest token: %w", err)
 		}
@@ -74,7 +74,7 @@ func Listen(o Options, app Appender) (*Server, error) {
 		s.token = f
 	}
 	if o.TLSCertFile != "" || o.TLSKeyFile != "" {
-		kp, err := secret.OpenKeyPair(o.TLSCertFile, o.TLSKeyFile)
+		kp, err := secret.OpenKeyPair(o.TLSCertFile, o.TLSKeyFile, func(v string) { o.Secrets.Add(v) })
 		if err != nil {
 			return nil, fmt.Errorf("ingest TLS: %w", err)
 		}

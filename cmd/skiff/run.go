@@ -263,6 +263,7 @@ func (a *agent) listenIngest() error {
 		TokenFile:    cfg.IngestTokenFile,
 		TLSCertFile:  cfg.IngestTLSCertFile,
 		TLSKeyFile:   cfg.IngestTLSKeyFile,
+		Secrets:      a.secrets,
 		Registerer:   a.reg,
 		Logger:       logger.With("part", "ingest"),
 	}, a.log)

@@ -30,7 +30,8 @@ const (
 // inode, as kubelet's atomic updates and renames make) or its size or mtime
 // changes. Trailing CR and LF are trimmed.
 type File struct {
-	path string
+	path     string
+	onChange func(value string) // nil, or called with every new value read
 
 	mu      sync.Mutex
 	value   string
@@ -40,9 +41,11 @@ type File struct {
 }
 
 // Open reads path once: a file that cannot be read now is a configuration
-// error.
-func Open(path string) (*File, error) {
-	f := &File{path: path}
+// error. onChange, when not nil, is called with every value read that
+// differs from the one before, this first one included: skiff uses it to
+// learn the values it must mask in its own output.
+func Open(path string, onChange func(value string)) (*File, error) {
+	f := &File{path: path, onChange: onChange}
 	if err := f.reload(time.Now()); err != nil {
 		return nil, err
 	}
@@ -87,7 +90,11 @@ func (f *File) reload(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", f.path, err)
 	}
-	f.value = strings.TrimRight(string(b), "\r\n")
+	v := strings.TrimRight(string(b), "\r\n")
+	if f.onChange != nil && (v != f.value || f.read.IsZero()) {
+		f.onChange(v)
+	}
+	f.value = v
 	f.info, f.read, f.checked = fi, now, now
 	return nil
 }
@@ -105,13 +112,14 @@ type KeyPair struct {
 }
 
 // OpenKeyPair reads and parses the pair once: files that cannot be read or
-// do not match now are a configuration error.
-func OpenKeyPair(certFile, keyFile string) (*KeyPair, error) {
-	c, err := Open(certFile)
+// do not match now are a configuration error. onKey, when not nil, is
+// called with every new private key read (see Open).
+func OpenKeyPair(certFile, keyFile string, onKey func(value string)) (*KeyPair, error) {
+	c, err := Open(certFile, nil)
 	if err != nil {
 		return nil, err
 	}
-	k, err := Open(keyFile)
+	k, err := Open(keyFile, onKey)
 	if err != nil {
 		return nil, err
 	}

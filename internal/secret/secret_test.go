@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -31,7 +32,7 @@ func TestFileRereadsOnChange(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "token")
 		write(t, p, "first\n")
-		f, err := Open(p)
+		f, err := Open(p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +52,7 @@ func TestFileRereadsOnChange(t *testing.T) {
 			t.Fatalf("a vanished file must keep the last value and say so: %q, %v", v, err)
 		}
 	})
-	if _, err := Open(filepath.Join(t.TempDir(), "missing")); err == nil {
+	if _, err := Open(filepath.Join(t.TempDir(), "missing"), nil); err == nil {
 		t.Fatal("Open of a missing file succeeded")
 	}
 }
@@ -82,7 +83,7 @@ func TestKeyPairRotation(t *testing.T) {
 		cp, kp := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
 		write(t, cp, c1)
 		write(t, kp, k1)
-		pair, err := OpenKeyPair(cp, kp)
+		pair, err := OpenKeyPair(cp, kp, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,4 +109,35 @@ func TestKeyPairRotation(t *testing.T) {
 			t.Fatalf("after rotation: got %s", got)
 		}
 	})
+}
+
+// TestOnChange: the hook sees the first value and every rotated one, and
+// not a re-read of the same value.
+func TestOnChange(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(p, []byte("one\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	f, err := Open(p, func(v string) { seen = append(seen, v) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	reread := func() {
+		t.Helper()
+		f.mu.Lock()
+		f.checked, f.read = time.Time{}, time.Time{}.Add(1) // as if a minute had passed
+		f.mu.Unlock()
+		if _, err := f.Value(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reread() // same value: not reported again
+	if err := os.WriteFile(p, []byte("two-longer\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reread()
+	if got := strings.Join(seen, ","); got != "one,two-longer" {
+		t.Fatalf("onChange saw %q, want one,two-longer", got)
+	}
 }

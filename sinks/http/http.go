@@ -106,7 +106,7 @@ func New(name string, cfg config.HTTP, d sinks.Deps) (*Sink, error) {
 		cfg:  cfg,
 		gzip: cfg.Compression == "gzip",
 		dl:   d.DeadLetters,
-		log:  d.Logger.With("sink", name),
+		log:  d.Logger, // cmd/skiff already labels it with the sink
 	}
 	u, err := endpoint(cfg.URL, cfg.Format)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/skiff-dev/skiff/internal/secret"
 	"io"
 	"log/slog"
 	"net"
@@ -129,7 +130,7 @@ type Client struct {
 
 type header struct {
 	name, value string
-	file        *secretFile // when the value comes from a file
+	file        *secret.File // when the value comes from a file
 }
 
 type metrics struct {
@@ -172,7 +173,7 @@ func New(o Options) (*Client, error) {
 		}
 		hh := header{name: n, value: v}
 		if file, ok := strings.CutPrefix(v, "@"); ok {
-			if hh.file, err = newSecretFile(file, func(v string) { o.Secrets.Add(v) }); err != nil {
+			if hh.file, err = secret.Open(file, func(v string) { o.Secrets.Add(v) }); err != nil {
 				return nil, fmt.Errorf("header %s: %w", n, err)
 			}
 		}
@@ -230,10 +231,10 @@ func (c *Client) newAuth(o *Options) (func(*nethttp.Request), error) {
 	case "basic":
 		pw := o.Password
 		user := o.Username
-		var file *secretFile
+		var file *secret.File
 		if o.PasswordFile != "" {
 			var err error
-			if file, err = newSecretFile(o.PasswordFile, func(v string) { o.Secrets.AddBasicAuth(user, v) }); err != nil {
+			if file, err = secret.Open(o.PasswordFile, func(v string) { o.Secrets.AddBasicAuth(user, v) }); err != nil {
 				return nil, err
 			}
 		}
@@ -246,10 +247,10 @@ func (c *Client) newAuth(o *Options) (func(*nethttp.Request), error) {
 		}, nil
 	case "bearer":
 		tok := o.Token
-		var file *secretFile
+		var file *secret.File
 		if o.TokenFile != "" {
 			var err error
-			if file, err = newSecretFile(o.TokenFile, func(v string) { o.Secrets.Add(v) }); err != nil {
+			if file, err = secret.Open(o.TokenFile, func(v string) { o.Secrets.Add(v) }); err != nil {
 				return nil, err
 			}
 		}
@@ -266,8 +267,8 @@ func (c *Client) newAuth(o *Options) (func(*nethttp.Request), error) {
 
 // secret returns a secret file's value, logging (rate-limited) when it
 // could not be re-read and the last value is used.
-func (c *Client) secret(f *secretFile) string {
-	v, err := f.get()
+func (c *Client) secret(f *secret.File) string {
+	v, err := f.Value()
 	if err != nil {
 		c.mu.Lock()
 		ok, n := c.logLim.Allow(time.Now())
@@ -293,11 +294,11 @@ func newTLSConfig(o *Options) (*tls.Config, error) {
 		tc.RootCAs = pool
 	}
 	if o.CertFile != "" {
-		kp, err := newKeyPair(o.CertFile, o.KeyFile, o.Secrets)
+		kp, err := secret.OpenKeyPair(o.CertFile, o.KeyFile, func(v string) { o.Secrets.Add(v) })
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("client certificate: %w", err)
 		}
-		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.get() }
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return kp.Certificate() }
 	}
 	return tc, nil
 }
