@@ -75,7 +75,8 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	logs, data, dir := t.TempDir(), t.TempDir(), t.TempDir()
 	s := func(name string) string { return "SeCrEt-" + name + "-7f3a" }
 	secrets := []string{s("urlpass"), s("urltoken"), s("hdrkey"), s("hdrfile"), s("bearer"), s("basic"),
-		s("tokenfile"), s("esuser"), s("refusedsig"), s("sasl"), s("saslfile"), s("ingest"), s("pwfile")}
+		s("tokenfile"), s("esuser"), s("refusedsig"), s("sasl"), s("saslfile"), s("ingest"), s("pwfile"),
+		s("otlppass"), s("otlpkey"), s("otlpbearer")}
 	e500, e401, eES := echoServer(t, 500, false), echoServer(t, 401, false), echoServer(t, 0, true)
 	admin := freeAddr(t)
 	env := baseEnv(data, filepath.Join(logs, "*.log"))
@@ -83,7 +84,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"SKIFF_METRICS_ADDR":      admin,
 		"SKIFF_SHUTDOWN_TIMEOUT":  "2s", // the sinks never drain
 		"SKIFF_LOG_LEVEL":         "debug",
-		"SKIFF_SINKS":             "a:http,b:http,c:http,es:http,d:http,k:kafka,k2:kafka",
+		"SKIFF_SINKS":             "a:http,b:http,c:http,es:http,d:http,o:otlp,k:kafka,k2:kafka",
 		"SKIFF_INGEST_ADDR":       freeAddr(t),
 		"SKIFF_INGEST_TOKEN_FILE": writeSecret(t, dir, "ingest", s("ingest")),
 
@@ -104,6 +105,9 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"SKIFF_D_AUTH":                "basic",
 		"SKIFF_D_USERNAME":            "carol",
 		"SKIFF_D_PASSWORD_FILE":       writeSecret(t, dir, "pw", s("pwfile")),
+		"SKIFF_O_URL":                 strings.Replace(e500.URL, "http://", "http://otel:"+s("otlppass")+"@", 1) + "?api_key=" + s("otlpkey"),
+		"SKIFF_O_AUTH":                "bearer",
+		"SKIFF_O_TOKEN":               s("otlpbearer"),
 		"SKIFF_K_BROKERS":             closedAddr(t),
 		"SKIFF_K_TOPIC":               "logs",
 		"SKIFF_K_SASL_MECHANISM":      "plain",
@@ -116,7 +120,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		"SKIFF_K2_SASL_PASSWORD_FILE": writeSecret(t, dir, "sasl", s("saslfile")),
 	} {
 		env[k] = v
-		for _, name := range []string{"A", "B", "C", "ES", "D"} { // fast retries: errors show at once
+		for _, name := range []string{"A", "B", "C", "ES", "D", "O"} { // fast retries: errors show at once
 			env["SKIFF_"+name+"_BACKOFF_MAX"] = "200ms"
 			env["SKIFF_"+name+"_BREAKER_FAILURES"] = "0"
 		}
