@@ -28,9 +28,9 @@ func (f *Filter) Apply(r *record.Record) bool {
 		return true
 	}
 	st := streams.Get().(*Stream)
+	defer streams.Put(st)
 	st.inPEM = false
 	out, redacted := f.Redact(st, nil, r.Message)
-	streams.Put(st)
 	if redacted {
 		r.Message = out
 		r.Flags |= record.FlagRedacted
@@ -38,5 +38,26 @@ func (f *Filter) Apply(r *record.Record) bool {
 			r.Flags &^= record.FlagJSON
 		}
 	}
+	if len(r.OTLP) > 0 && f.redactOTLP(st, r) {
+		r.Flags |= record.FlagRedacted
+	}
+	return true
+}
+
+// redactOTLP redacts the string values of an ingested OTLP record's
+// attributes (log record, resource, scope) and of a non-string body, which
+// travel beside Message in r.OTLP, and reports whether it changed any.
+func (f *Filter) redactOTLP(st *Stream, r *record.Record) bool {
+	var p record.OTLPParts
+	if p.Decode(r.OTLP) != nil {
+		return false // ingest built it; nothing to redact in what cannot be read
+	}
+	if !p.RewriteStrings(func(s []byte) ([]byte, bool) {
+		st.inPEM = false
+		return f.Redact(st, nil, s)
+	}) {
+		return false
+	}
+	r.OTLP = p.AppendBinary(nil)
 	return true
 }

@@ -359,6 +359,13 @@ func FuzzOTLPParts(f *testing.F) {
 		var p OTLPParts
 		if p.Decode(b) == nil {
 			_ = p.AppendLogRecord(nil, r.Message)
+			// Rewriting every string must leave a message that still
+			// decodes the same way.
+			p.RewriteStrings(func(s []byte) ([]byte, bool) { return append([]byte("x"), s...), true })
+			var q OTLPParts
+			if err := q.Decode(p.AppendBinary(nil)); err != nil {
+				t.Fatalf("rewritten parts do not decode: %v", err)
+			}
 		}
 	})
 }
