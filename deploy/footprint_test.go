@@ -71,10 +71,6 @@ func TestFootprint(t *testing.T) {
 	}
 	limit := skiffC.Resources.Limits[corev1.ResourceMemory]
 	request := skiffC.Resources.Requests[corev1.ResourceMemory]
-	// The manifests derive GOMAXPROCS from the CPU request, rounded up.
-	cpuReq := skiffC.Resources.Requests[corev1.ResourceCPU]
-	procs := (cpuReq.MilliValue() + 999) / 1000
-
 	tmp := t.TempDir()
 	bins := buildBinaries(t, tmp)
 	logs := filepath.Join(tmp, "logs")
@@ -88,7 +84,6 @@ func TestFootprint(t *testing.T) {
 		"SKIFF_FIELDS=container=app",
 		"SKIFF_METRICS_ADDR=" + freeAddr(t),
 		"SKIFF_BUFFER_MAX_BYTES=256MiB",
-		"GOMAXPROCS=" + strconv.FormatInt(procs, 10),
 		"POD_NAME=app-0", "POD_NAMESPACE=default", "POD_UID=0f1e2d3c-0000-4000-8000-000000000000", "NODE_NAME=node-1",
 	}
 	skiff := exec.Command(bins["skiff"])
@@ -157,8 +152,8 @@ func TestFootprint(t *testing.T) {
 		t.Fatalf("skiff: %v\n%s", err, stderr.String())
 	}
 	mib := func(v int64) string { return fmt.Sprintf("%.1f MiB", float64(v)/(1<<20)) }
-	t.Logf("GOMAXPROCS=%d; idle RSS %s; %d lines/s of 200 B JSON for %v: RSS %s, CPU %.0f millicores; burst of %d lines: peak RSS %s (manifest: request %s, limit %s)",
-		procs, mib(idle), rate, steady, mib(steadyRSS), millicores, burst, mib(peak), &request, &limit)
+	t.Logf("idle RSS %s; %d lines/s of 200 B JSON for %v: RSS %s, CPU %.0f millicores; burst of %d lines: peak RSS %s (manifest: request %s, limit %s)",
+		mib(idle), rate, steady, mib(steadyRSS), millicores, burst, mib(peak), &request, &limit)
 	if peak > limit.Value()*3/4 {
 		t.Errorf("peak RSS %s is above 75%% of the manifests' memory limit %s: raise the limit", mib(peak), &limit)
 	}

@@ -509,9 +509,6 @@ func podProblems(v variant, pod *corev1.PodSpec, cms map[string]*corev1.ConfigMa
 
 	// resources
 	func() {
-		if from["GOMAXPROCS"] == nil {
-			r.add("GOMAXPROCS is not derived from the CPU request: Go would size itself to the whole node")
-		}
 		rr := skiff.Resources
 		for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 			if q, ok := rr.Requests[name]; !ok || q.IsZero() {

@@ -2,11 +2,11 @@ package deploy
 
 import (
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
@@ -32,16 +32,10 @@ func TestKubernetesChecksCatchMistakes(t *testing.T) {
 	}{
 		"GOMAXPROCS from another container": {func(p *corev1.PodSpec) {
 			c := skiffOf(p)
-			for i := range c.Env {
-				if c.Env[i].Name == "GOMAXPROCS" {
-					c.Env[i].ValueFrom.ResourceFieldRef.ContainerName = "app"
-				}
-			}
+			c.Env = append(c.Env, corev1.EnvVar{Name: "GOMAXPROCS", ValueFrom: &corev1.EnvVarSource{
+				ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: "app", Resource: "requests.cpu", Divisor: resource.MustParse("1")},
+			}})
 		}, "unexpected valueFrom variable GOMAXPROCS"},
-		"GOMAXPROCS unset": {func(p *corev1.PodSpec) {
-			c := skiffOf(p)
-			c.Env = slices.DeleteFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMAXPROCS" })
-		}, "GOMAXPROCS is not derived"},
 		"image unpinned":       {func(p *corev1.PodSpec) { skiffOf(p).Image = "ghcr.io/skiff-dev/skiff:latest" }, "is not pinned"},
 		"not a native sidecar": {func(p *corev1.PodSpec) { skiffOf(p).RestartPolicy = nil }, "not a native sidecar"},
 		"paths outside the volume": {func(p *corev1.PodSpec) { setEnv(skiffOf(p), "SKIFF_PATHS", "/logs/*.log") },

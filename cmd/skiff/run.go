@@ -28,6 +28,7 @@ import (
 	"github.com/skiff-dev/skiff/internal/filter"
 	"github.com/skiff-dev/skiff/internal/fsutil"
 	"github.com/skiff-dev/skiff/internal/logging"
+	"github.com/skiff-dev/skiff/internal/procs"
 	"github.com/skiff-dev/skiff/internal/record"
 	"github.com/skiff-dev/skiff/internal/redact"
 	"github.com/skiff-dev/skiff/sinks"
@@ -60,7 +61,9 @@ func runAgent(stdout, stderr io.Writer) int {
 	secrets := config.Secrets(cfg)
 	logger := logging.New(stderr, cfg.LogLevel, 30*time.Second)
 	logger = slog.New(redact.Handler(logger.Handler(), secrets))
-	oneProc(logger)
+	procsCtx, stopProcs := context.WithCancel(context.Background())
+	procsDone := governProcs(procsCtx, logger)
+	defer func() { stopProcs(); <-procsDone }()
 	a, err := newAgent(cfg, stdout, logger, secrets)
 	if err != nil {
 		logger.Error("start", "err", err)
@@ -77,21 +80,24 @@ func runAgent(stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// oneProc runs Go code on one thread at a time (GOMAXPROCS=1) unless the
-// environment sets GOMAXPROCS. At the rates a pod logs, every hand-off
-// between skiff's goroutines (tailer, buffer, sink, HTTP client) with a
-// second P idle makes the runtime wake a thread that finds nothing to do
-// and sleeps again: a fifth of skiff's CPU at 500-2,000 lines/s. In bulk
-// most of the work is system calls, which run beside the one P, and the
-// measured throughput is the same (docs/BENCHMARKS.md, "Cost at live
-// rates"). Go would otherwise use two Ps even under a CPU limit below one
-// core, burning the quota twice as fast.
-func oneProc(logger *slog.Logger) {
+// governProcs runs Go code on one thread at a time (GOMAXPROCS=1) and
+// on the runtime's default number (at most procs.MaxBusy) while skiff
+// keeps a core busy (internal/procs), unless the environment sets GOMAXPROCS. The returned
+// channel is closed once the governor has stopped, after ctx is done.
+func governProcs(ctx context.Context, logger *slog.Logger) <-chan struct{} {
+	done := make(chan struct{})
 	if _, set := os.LookupEnv("GOMAXPROCS"); set {
-		return
+		close(done)
+		return done
 	}
-	prev := runtime.GOMAXPROCS(1)
-	logger.Debug("GOMAXPROCS set to 1 (the environment does not set it)", "default", prev)
+	busy := min(runtime.GOMAXPROCS(1), procs.MaxBusy)
+	logger.Debug("GOMAXPROCS set to 1 until skiff keeps a core busy (the environment does not set it)", "busy", busy)
+	g := procs.New(procs.Options{Max: busy}, logger)
+	go func() {
+		defer close(done)
+		g.Run(ctx)
+	}()
+	return done
 }
 
 type agent struct {
