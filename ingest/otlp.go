@@ -8,99 +8,12 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
-// The OTLP logs messages, field by field
-// (opentelemetry/proto/collector/logs/v1/logs_service.proto and the
-// messages it uses). Decoding is by hand with protowire: the request is
-// mostly sliced, not copied, and the generated types stay out of the binary.
-const (
-	reqResourceLogs     protowire.Number = 1
-	rlResource          protowire.Number = 1
-	rlScopeLogs         protowire.Number = 2
-	rlSchemaURL         protowire.Number = 3
-	resAttributes       protowire.Number = 1
-	resDropped          protowire.Number = 2
-	resEntityRefs       protowire.Number = 3
-	slScope             protowire.Number = 1
-	slLogRecords        protowire.Number = 2
-	slSchemaURL         protowire.Number = 3
-	scopeName           protowire.Number = 1
-	scopeVersion        protowire.Number = 2
-	scopeAttributes     protowire.Number = 3
-	scopeDropped        protowire.Number = 4
-	lrTime              protowire.Number = 1
-	lrSeverityNumber    protowire.Number = 2
-	lrSeverityText      protowire.Number = 3
-	lrBody              protowire.Number = 5
-	lrAttributes        protowire.Number = 6
-	lrDropped           protowire.Number = 7
-	lrFlags             protowire.Number = 8
-	lrTraceID           protowire.Number = 9
-	lrSpanID            protowire.Number = 10
-	lrObservedTime      protowire.Number = 11
-	lrEventName         protowire.Number = 12
-	avString            protowire.Number = 1
-	avBool              protowire.Number = 2
-	avInt               protowire.Number = 3
-	avDouble            protowire.Number = 4
-	avArray             protowire.Number = 5
-	avKvlist            protowire.Number = 6
-	avBytes             protowire.Number = 7
-	listValues          protowire.Number = 1
-	kvKey               protowire.Number = 1
-	kvValue             protowire.Number = 2
-	erSchemaURL         protowire.Number = 1
-	erType              protowire.Number = 2
-	erIDKeys            protowire.Number = 3
-	erDescriptionKeys   protowire.Number = 4
-	respPartialSuccess  protowire.Number = 1
-	psRejected          protowire.Number = 1
-	psErrorMessage      protowire.Number = 2
-	statusCode          protowire.Number = 1
-	statusMessage       protowire.Number = 2
-	maxDepth                             = 32 // nesting of AnyValues accepted
-	traceIDLen, spanLen                  = 16, 8
-)
-
-// wireField is one field of a protobuf message.
-type wireField struct {
-	num protowire.Number
-	typ protowire.Type
-	v   []byte // value of a bytes field
-	x   uint64 // value of a varint or fixed field
-	raw []byte // the whole field, tag included
-}
-
-// consume reads the first field of b.
-func consume(b []byte) (f wireField, rest []byte, err error) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
-		return f, nil, protowire.ParseError(n)
-	}
-	f.num, f.typ = num, typ
-	m := 0
-	switch typ {
-	case protowire.VarintType:
-		f.x, m = protowire.ConsumeVarint(b[n:])
-	case protowire.Fixed64Type:
-		f.x, m = protowire.ConsumeFixed64(b[n:])
-	case protowire.Fixed32Type:
-		var x uint32
-		x, m = protowire.ConsumeFixed32(b[n:])
-		f.x = uint64(x)
-	case protowire.BytesType:
-		f.v, m = protowire.ConsumeBytes(b[n:])
-	default:
-		m = protowire.ConsumeFieldValue(num, typ, b[n:])
-	}
-	if m < 0 {
-		return f, nil, protowire.ParseError(m)
-	}
-	f.raw = b[:n+m]
-	return f, b[n+m:], nil
-}
+// maxDepth bounds the nesting of AnyValues a request may have.
+const maxDepth = 32
 
 // malformed is the error of a request that does not decode.
 func malformed(format string, args ...any) error {
@@ -109,18 +22,18 @@ func malformed(format string, args ...any) error {
 
 // want checks a known field's wire type. The field is named by what and
 // the optional field, joined only for an error (no allocation otherwise).
-func want(f wireField, typ protowire.Type, what string, field ...string) error {
-	if f.typ != typ {
-		return malformed("%s has wire type %d, want %d", join(what, field), f.typ, typ)
+func want(f otlpwire.Field, typ protowire.Type, what string, field ...string) error {
+	if f.Type != typ {
+		return malformed("%s has wire type %d, want %d", join(what, field), f.Type, typ)
 	}
 	return nil
 }
 
-func checkString(f wireField, what string, field ...string) error {
+func checkString(f otlpwire.Field, what string, field ...string) error {
 	if err := want(f, protowire.BytesType, what, field...); err != nil {
 		return err
 	}
-	if !utf8.Valid(f.v) {
+	if !utf8.Valid(f.V) {
 		return malformed("%s is not valid UTF-8", join(what, field))
 	}
 	return nil
@@ -136,18 +49,18 @@ func join(what string, field []string) string {
 // otlpBatch decodes a protobuf ExportLogsServiceRequest into q's records.
 func (q *request) otlpBatch(body []byte) error {
 	for b := body; len(b) > 0; {
-		f, rest, err := consume(b)
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
 			return malformed("request: %v", err)
 		}
 		b = rest
-		if f.num != reqResourceLogs {
+		if f.Num != otlpwire.RequestResourceLogs {
 			continue // unknown: skipped, as a protobuf decoder does
 		}
 		if err := want(f, protowire.BytesType, "resource_logs"); err != nil {
 			return err
 		}
-		if err := q.resourceLogs(f.v); err != nil {
+		if err := q.resourceLogs(f.V); err != nil {
 			return err
 		}
 	}
@@ -160,17 +73,17 @@ func (q *request) resourceLogs(b []byte) error {
 	var res, schema []byte
 	several := false
 	for rb := b; len(rb) > 0; {
-		f, rest, err := consume(rb)
+		f, rest, err := otlpwire.Consume(rb)
 		if err != nil {
 			return malformed("resource_logs: %v", err)
 		}
 		rb = rest
-		switch f.num {
-		case rlResource:
+		switch f.Num {
+		case otlpwire.ResourceLogsResource:
 			if err := want(f, protowire.BytesType, "resource"); err != nil {
 				return err
 			}
-			if err := checkResource(f.v); err != nil {
+			if err := checkResource(f.V); err != nil {
 				return err
 			}
 			// A message field given twice is merged, which for the wire
@@ -180,27 +93,27 @@ func (q *request) resourceLogs(b []byte) error {
 					q.res = append(q.res[:0], res...)
 					several = true
 				}
-				q.res = append(q.res, f.v...)
+				q.res = append(q.res, f.V...)
 				res = q.res
 			} else {
-				res = f.v
+				res = f.V
 			}
-		case rlSchemaURL:
+		case otlpwire.ResourceLogsSchemaURL:
 			if err := checkString(f, "resource_logs.schema_url"); err != nil {
 				return err
 			}
-			schema = f.v
-		case rlScopeLogs:
+			schema = f.V
+		case otlpwire.ResourceLogsScopeLogs:
 			if err := want(f, protowire.BytesType, "scope_logs"); err != nil {
 				return err
 			}
 		}
 	}
 	for rb := b; len(rb) > 0; {
-		f, rest, _ := consume(rb) // checked above
+		f, rest, _ := otlpwire.Consume(rb) // checked above
 		rb = rest
-		if f.num == rlScopeLogs {
-			if err := q.scopeLogs(f.v, res, schema); err != nil {
+		if f.Num == otlpwire.ResourceLogsScopeLogs {
+			if err := q.scopeLogs(f.V, res, schema); err != nil {
 				return err
 			}
 		}
@@ -212,31 +125,31 @@ func (q *request) scopeLogs(b, res, resSchema []byte) error {
 	var scope, schema []byte
 	var merged []byte
 	for sb := b; len(sb) > 0; {
-		f, rest, err := consume(sb)
+		f, rest, err := otlpwire.Consume(sb)
 		if err != nil {
 			return malformed("scope_logs: %v", err)
 		}
 		sb = rest
-		switch f.num {
-		case slScope:
+		switch f.Num {
+		case otlpwire.ScopeLogsScope:
 			if err := want(f, protowire.BytesType, "scope"); err != nil {
 				return err
 			}
-			if err := checkScope(f.v); err != nil {
+			if err := checkScope(f.V); err != nil {
 				return err
 			}
 			if scope != nil {
-				merged = append(append(merged[:0:0], scope...), f.v...)
+				merged = append(append(merged[:0:0], scope...), f.V...)
 				scope = merged
 			} else {
-				scope = f.v
+				scope = f.V
 			}
-		case slSchemaURL:
+		case otlpwire.ScopeLogsSchemaURL:
 			if err := checkString(f, "scope_logs.schema_url"); err != nil {
 				return err
 			}
-			schema = f.v
-		case slLogRecords:
+			schema = f.V
+		case otlpwire.ScopeLogsLogRecords:
 			if err := want(f, protowire.BytesType, "log_records"); err != nil {
 				return err
 			}
@@ -244,10 +157,10 @@ func (q *request) scopeLogs(b, res, resSchema []byte) error {
 	}
 	parts := record.OTLPParts{Resource: res, ResourceSchemaURL: resSchema, Scope: scope, ScopeSchemaURL: schema}
 	for sb := b; len(sb) > 0; {
-		f, rest, _ := consume(sb)
+		f, rest, _ := otlpwire.Consume(sb)
 		sb = rest
-		if f.num == slLogRecords {
-			if err := q.logRecord(f.v, parts); err != nil {
+		if f.Num == otlpwire.ScopeLogsLogRecords {
+			if err := q.logRecord(f.V, parts); err != nil {
 				return err
 			}
 		}
@@ -265,24 +178,25 @@ func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 	var ts, observed uint64
 	bad := ""
 	for lb := b; len(lb) > 0; {
-		f, rest, err := consume(lb)
+		f, rest, err := otlpwire.Consume(lb)
 		if err != nil {
 			return malformed("log_record: %v", err)
 		}
+		raw := lb[:len(lb)-len(rest)] // the whole field, tag included
 		lb = rest
 		var cerr error
-		switch f.num {
-		case lrBody:
+		switch f.Num {
+		case otlpwire.LogBody:
 			if cerr = want(f, protowire.BytesType, "body"); cerr == nil {
-				cerr = checkAnyValue(f.v, 0, "body")
+				cerr = checkAnyValue(f.V, 0, "body")
 			}
 			if cerr == nil {
 				hasBody = true
 				bodies++
 				if bodies == 1 {
-					body = f.v
+					body = f.V
 				} else {
-					q.body2 = append(append(q.body2[:0], body...), f.v...)
+					q.body2 = append(append(q.body2[:0], body...), f.V...)
 					body = q.body2
 				}
 			}
@@ -290,39 +204,39 @@ func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 				return cerr
 			}
 			continue // the body travels apart from the other fields
-		case lrTime:
+		case otlpwire.LogTime:
 			cerr = want(f, protowire.Fixed64Type, "time_unix_nano")
-			ts = f.x
-		case lrObservedTime:
+			ts = f.X
+		case otlpwire.LogObservedTime:
 			cerr = want(f, protowire.Fixed64Type, "observed_time_unix_nano")
-			observed = f.x
-		case lrSeverityNumber:
+			observed = f.X
+		case otlpwire.LogSeverityNumber:
 			cerr = want(f, protowire.VarintType, "severity_number")
-		case lrDropped:
+		case otlpwire.LogDropped:
 			cerr = want(f, protowire.VarintType, "dropped_attributes_count")
-		case lrFlags:
+		case otlpwire.LogFlags:
 			cerr = want(f, protowire.Fixed32Type, "flags")
-		case lrSeverityText:
+		case otlpwire.LogSeverityText:
 			cerr = checkString(f, "severity_text")
-		case lrEventName:
+		case otlpwire.LogEventName:
 			cerr = checkString(f, "event_name")
-		case lrAttributes:
+		case otlpwire.LogAttributes:
 			if cerr = want(f, protowire.BytesType, "attributes"); cerr == nil {
-				cerr = checkKeyValue(f.v, 0, "attributes")
+				cerr = checkKeyValue(f.V, 0, "attributes")
 			}
-		case lrTraceID:
-			if cerr = want(f, protowire.BytesType, "trace_id"); cerr == nil && len(f.v) != 0 && len(f.v) != traceIDLen {
-				bad = fmt.Sprintf("trace_id is %d bytes (accepted: 16, or none)", len(f.v))
+		case otlpwire.LogTraceID:
+			if cerr = want(f, protowire.BytesType, "trace_id"); cerr == nil && len(f.V) != 0 && len(f.V) != otlpwire.TraceIDLen {
+				bad = fmt.Sprintf("trace_id is %d bytes (accepted: 16, or none)", len(f.V))
 			}
-		case lrSpanID:
-			if cerr = want(f, protowire.BytesType, "span_id"); cerr == nil && len(f.v) != 0 && len(f.v) != spanLen {
-				bad = fmt.Sprintf("span_id is %d bytes (accepted: 8, or none)", len(f.v))
+		case otlpwire.LogSpanID:
+			if cerr = want(f, protowire.BytesType, "span_id"); cerr == nil && len(f.V) != 0 && len(f.V) != otlpwire.SpanIDLen {
+				bad = fmt.Sprintf("span_id is %d bytes (accepted: 8, or none)", len(f.V))
 			}
 		}
 		if cerr != nil {
 			return cerr
 		}
-		q.log = append(q.log, f.raw...)
+		q.log = append(q.log, raw...)
 	}
 	if bad != "" {
 		q.rejectRecord(bad)
@@ -339,14 +253,14 @@ func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 	parts.Log = q.log
 	if hasBody {
 		kind, str := anyValueKind(body)
-		if kind == avString {
+		if kind == otlpwire.AnyString {
 			parts.BodyKind = record.BodyString
 			r.Message = str
 		} else {
 			parts.BodyKind, parts.Body = record.BodyValue, body
 			q.msg = record.AppendAnyValueJSON(q.msg[:0], body)
 			r.Message = q.msg
-			if kind == avKvlist {
+			if kind == otlpwire.AnyKvlist {
 				r.Flags |= record.FlagJSON
 			}
 		}
@@ -362,14 +276,14 @@ func anyValueKind(b []byte) (protowire.Number, []byte) {
 	var kind protowire.Number
 	var s []byte
 	for len(b) > 0 {
-		f, rest, err := consume(b)
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
 			break
 		}
 		b = rest
-		switch f.num {
-		case avString, avBool, avInt, avDouble, avArray, avKvlist, avBytes:
-			kind, s = f.num, f.v
+		switch f.Num {
+		case otlpwire.AnyString, otlpwire.AnyBool, otlpwire.AnyInt, otlpwire.AnyDouble, otlpwire.AnyArray, otlpwire.AnyKvlist, otlpwire.AnyBytes:
+			kind, s = f.Num, f.V
 		}
 	}
 	return kind, s
@@ -381,40 +295,40 @@ func checkAnyValue(b []byte, depth int, what string) error {
 		return malformed("%s is nested deeper than %d levels", what, maxDepth)
 	}
 	for len(b) > 0 {
-		f, rest, err := consume(b)
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
 			return malformed("%s: %v", what, err)
 		}
 		b = rest
-		switch f.num {
-		case avString:
+		switch f.Num {
+		case otlpwire.AnyString:
 			err = checkString(f, what, "string_value")
-		case avBool, avInt:
+		case otlpwire.AnyBool, otlpwire.AnyInt:
 			err = want(f, protowire.VarintType, what, "value")
-		case avDouble:
+		case otlpwire.AnyDouble:
 			err = want(f, protowire.Fixed64Type, what, "double_value")
-		case avBytes:
+		case otlpwire.AnyBytes:
 			err = want(f, protowire.BytesType, what, "bytes_value")
-		case avArray, avKvlist:
+		case otlpwire.AnyArray, otlpwire.AnyKvlist:
 			if err = want(f, protowire.BytesType, what, "value"); err != nil {
 				return err
 			}
-			for lb := f.v; len(lb) > 0 && err == nil; {
-				var g wireField
-				g, lb, err = consume(lb)
+			for lb := f.V; len(lb) > 0 && err == nil; {
+				var g otlpwire.Field
+				g, lb, err = otlpwire.Consume(lb)
 				if err != nil {
 					return malformed("%s: %v", what, err)
 				}
-				if g.num != listValues {
+				if g.Num != otlpwire.ListValues {
 					continue
 				}
 				if err = want(g, protowire.BytesType, what, "values"); err != nil {
 					return err
 				}
-				if f.num == avArray {
-					err = checkAnyValue(g.v, depth+1, what)
+				if f.Num == otlpwire.AnyArray {
+					err = checkAnyValue(g.V, depth+1, what)
 				} else {
-					err = checkKeyValue(g.v, depth+1, what)
+					err = checkKeyValue(g.V, depth+1, what)
 				}
 			}
 		}
@@ -427,17 +341,17 @@ func checkAnyValue(b []byte, depth int, what string) error {
 
 func checkKeyValue(b []byte, depth int, what string) error {
 	for len(b) > 0 {
-		f, rest, err := consume(b)
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
 			return malformed("%s: %v", what, err)
 		}
 		b = rest
-		switch f.num {
-		case kvKey:
+		switch f.Num {
+		case otlpwire.KeyValueKey:
 			err = checkString(f, what, "key")
-		case kvValue:
+		case otlpwire.KeyValueValue:
 			if err = want(f, protowire.BytesType, what, "value"); err == nil {
-				err = checkAnyValue(f.v, depth+1, what)
+				err = checkAnyValue(f.V, depth+1, what)
 			}
 		}
 		if err != nil {
@@ -449,21 +363,21 @@ func checkKeyValue(b []byte, depth int, what string) error {
 
 func checkResource(b []byte) error {
 	for len(b) > 0 {
-		f, rest, err := consume(b)
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
 			return malformed("resource: %v", err)
 		}
 		b = rest
-		switch f.num {
-		case resAttributes:
+		switch f.Num {
+		case otlpwire.ResourceAttributes:
 			if err = want(f, protowire.BytesType, "resource attributes"); err == nil {
-				err = checkKeyValue(f.v, 0, "resource attributes")
+				err = checkKeyValue(f.V, 0, "resource attributes")
 			}
-		case resDropped:
+		case otlpwire.ResourceDropped:
 			err = want(f, protowire.VarintType, "resource dropped_attributes_count")
-		case resEntityRefs:
+		case otlpwire.ResourceEntityRefs:
 			if err = want(f, protowire.BytesType, "resource entity_refs"); err == nil {
-				err = checkStrings(f.v, "resource entity_refs")
+				err = checkStrings(f.V, "resource entity_refs")
 			}
 		}
 		if err != nil {
@@ -475,21 +389,21 @@ func checkResource(b []byte) error {
 
 func checkScope(b []byte) error {
 	for len(b) > 0 {
-		f, rest, err := consume(b)
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
 			return malformed("scope: %v", err)
 		}
 		b = rest
-		switch f.num {
-		case scopeName:
+		switch f.Num {
+		case otlpwire.ScopeName:
 			err = checkString(f, "scope name")
-		case scopeVersion:
+		case otlpwire.ScopeVersion:
 			err = checkString(f, "scope version")
-		case scopeAttributes:
+		case otlpwire.ScopeAttributes:
 			if err = want(f, protowire.BytesType, "scope attributes"); err == nil {
-				err = checkKeyValue(f.v, 0, "scope attributes")
+				err = checkKeyValue(f.V, 0, "scope attributes")
 			}
-		case scopeDropped:
+		case otlpwire.ScopeDropped:
 			err = want(f, protowire.VarintType, "scope dropped_attributes_count")
 		}
 		if err != nil {
@@ -503,12 +417,12 @@ func checkScope(b []byte) error {
 // strings: an EntityRef.
 func checkStrings(b []byte, what string) error {
 	for len(b) > 0 {
-		f, rest, err := consume(b)
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
 			return malformed("%s: %v", what, err)
 		}
 		b = rest
-		if f.num >= erSchemaURL && f.num <= erDescriptionKeys {
+		if f.Num >= otlpwire.EntityRefSchemaURL && f.Num <= otlpwire.EntityRefDescriptionKeys {
 			if err := checkString(f, what); err != nil {
 				return err
 			}
@@ -521,19 +435,19 @@ func checkStrings(b []byte, what string) error {
 // partial_success set (rejected records and why).
 func appendPartialSuccess(dst []byte, rejected int64, msg string) []byte {
 	var ps []byte
-	ps = protowire.AppendTag(ps, psRejected, protowire.VarintType)
+	ps = protowire.AppendTag(ps, otlpwire.PartialSuccessRejected, protowire.VarintType)
 	ps = protowire.AppendVarint(ps, uint64(rejected))
-	ps = protowire.AppendTag(ps, psErrorMessage, protowire.BytesType)
+	ps = protowire.AppendTag(ps, otlpwire.PartialSuccessErrorMessage, protowire.BytesType)
 	ps = protowire.AppendString(ps, msg)
-	dst = protowire.AppendTag(dst, respPartialSuccess, protowire.BytesType)
+	dst = protowire.AppendTag(dst, otlpwire.ResponsePartialSuccess, protowire.BytesType)
 	return protowire.AppendBytes(dst, ps)
 }
 
 // appendStatus appends a google.rpc.Status: the body of every OTLP/HTTP
 // error response.
 func appendStatus(dst []byte, code int32, msg string) []byte {
-	dst = protowire.AppendTag(dst, statusCode, protowire.VarintType)
+	dst = protowire.AppendTag(dst, otlpwire.StatusCode, protowire.VarintType)
 	dst = protowire.AppendVarint(dst, uint64(code))
-	dst = protowire.AppendTag(dst, statusMessage, protowire.BytesType)
+	dst = protowire.AppendTag(dst, otlpwire.StatusMessage, protowire.BytesType)
 	return protowire.AppendString(dst, msg)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 )
 
 // OTLP/JSON is transcoded into the protobuf form and then decoded like a
@@ -101,7 +103,7 @@ func transcodeRequest(dst, body []byte) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		dst = appendMsg(dst, reqResourceLogs, rl)
+		dst = appendMsg(dst, otlpwire.RequestResourceLogs, rl)
 	}
 	return dst, nil
 }
@@ -117,7 +119,7 @@ func transcodeResourceLogs(raw json.RawMessage) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = appendMsg(out, rlResource, res)
+		out = appendMsg(out, otlpwire.ResourceLogsResource, res)
 	}
 	sls, err := array(m.get("scopeLogs"), "scopeLogs")
 	if err != nil {
@@ -128,9 +130,9 @@ func transcodeResourceLogs(raw json.RawMessage) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = appendMsg(out, rlScopeLogs, sl)
+		out = appendMsg(out, otlpwire.ResourceLogsScopeLogs, sl)
 	}
-	return appendStringField(out, rlSchemaURL, m.get("schemaUrl"), "resourceLogs.schemaUrl")
+	return appendStringField(out, otlpwire.ResourceLogsSchemaURL, m.get("schemaUrl"), "resourceLogs.schemaUrl")
 }
 
 func transcodeResource(raw json.RawMessage) ([]byte, error) {
@@ -138,11 +140,11 @@ func transcodeResource(raw json.RawMessage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := appendKeyValues(nil, resAttributes, m.get("attributes"), "resource.attributes")
+	out, err := appendKeyValues(nil, otlpwire.ResourceAttributes, m.get("attributes"), "resource.attributes")
 	if err != nil {
 		return nil, err
 	}
-	if out, err = appendVarintField(out, resDropped, m.get("droppedAttributesCount"), "resource.droppedAttributesCount", math.MaxUint32); err != nil {
+	if out, err = appendVarintField(out, otlpwire.ResourceDropped, m.get("droppedAttributesCount"), "resource.droppedAttributesCount", math.MaxUint32); err != nil {
 		return nil, err
 	}
 	refs, err := array(m.get("entityRefs"), "resource.entityRefs")
@@ -155,16 +157,16 @@ func transcodeResource(raw json.RawMessage) ([]byte, error) {
 			return nil, err
 		}
 		var ref []byte
-		if ref, err = appendStringField(ref, erSchemaURL, rm.get("schemaUrl"), "entityRefs.schemaUrl"); err != nil {
+		if ref, err = appendStringField(ref, otlpwire.EntityRefSchemaURL, rm.get("schemaUrl"), "entityRefs.schemaUrl"); err != nil {
 			return nil, err
 		}
-		if ref, err = appendStringField(ref, erType, rm.get("type"), "entityRefs.type"); err != nil {
+		if ref, err = appendStringField(ref, otlpwire.EntityRefType, rm.get("type"), "entityRefs.type"); err != nil {
 			return nil, err
 		}
 		for _, f := range []struct {
 			num  protowire.Number
 			name string
-		}{{erIDKeys, "idKeys"}, {erDescriptionKeys, "descriptionKeys"}} {
+		}{{otlpwire.EntityRefIDKeys, "idKeys"}, {otlpwire.EntityRefDescriptionKeys, "descriptionKeys"}} {
 			keys, err := array(rm.get(f.name), "entityRefs."+f.name)
 			if err != nil {
 				return nil, err
@@ -178,7 +180,7 @@ func transcodeResource(raw json.RawMessage) ([]byte, error) {
 				ref = protowire.AppendString(ref, s)
 			}
 		}
-		out = appendMsg(out, resEntityRefs, ref)
+		out = appendMsg(out, otlpwire.ResourceEntityRefs, ref)
 	}
 	return out, nil
 }
@@ -195,19 +197,19 @@ func transcodeScopeLogs(raw json.RawMessage) ([]byte, error) {
 			return nil, err
 		}
 		var sc []byte
-		if sc, err = appendStringField(sc, scopeName, sm.get("name"), "scope.name"); err != nil {
+		if sc, err = appendStringField(sc, otlpwire.ScopeName, sm.get("name"), "scope.name"); err != nil {
 			return nil, err
 		}
-		if sc, err = appendStringField(sc, scopeVersion, sm.get("version"), "scope.version"); err != nil {
+		if sc, err = appendStringField(sc, otlpwire.ScopeVersion, sm.get("version"), "scope.version"); err != nil {
 			return nil, err
 		}
-		if sc, err = appendKeyValues(sc, scopeAttributes, sm.get("attributes"), "scope.attributes"); err != nil {
+		if sc, err = appendKeyValues(sc, otlpwire.ScopeAttributes, sm.get("attributes"), "scope.attributes"); err != nil {
 			return nil, err
 		}
-		if sc, err = appendVarintField(sc, scopeDropped, sm.get("droppedAttributesCount"), "scope.droppedAttributesCount", math.MaxUint32); err != nil {
+		if sc, err = appendVarintField(sc, otlpwire.ScopeDropped, sm.get("droppedAttributesCount"), "scope.droppedAttributesCount", math.MaxUint32); err != nil {
 			return nil, err
 		}
-		out = appendMsg(out, slScope, sc)
+		out = appendMsg(out, otlpwire.ScopeLogsScope, sc)
 	}
 	lrs, err := array(m.get("logRecords"), "logRecords")
 	if err != nil {
@@ -218,9 +220,9 @@ func transcodeScopeLogs(raw json.RawMessage) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = appendMsg(out, slLogRecords, lr)
+		out = appendMsg(out, otlpwire.ScopeLogsLogRecords, lr)
 	}
-	return appendStringField(out, slSchemaURL, m.get("schemaUrl"), "scopeLogs.schemaUrl")
+	return appendStringField(out, otlpwire.ScopeLogsSchemaURL, m.get("schemaUrl"), "scopeLogs.schemaUrl")
 }
 
 func transcodeLogRecord(raw json.RawMessage) ([]byte, error) {
@@ -229,7 +231,7 @@ func transcodeLogRecord(raw json.RawMessage) ([]byte, error) {
 		return nil, err
 	}
 	var out []byte
-	if out, err = appendFixed64Field(out, lrTime, m.get("timeUnixNano"), "timeUnixNano"); err != nil {
+	if out, err = appendFixed64Field(out, otlpwire.LogTime, m.get("timeUnixNano"), "timeUnixNano"); err != nil {
 		return nil, err
 	}
 	if v := m.get("severityNumber"); v != nil {
@@ -238,11 +240,11 @@ func transcodeLogRecord(raw json.RawMessage) ([]byte, error) {
 			return nil, err
 		}
 		if n != 0 {
-			out = protowire.AppendTag(out, lrSeverityNumber, protowire.VarintType)
+			out = protowire.AppendTag(out, otlpwire.LogSeverityNumber, protowire.VarintType)
 			out = protowire.AppendVarint(out, uint64(n))
 		}
 	}
-	if out, err = appendStringField(out, lrSeverityText, m.get("severityText"), "severityText"); err != nil {
+	if out, err = appendStringField(out, otlpwire.LogSeverityText, m.get("severityText"), "severityText"); err != nil {
 		return nil, err
 	}
 	if v := m.get("body"); v != nil {
@@ -250,12 +252,12 @@ func transcodeLogRecord(raw json.RawMessage) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = appendMsg(out, lrBody, body)
+		out = appendMsg(out, otlpwire.LogBody, body)
 	}
-	if out, err = appendKeyValues(out, lrAttributes, m.get("attributes"), "attributes"); err != nil {
+	if out, err = appendKeyValues(out, otlpwire.LogAttributes, m.get("attributes"), "attributes"); err != nil {
 		return nil, err
 	}
-	if out, err = appendVarintField(out, lrDropped, m.get("droppedAttributesCount"), "droppedAttributesCount", math.MaxUint32); err != nil {
+	if out, err = appendVarintField(out, otlpwire.LogDropped, m.get("droppedAttributesCount"), "droppedAttributesCount", math.MaxUint32); err != nil {
 		return nil, err
 	}
 	if v := m.get("flags"); v != nil {
@@ -264,22 +266,22 @@ func transcodeLogRecord(raw json.RawMessage) ([]byte, error) {
 			return nil, err
 		}
 		if n != 0 {
-			out = protowire.AppendTag(out, lrFlags, protowire.Fixed32Type)
+			out = protowire.AppendTag(out, otlpwire.LogFlags, protowire.Fixed32Type)
 			out = protowire.AppendFixed32(out, uint32(n))
 		}
 	}
 	for _, f := range []struct {
 		num  protowire.Number
 		name string
-	}{{lrTraceID, "traceId"}, {lrSpanID, "spanId"}} {
+	}{{otlpwire.LogTraceID, "traceId"}, {otlpwire.LogSpanID, "spanId"}} {
 		if out, err = appendHexField(out, f.num, m.get(f.name), f.name); err != nil {
 			return nil, err
 		}
 	}
-	if out, err = appendFixed64Field(out, lrObservedTime, m.get("observedTimeUnixNano"), "observedTimeUnixNano"); err != nil {
+	if out, err = appendFixed64Field(out, otlpwire.LogObservedTime, m.get("observedTimeUnixNano"), "observedTimeUnixNano"); err != nil {
 		return nil, err
 	}
-	return appendStringField(out, lrEventName, m.get("eventName"), "eventName")
+	return appendStringField(out, otlpwire.LogEventName, m.get("eventName"), "eventName")
 }
 
 // transcodeAnyValue turns {"stringValue": …} and its siblings into an
@@ -308,35 +310,35 @@ func transcodeAnyValue(raw json.RawMessage, depth int, what string) ([]byte, err
 			if err := json.Unmarshal(v, &s); err != nil {
 				return nil, malformed("%s.stringValue: %v", what, err)
 			}
-			out = protowire.AppendTag(out, avString, protowire.BytesType)
+			out = protowire.AppendTag(out, otlpwire.AnyString, protowire.BytesType)
 			out = protowire.AppendString(out, s)
 		case "boolValue":
 			var b bool
 			if err := json.Unmarshal(v, &b); err != nil {
 				return nil, malformed("%s.boolValue: %v", what, err)
 			}
-			out = protowire.AppendTag(out, avBool, protowire.VarintType)
+			out = protowire.AppendTag(out, otlpwire.AnyBool, protowire.VarintType)
 			out = protowire.AppendVarint(out, protowire.EncodeBool(b))
 		case "intValue":
 			n, err := signed(v, what+".intValue")
 			if err != nil {
 				return nil, err
 			}
-			out = protowire.AppendTag(out, avInt, protowire.VarintType)
+			out = protowire.AppendTag(out, otlpwire.AnyInt, protowire.VarintType)
 			out = protowire.AppendVarint(out, uint64(n))
 		case "doubleValue":
 			f, err := double(v, what+".doubleValue")
 			if err != nil {
 				return nil, err
 			}
-			out = protowire.AppendTag(out, avDouble, protowire.Fixed64Type)
+			out = protowire.AppendTag(out, otlpwire.AnyDouble, protowire.Fixed64Type)
 			out = protowire.AppendFixed64(out, math.Float64bits(f))
 		case "bytesValue":
 			b, err := base64Bytes(v, what+".bytesValue")
 			if err != nil {
 				return nil, err
 			}
-			out = protowire.AppendTag(out, avBytes, protowire.BytesType)
+			out = protowire.AppendTag(out, otlpwire.AnyBytes, protowire.BytesType)
 			out = protowire.AppendBytes(out, b)
 		case "arrayValue", "kvlistValue":
 			lm, err := object(v, what+"."+name)
@@ -358,11 +360,11 @@ func transcodeAnyValue(raw json.RawMessage, depth int, what string) ([]byte, err
 				if err != nil {
 					return nil, err
 				}
-				list = appendMsg(list, listValues, item)
+				list = appendMsg(list, otlpwire.ListValues, item)
 			}
-			num := avArray
+			num := otlpwire.AnyArray
 			if name == "kvlistValue" {
-				num = avKvlist
+				num = otlpwire.AnyKvlist
 			}
 			out = appendMsg(out, num, list)
 		}
@@ -375,7 +377,7 @@ func transcodeKeyValue(raw json.RawMessage, depth int, what string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	out, err := appendStringField(nil, kvKey, m.get("key"), what+" key")
+	out, err := appendStringField(nil, otlpwire.KeyValueKey, m.get("key"), what+" key")
 	if err != nil {
 		return nil, err
 	}
@@ -384,7 +386,7 @@ func transcodeKeyValue(raw json.RawMessage, depth int, what string) ([]byte, err
 		if err != nil {
 			return nil, err
 		}
-		out = appendMsg(out, kvValue, av)
+		out = appendMsg(out, otlpwire.KeyValueValue, av)
 	}
 	return out, nil
 }

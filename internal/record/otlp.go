@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 )
 
 // BodyKind says where an OTLP record's body is.
@@ -63,40 +65,9 @@ const (
 	partBody              protowire.Number = 7
 )
 
-// Field numbers of the OTLP messages that skiff reads
-// (opentelemetry/proto/logs/v1/logs.proto, common/v1/common.proto,
-// resource/v1/resource.proto).
-const (
-	// LogRecord
-	logTime          protowire.Number = 1
-	logSeverityNum   protowire.Number = 2
-	logSeverityText  protowire.Number = 3
-	logBody          protowire.Number = 5
-	logAttributes    protowire.Number = 6
-	logDropped       protowire.Number = 7
-	logFlags         protowire.Number = 8
-	logTraceID       protowire.Number = 9
-	logSpanID        protowire.Number = 10
-	logObservedTime  protowire.Number = 11
-	logEventName     protowire.Number = 12
-	resourceAttrs    protowire.Number = 1
-	resourceDropped  protowire.Number = 2
-	scopeName        protowire.Number = 1
-	scopeVersion     protowire.Number = 2
-	scopeAttrs       protowire.Number = 3
-	scopeDropped     protowire.Number = 4
-	anyString        protowire.Number = 1
-	anyBool          protowire.Number = 2
-	anyInt           protowire.Number = 3
-	anyDouble        protowire.Number = 4
-	anyArray         protowire.Number = 5
-	anyKvlist        protowire.Number = 6
-	anyBytes         protowire.Number = 7
-	listValues       protowire.Number = 1 // ArrayValue.values, KeyValueList.values
-	keyValueKey      protowire.Number = 1
-	keyValueValue    protowire.Number = 2
-	maxRenderedDepth                  = 64 // deeper AnyValues render as null
-)
+// maxRenderedDepth bounds the nesting of AnyValues rendered as JSON:
+// deeper ones render as null.
+const maxRenderedDepth = 64
 
 // AppendBinary appends p's binary form (what Record.OTLP holds) to dst.
 func (p *OTLPParts) AppendBinary(dst []byte) []byte {
@@ -183,12 +154,12 @@ func (p *OTLPParts) AppendLogRecord(dst, message []byte) []byte {
 	dst = append(dst, p.Log...)
 	switch p.BodyKind {
 	case BodyString:
-		dst = protowire.AppendTag(dst, logBody, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(protowire.SizeTag(anyString)+protowire.SizeBytes(len(message))))
-		dst = protowire.AppendTag(dst, anyString, protowire.BytesType)
+		dst = protowire.AppendTag(dst, otlpwire.LogBody, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(protowire.SizeTag(otlpwire.AnyString)+protowire.SizeBytes(len(message))))
+		dst = protowire.AppendTag(dst, otlpwire.AnyString, protowire.BytesType)
 		dst = protowire.AppendBytes(dst, message)
 	case BodyValue:
-		dst = protowire.AppendTag(dst, logBody, protowire.BytesType)
+		dst = protowire.AppendTag(dst, otlpwire.LogBody, protowire.BytesType)
 		dst = protowire.AppendBytes(dst, p.Body)
 	}
 	return dst

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 )
 
 // logFields are the LogRecord fields the JSON form shows, read from
@@ -26,27 +28,27 @@ type logFields struct {
 }
 
 func (f *logFields) scan(b []byte) {
-	for g, b, ok := nextField(b); ok; g, b, ok = nextField(b) {
+	for g, b, ok := otlpwire.Next(b); ok; g, b, ok = otlpwire.Next(b) {
 		switch {
-		case g.typ == protowire.Fixed64Type && g.num == logObservedTime:
-			f.observed = g.x
-		case g.typ == protowire.Fixed32Type && g.num == logFlags:
-			f.flags = uint32(g.x)
-		case g.typ == protowire.VarintType && g.num == logSeverityNum:
-			f.sevNum = int32(g.x)
-		case g.typ == protowire.VarintType && g.num == logDropped:
-			f.dropped = uint32(g.x)
-		case g.typ == protowire.BytesType:
-			switch g.num {
-			case logSeverityText:
-				f.sevText = g.v
-			case logTraceID:
-				f.traceID = g.v
-			case logSpanID:
-				f.spanID = g.v
-			case logEventName:
-				f.eventName = g.v
-			case logAttributes:
+		case g.Type == protowire.Fixed64Type && g.Num == otlpwire.LogObservedTime:
+			f.observed = g.X
+		case g.Type == protowire.Fixed32Type && g.Num == otlpwire.LogFlags:
+			f.flags = uint32(g.X)
+		case g.Type == protowire.VarintType && g.Num == otlpwire.LogSeverityNumber:
+			f.sevNum = int32(g.X)
+		case g.Type == protowire.VarintType && g.Num == otlpwire.LogDropped:
+			f.dropped = uint32(g.X)
+		case g.Type == protowire.BytesType:
+			switch g.Num {
+			case otlpwire.LogSeverityText:
+				f.sevText = g.V
+			case otlpwire.LogTraceID:
+				f.traceID = g.V
+			case otlpwire.LogSpanID:
+				f.spanID = g.V
+			case otlpwire.LogEventName:
+				f.eventName = g.V
+			case otlpwire.LogAttributes:
 				f.attrs = true
 			}
 		}
@@ -66,7 +68,7 @@ func appendOTLPJSON(dst []byte, r *Record) []byte {
 	case BodyValue:
 		// Rendered from the AnyValue, not Message, so that the JSON form is
 		// valid whatever Message holds.
-		if anyKind(p.Body) == anyKvlist {
+		if anyKind(p.Body) == otlpwire.AnyKvlist {
 			dst = append(dst, `,"json":`...)
 		} else {
 			dst = append(dst, `,"body":`...)
@@ -108,7 +110,7 @@ func appendOTLPJSON(dst []byte, r *Record) []byte {
 	}
 	if f.attrs {
 		dst = append(dst, `,"attributes":`...)
-		dst = appendKeyValues(dst, p.Log, logAttributes, 0)
+		dst = appendKeyValues(dst, p.Log, otlpwire.LogAttributes, 0)
 	}
 	if f.dropped != 0 {
 		dst = append(dst, `,"dropped_attributes_count":`...)
@@ -136,12 +138,12 @@ func appendMessage(dst, msg []byte) []byte {
 func appendResource(dst, res, schemaURL []byte) []byte {
 	var dropped uint64
 	attrs := false
-	for f, b, ok := nextField(res); ok; f, b, ok = nextField(b) {
+	for f, b, ok := otlpwire.Next(res); ok; f, b, ok = otlpwire.Next(b) {
 		switch {
-		case f.num == resourceAttrs && f.typ == protowire.BytesType:
+		case f.Num == otlpwire.ResourceAttributes && f.Type == protowire.BytesType:
 			attrs = true
-		case f.num == resourceDropped && f.typ == protowire.VarintType:
-			dropped = f.x
+		case f.Num == otlpwire.ResourceDropped && f.Type == protowire.VarintType:
+			dropped = f.X
 		}
 	}
 	if !attrs && dropped == 0 && len(schemaURL) == 0 {
@@ -151,7 +153,7 @@ func appendResource(dst, res, schemaURL []byte) []byte {
 	mark := len(dst)
 	if attrs {
 		dst = append(dst, `"attributes":`...)
-		dst = appendKeyValues(dst, res, resourceAttrs, 0)
+		dst = appendKeyValues(dst, res, otlpwire.ResourceAttributes, 0)
 	}
 	if dropped != 0 {
 		dst = appendComma(dst, mark)
@@ -171,16 +173,16 @@ func appendScope(dst, scope, schemaURL []byte) []byte {
 	var name, version []byte
 	var dropped uint64
 	attrs := false
-	for f, b, ok := nextField(scope); ok; f, b, ok = nextField(b) {
+	for f, b, ok := otlpwire.Next(scope); ok; f, b, ok = otlpwire.Next(b) {
 		switch {
-		case f.typ == protowire.BytesType && f.num == scopeName:
-			name = f.v
-		case f.typ == protowire.BytesType && f.num == scopeVersion:
-			version = f.v
-		case f.typ == protowire.BytesType && f.num == scopeAttrs:
+		case f.Type == protowire.BytesType && f.Num == otlpwire.ScopeName:
+			name = f.V
+		case f.Type == protowire.BytesType && f.Num == otlpwire.ScopeVersion:
+			version = f.V
+		case f.Type == protowire.BytesType && f.Num == otlpwire.ScopeAttributes:
 			attrs = true
-		case f.typ == protowire.VarintType && f.num == scopeDropped:
-			dropped = f.x
+		case f.Type == protowire.VarintType && f.Num == otlpwire.ScopeDropped:
+			dropped = f.X
 		}
 	}
 	if len(name) == 0 && len(version) == 0 && !attrs && dropped == 0 && len(schemaURL) == 0 {
@@ -200,7 +202,7 @@ func appendScope(dst, scope, schemaURL []byte) []byte {
 	if attrs {
 		dst = appendComma(dst, mark)
 		dst = append(dst, `"attributes":`...)
-		dst = appendKeyValues(dst, scope, scopeAttrs, 0)
+		dst = appendKeyValues(dst, scope, otlpwire.ScopeAttributes, 0)
 	}
 	if dropped != 0 {
 		dst = appendComma(dst, mark)
@@ -222,61 +224,24 @@ func appendComma(dst []byte, mark int) []byte {
 	return dst
 }
 
-// field is one field of a protobuf message.
-type field struct {
-	num protowire.Number
-	typ protowire.Type
-	v   []byte // the value of a bytes field
-	x   uint64 // the value of a varint or fixed field
-}
-
-// nextField reads the first field of the protobuf message b and returns it
-// with the rest of b. ok is false at the end of b and at a malformed field.
-func nextField(b []byte) (f field, rest []byte, ok bool) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
-		return f, nil, false
-	}
-	b = b[n:]
-	f.num, f.typ = num, typ
-	switch typ {
-	case protowire.VarintType:
-		f.x, n = protowire.ConsumeVarint(b)
-	case protowire.Fixed64Type:
-		f.x, n = protowire.ConsumeFixed64(b)
-	case protowire.Fixed32Type:
-		var x uint32
-		x, n = protowire.ConsumeFixed32(b)
-		f.x = uint64(x)
-	case protowire.BytesType:
-		f.v, n = protowire.ConsumeBytes(b)
-	default:
-		n = protowire.ConsumeFieldValue(num, typ, b)
-	}
-	if n < 0 {
-		return f, nil, false
-	}
-	return f, b[n:], true
-}
-
 // appendKeyValues appends the KeyValues in the repeated field num of the
 // message b as a JSON object. Keys are rendered as given, duplicates
 // included (OTLP requires unique keys; skiff does not rewrite data).
 func appendKeyValues(dst, b []byte, num protowire.Number, depth int) []byte {
 	dst = append(dst, '{')
 	mark := len(dst)
-	for f, b, ok := nextField(b); ok; f, b, ok = nextField(b) {
-		if f.num != num || f.typ != protowire.BytesType {
+	for f, b, ok := otlpwire.Next(b); ok; f, b, ok = otlpwire.Next(b) {
+		if f.Num != num || f.Type != protowire.BytesType {
 			continue
 		}
 		var key, value []byte
 		hasValue := false
-		for g, kv, ok := nextField(f.v); ok; g, kv, ok = nextField(kv) {
+		for g, kv, ok := otlpwire.Next(f.V); ok; g, kv, ok = otlpwire.Next(kv) {
 			switch {
-			case g.num == keyValueKey && g.typ == protowire.BytesType:
-				key = g.v
-			case g.num == keyValueValue && g.typ == protowire.BytesType:
-				value, hasValue = g.v, true
+			case g.Num == otlpwire.KeyValueKey && g.Type == protowire.BytesType:
+				key = g.V
+			case g.Num == otlpwire.KeyValueValue && g.Type == protowire.BytesType:
+				value, hasValue = g.V, true
 			}
 		}
 		dst = appendComma(dst, mark)
@@ -304,14 +269,14 @@ func AppendAnyValueJSON(dst, v []byte) []byte {
 // oneof member set (0 for none), with its bytes or number. The last member
 // wins, as in protobuf decoders.
 func anyValue(b []byte) (kind protowire.Number, val []byte, x uint64) {
-	for f, b, ok := nextField(b); ok; f, b, ok = nextField(b) {
+	for f, b, ok := otlpwire.Next(b); ok; f, b, ok = otlpwire.Next(b) {
 		switch {
-		case f.typ == protowire.BytesType && (f.num == anyString || f.num == anyArray || f.num == anyKvlist || f.num == anyBytes):
-			kind, val = f.num, f.v
-		case f.typ == protowire.VarintType && (f.num == anyBool || f.num == anyInt):
-			kind, x = f.num, f.x
-		case f.typ == protowire.Fixed64Type && f.num == anyDouble:
-			kind, x = f.num, f.x
+		case f.Type == protowire.BytesType && (f.Num == otlpwire.AnyString || f.Num == otlpwire.AnyArray || f.Num == otlpwire.AnyKvlist || f.Num == otlpwire.AnyBytes):
+			kind, val = f.Num, f.V
+		case f.Type == protowire.VarintType && (f.Num == otlpwire.AnyBool || f.Num == otlpwire.AnyInt):
+			kind, x = f.Num, f.X
+		case f.Type == protowire.Fixed64Type && f.Num == otlpwire.AnyDouble:
+			kind, x = f.Num, f.X
 		}
 	}
 	return kind, val, x
@@ -328,16 +293,16 @@ func appendAnyValue(dst, b []byte, depth int) []byte {
 	}
 	kind, val, x := anyValue(b)
 	switch kind {
-	case anyString:
+	case otlpwire.AnyString:
 		return AppendString(dst, val)
-	case anyBool:
+	case otlpwire.AnyBool:
 		if x != 0 {
 			return append(dst, "true"...)
 		}
 		return append(dst, "false"...)
-	case anyInt:
+	case otlpwire.AnyInt:
 		return strconv.AppendInt(dst, int64(x), 10)
-	case anyDouble:
+	case otlpwire.AnyDouble:
 		f := math.Float64frombits(x)
 		switch {
 		case math.IsNaN(f):
@@ -348,22 +313,22 @@ func appendAnyValue(dst, b []byte, depth int) []byte {
 			return append(dst, `"-Infinity"`...)
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 64)
-	case anyBytes:
+	case otlpwire.AnyBytes:
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, val)
 		return append(dst, '"')
-	case anyArray:
+	case otlpwire.AnyArray:
 		dst = append(dst, '[')
 		mark := len(dst)
-		for f, b, ok := nextField(val); ok; f, b, ok = nextField(b) {
-			if f.num == listValues && f.typ == protowire.BytesType {
+		for f, b, ok := otlpwire.Next(val); ok; f, b, ok = otlpwire.Next(b) {
+			if f.Num == otlpwire.ListValues && f.Type == protowire.BytesType {
 				dst = appendComma(dst, mark)
-				dst = appendAnyValue(dst, f.v, depth+1)
+				dst = appendAnyValue(dst, f.V, depth+1)
 			}
 		}
 		return append(dst, ']')
-	case anyKvlist:
-		return appendKeyValues(dst, val, listValues, depth)
+	case otlpwire.AnyKvlist:
+		return appendKeyValues(dst, val, otlpwire.ListValues, depth)
 	}
 	return append(dst, "null"...)
 }

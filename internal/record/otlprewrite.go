@@ -1,6 +1,10 @@
 package record
 
-import "google.golang.org/protobuf/encoding/protowire"
+import (
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/skiff-dev/skiff/internal/otlpwire"
+)
 
 // StringRewriter rewrites one string value: it returns the replacement and
 // whether it differs from s.
@@ -21,7 +25,7 @@ func (p *OTLPParts) RewriteStrings(fn StringRewriter) bool {
 	for _, m := range []struct {
 		b    *[]byte
 		attr protowire.Number
-	}{{&p.Log, logAttributes}, {&p.Resource, resourceAttrs}, {&p.Scope, scopeAttrs}} {
+	}{{&p.Log, otlpwire.LogAttributes}, {&p.Resource, otlpwire.ResourceAttributes}, {&p.Scope, otlpwire.ScopeAttributes}} {
 		if out, ok := rewriteKeyValues(*m.b, m.attr, fn, 0); ok {
 			*m.b, changed = out, true
 		}
@@ -38,15 +42,15 @@ func (p *OTLPParts) RewriteStrings(fn StringRewriter) bool {
 // field num of message b. It returns b's new form and true only when
 // something changed.
 func rewriteKeyValues(b []byte, num protowire.Number, fn StringRewriter, depth int) ([]byte, bool) {
-	return rewriteFields(b, func(f field) ([]byte, bool) {
-		if f.num != num || f.typ != protowire.BytesType {
+	return rewriteFields(b, func(f otlpwire.Field) ([]byte, bool) {
+		if f.Num != num || f.Type != protowire.BytesType {
 			return nil, false
 		}
-		return rewriteFields(f.v, func(kv field) ([]byte, bool) {
-			if kv.num != keyValueValue || kv.typ != protowire.BytesType {
+		return rewriteFields(f.V, func(kv otlpwire.Field) ([]byte, bool) {
+			if kv.Num != otlpwire.KeyValueValue || kv.Type != protowire.BytesType {
 				return nil, false
 			}
-			return rewriteAnyValue(kv.v, fn, depth+1)
+			return rewriteAnyValue(kv.V, fn, depth+1)
 		})
 	})
 }
@@ -57,22 +61,22 @@ func rewriteAnyValue(b []byte, fn StringRewriter, depth int) ([]byte, bool) {
 	if depth > maxRenderedDepth {
 		return nil, false
 	}
-	return rewriteFields(b, func(f field) ([]byte, bool) {
-		if f.typ != protowire.BytesType {
+	return rewriteFields(b, func(f otlpwire.Field) ([]byte, bool) {
+		if f.Type != protowire.BytesType {
 			return nil, false
 		}
-		switch f.num {
-		case anyString:
-			return fn(f.v)
-		case anyArray:
-			return rewriteFields(f.v, func(e field) ([]byte, bool) {
-				if e.num != listValues || e.typ != protowire.BytesType {
+		switch f.Num {
+		case otlpwire.AnyString:
+			return fn(f.V)
+		case otlpwire.AnyArray:
+			return rewriteFields(f.V, func(e otlpwire.Field) ([]byte, bool) {
+				if e.Num != otlpwire.ListValues || e.Type != protowire.BytesType {
 					return nil, false
 				}
-				return rewriteAnyValue(e.v, fn, depth+1)
+				return rewriteAnyValue(e.V, fn, depth+1)
 			})
-		case anyKvlist:
-			return rewriteKeyValues(f.v, listValues, fn, depth+1)
+		case otlpwire.AnyKvlist:
+			return rewriteKeyValues(f.V, otlpwire.ListValues, fn, depth+1)
 		}
 		return nil, false
 	})
@@ -82,12 +86,12 @@ func rewriteAnyValue(b []byte, fn StringRewriter, depth int) ([]byte, bool) {
 // replaced: fn returns the new value and true, or false to keep it. The
 // message is rebuilt only when some field changed; a malformed message is
 // kept whole.
-func rewriteFields(b []byte, fn func(field) ([]byte, bool)) ([]byte, bool) {
+func rewriteFields(b []byte, fn func(otlpwire.Field) ([]byte, bool)) ([]byte, bool) {
 	var out []byte
 	rest := b
 	for len(rest) > 0 {
 		start := len(b) - len(rest)
-		f, next, ok := nextField(rest)
+		f, next, ok := otlpwire.Next(rest)
 		if !ok {
 			return nil, false
 		}
@@ -96,7 +100,7 @@ func rewriteFields(b []byte, fn func(field) ([]byte, bool)) ([]byte, bool) {
 			if out == nil {
 				out = append(make([]byte, 0, len(b)+16), b[:start]...)
 			}
-			out = protowire.AppendTag(out, f.num, protowire.BytesType)
+			out = protowire.AppendTag(out, f.Num, protowire.BytesType)
 			out = protowire.AppendBytes(out, v)
 		} else if out != nil {
 			out = append(out, rest[:len(rest)-len(next)]...)

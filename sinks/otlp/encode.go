@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
@@ -68,7 +69,7 @@ func newMapping(ids *record.Encoder, sevField string, numbers numberScheme) *map
 		m.resAttrs = append(m.resAttrs, attr{key, fields[key]})
 	}
 	for _, a := range m.resAttrs {
-		m.resource = appendStringKV(m.resource, resAttrs, string(appendValidUTF8(nil, []byte(a.key))), appendValidUTF8(nil, []byte(a.value)))
+		m.resource = appendStringKV(m.resource, otlpwire.ResourceAttributes, string(appendValidUTF8(nil, []byte(a.key))), appendValidUTF8(nil, []byte(a.value)))
 	}
 	return m
 }
@@ -236,11 +237,11 @@ func (e *batch) encodeProto(recs []record.Record) []byte {
 		for i := range recs {
 			hint += estimate(&recs[i])
 		}
-		b, rl := openField(b, reqResourceLogs, hint)
+		b, rl := openField(b, otlpwire.RequestResourceLogs, hint)
 		if len(e.m.resource) > 0 {
-			b = appendBytesField(b, rlResource, e.m.resource)
+			b = appendBytesField(b, otlpwire.ResourceLogsResource, e.m.resource)
 		}
-		b, sl := openField(b, rlScopeLogs, hint)
+		b, sl := openField(b, otlpwire.ResourceLogsScopeLogs, hint)
 		for i := range recs {
 			b = e.appendLogRecord(b, &recs[i])
 		}
@@ -251,7 +252,7 @@ func (e *batch) encodeProto(recs []record.Record) []byte {
 	for k := 0; k < len(e.sorder); {
 		rg := &e.rgs[e.sgs[e.sorder[k]].rg]
 		var rl int
-		b, rl = openField(b, reqResourceLogs, rg.hint)
+		b, rl = openField(b, otlpwire.RequestResourceLogs, rg.hint)
 		var res, resURL []byte
 		if rg.rep < 0 {
 			res = e.m.resource
@@ -259,17 +260,17 @@ func (e *batch) encodeProto(recs []record.Record) []byte {
 			res, resURL = e.parts[rg.rep].Resource, e.parts[rg.rep].ResourceSchemaURL
 		}
 		if len(res) > 0 {
-			b = appendBytesField(b, rlResource, res)
+			b = appendBytesField(b, otlpwire.ResourceLogsResource, res)
 		}
 		for first := e.sgs[e.sorder[k]].rg; k < len(e.sorder) && e.sgs[e.sorder[k]].rg == first; k++ {
 			sg := &e.sgs[e.sorder[k]]
 			var sl int
-			b, sl = openField(b, rlScopeLogs, sg.hint)
+			b, sl = openField(b, otlpwire.ResourceLogsScopeLogs, sg.hint)
 			var p *record.OTLPParts
 			if sg.rep >= 0 {
 				p = &e.parts[sg.rep]
 				if len(p.Scope) > 0 {
-					b = appendBytesField(b, slScope, p.Scope)
+					b = appendBytesField(b, otlpwire.ScopeLogsScope, p.Scope)
 				}
 			}
 			for _, i := range e.order[sg.at : sg.at+sg.n] {
@@ -280,12 +281,12 @@ func (e *batch) encodeProto(recs []record.Record) []byte {
 				}
 			}
 			if p != nil && len(p.ScopeSchemaURL) > 0 {
-				b = appendBytesField(b, slSchemaURL, p.ScopeSchemaURL)
+				b = appendBytesField(b, otlpwire.ScopeLogsSchemaURL, p.ScopeSchemaURL)
 			}
 			b = closeField(b, sl, sg.hint)
 		}
 		if len(resURL) > 0 {
-			b = appendBytesField(b, rlSchemaURL, resURL)
+			b = appendBytesField(b, otlpwire.ResourceLogsSchemaURL, resURL)
 		}
 		b = closeField(b, rl, rg.hint)
 	}
@@ -297,7 +298,7 @@ func (e *batch) encodeProto(recs []record.Record) []byte {
 // received.
 func appendPassThrough(b []byte, r *record.Record, p *record.OTLPParts) []byte {
 	hint := len(p.Log) + len(r.Message) + len(p.Body) + 8
-	b, lr := openField(b, slLogRecords, hint)
+	b, lr := openField(b, otlpwire.ScopeLogsLogRecords, hint)
 	b = p.AppendLogRecord(b, r.Message)
 	return closeField(b, lr, hint)
 }
@@ -306,12 +307,12 @@ func appendPassThrough(b []byte, r *record.Record, p *record.OTLPParts) []byte {
 // (docs/OTLP.md, "Mapping").
 func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 	hint := estimate(r)
-	b, lr := openField(b, slLogRecords, hint)
+	b, lr := openField(b, otlpwire.ScopeLogsLogRecords, hint)
 	if !r.EventTime.IsZero() {
-		b = append(b, byte(lrTime)<<3|byte(protowire.Fixed64Type))
+		b = append(b, byte(otlpwire.LogTime)<<3|byte(protowire.Fixed64Type))
 		b = binary.LittleEndian.AppendUint64(b, uint64(r.EventTime.UnixNano()))
 	}
-	b = append(b, byte(lrObserved)<<3|byte(protowire.Fixed64Type))
+	b = append(b, byte(otlpwire.LogObservedTime)<<3|byte(protowire.Fixed64Type))
 	b = binary.LittleEndian.AppendUint64(b, uint64(r.Collected.UnixNano()))
 
 	valid := utf8.Valid(r.Message)
@@ -320,7 +321,7 @@ func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 	if r.Flags&record.FlagJSON != 0 {
 		j = jsonBody{sevKey: e.m.sevKey, checkUTF8: !valid}
 		mark := len(b)
-		nb, bs := openField(b, lrBody, len(r.Message))
+		nb, bs := openField(b, otlpwire.LogBody, len(r.Message))
 		nb, rest, ok := j.appendValue(nb, r.Message, 0)
 		if ok && len(skipWS(rest)) == 0 {
 			b, body = closeField(nb, bs, len(r.Message)), true
@@ -334,9 +335,9 @@ func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 			e.tmp = appendValidUTF8(e.tmp[:0], msg)
 			msg = e.tmp
 		}
-		b = append(b, tag(lrBody))
+		b = append(b, tag(otlpwire.LogBody))
 		b = appendVarint(b, uint64(1+protowire.SizeBytes(len(msg))))
-		b = appendBytesField(b, avString, msg)
+		b = appendBytesField(b, otlpwire.AnyString, msg)
 	}
 
 	if len(r.Path) > 0 {
@@ -355,11 +356,11 @@ func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 	e.tmp = e.m.ids.AppendID(e.tmp[:0], r) // the instance, hex digits and digits: valid UTF-8
 	b = appendStringAttr(b, kvRecordUID, e.tmp)
 	if r.Flags&record.FlagPartial != 0 {
-		b = appendVarintKV(b, lrAttrs, attrPartial, avBool, 1)
-		b = appendVarintKV(b, lrAttrs, attrOffset, avInt, uint64(r.Offset))
+		b = appendVarintKV(b, otlpwire.LogAttributes, attrPartial, otlpwire.AnyBool, 1)
+		b = appendVarintKV(b, otlpwire.LogAttributes, attrOffset, otlpwire.AnyInt, uint64(r.Offset))
 	}
 	if !valid && !body {
-		b = appendBytesKV(b, lrAttrs, attrMessageBytes, r.Message)
+		b = appendBytesKV(b, otlpwire.LogAttributes, attrMessageBytes, r.Message)
 	}
 
 	if j.sev != nil {
@@ -369,10 +370,10 @@ func (e *batch) appendLogRecord(b []byte, r *record.Record) []byte {
 			text = e.tmp
 		}
 		if n := severityNumber(text, e.m.numbers); n > 0 {
-			b = append(b, byte(lrSevNum)<<3)
+			b = append(b, byte(otlpwire.LogSeverityNumber)<<3)
 			b = appendVarint(b, uint64(n))
 		}
-		b = appendBytesField(b, lrSevText, text)
+		b = appendBytesField(b, otlpwire.LogSeverityText, text)
 	}
 	return closeField(b, lr, hint)
 }

@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 	"github.com/skiff-dev/skiff/internal/record"
 )
 
@@ -333,48 +334,12 @@ func appendDoubleJSON(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-// pbField is one field of a protobuf message.
-type pbField struct {
-	num protowire.Number
-	typ protowire.Type
-	x   uint64 // varint and fixed values
-	v   []byte // bytes values
-}
-
-// nextPBField reads the first field of b.
-func nextPBField(b []byte) (f pbField, rest []byte, ok bool) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
-		return f, nil, false
-	}
-	b = b[n:]
-	f.num, f.typ = num, typ
-	switch typ {
-	case protowire.VarintType:
-		f.x, n = protowire.ConsumeVarint(b)
-	case protowire.Fixed64Type:
-		f.x, n = protowire.ConsumeFixed64(b)
-	case protowire.Fixed32Type:
-		var x uint32
-		x, n = protowire.ConsumeFixed32(b)
-		f.x = uint64(x)
-	case protowire.BytesType:
-		f.v, n = protowire.ConsumeBytes(b)
-	default:
-		n = protowire.ConsumeFieldValue(num, typ, b)
-	}
-	if n < 0 {
-		return f, nil, false
-	}
-	return f, b[n:], true
-}
-
 // appendKeyValuesJSON appends `,"attributes":[…]` for the KeyValues in the
 // repeated field num of msg, if there is any.
 func appendKeyValuesJSON(b, msg []byte, num protowire.Number, name string, depth int) []byte {
 	n := 0
-	for f, rest, ok := nextPBField(msg); ok; f, rest, ok = nextPBField(rest) {
-		if f.num != num || f.typ != protowire.BytesType {
+	for f, rest, ok := otlpwire.Next(msg); ok; f, rest, ok = otlpwire.Next(rest) {
+		if f.Num != num || f.Type != protowire.BytesType {
 			continue
 		}
 		if n == 0 {
@@ -385,7 +350,7 @@ func appendKeyValuesJSON(b, msg []byte, num protowire.Number, name string, depth
 			b = append(b, ',')
 		}
 		n++
-		b = appendKeyValueJSON(b, f.v, depth)
+		b = appendKeyValueJSON(b, f.V, depth)
 	}
 	if n > 0 {
 		b = append(b, ']')
@@ -396,12 +361,12 @@ func appendKeyValuesJSON(b, msg []byte, num protowire.Number, name string, depth
 func appendKeyValueJSON(b, kvb []byte, depth int) []byte {
 	var key, val []byte
 	hasVal := false
-	for f, rest, ok := nextPBField(kvb); ok; f, rest, ok = nextPBField(rest) {
+	for f, rest, ok := otlpwire.Next(kvb); ok; f, rest, ok = otlpwire.Next(rest) {
 		switch {
-		case f.num == kvKey && f.typ == protowire.BytesType:
-			key = f.v
-		case f.num == kvValue && f.typ == protowire.BytesType:
-			val, hasVal = f.v, true
+		case f.Num == otlpwire.KeyValueKey && f.Type == protowire.BytesType:
+			key = f.V
+		case f.Num == otlpwire.KeyValueValue && f.Type == protowire.BytesType:
+			val, hasVal = f.V, true
 		}
 	}
 	b = append(b, `{"key":`...)
@@ -416,62 +381,62 @@ func appendKeyValueJSON(b, kvb []byte, depth int) []byte {
 // appendAnyValueJSON transcodes an AnyValue; the last value field wins, as
 // protobuf decoders decide.
 func appendAnyValueJSON(b, av []byte, depth int) []byte {
-	var last pbField
+	var last otlpwire.Field
 	found := false
-	for f, rest, ok := nextPBField(av); ok; f, rest, ok = nextPBField(rest) {
-		if f.num >= avString && f.num <= avBytes {
+	for f, rest, ok := otlpwire.Next(av); ok; f, rest, ok = otlpwire.Next(rest) {
+		if f.Num >= otlpwire.AnyString && f.Num <= otlpwire.AnyBytes {
 			last, found = f, true
 		}
 	}
 	if !found {
 		return append(b, "{}"...)
 	}
-	if depth > maxDepth && (last.num == avArray || last.num == avKvlist) {
+	if depth > maxDepth && (last.Num == otlpwire.AnyArray || last.Num == otlpwire.AnyKvlist) {
 		return append(b, "{}"...)
 	}
 	switch f := last; {
-	case f.num == avString && f.typ == protowire.BytesType:
+	case f.Num == otlpwire.AnyString && f.Type == protowire.BytesType:
 		b = append(b, `{"stringValue":`...)
-		b = record.AppendString(b, f.v)
-	case f.num == avBool && f.typ == protowire.VarintType:
+		b = record.AppendString(b, f.V)
+	case f.Num == otlpwire.AnyBool && f.Type == protowire.VarintType:
 		b = append(b, `{"boolValue":`...)
-		b = strconv.AppendBool(b, f.x != 0)
-	case f.num == avInt && f.typ == protowire.VarintType:
+		b = strconv.AppendBool(b, f.X != 0)
+	case f.Num == otlpwire.AnyInt && f.Type == protowire.VarintType:
 		b = append(b, `{"intValue":"`...)
-		b = strconv.AppendInt(b, int64(f.x), 10)
+		b = strconv.AppendInt(b, int64(f.X), 10)
 		b = append(b, '"')
-	case f.num == avDouble && f.typ == protowire.Fixed64Type:
+	case f.Num == otlpwire.AnyDouble && f.Type == protowire.Fixed64Type:
 		b = append(b, `{"doubleValue":`...)
-		b = appendDoubleJSON(b, math.Float64frombits(f.x))
-	case f.num == avArray && f.typ == protowire.BytesType:
+		b = appendDoubleJSON(b, math.Float64frombits(f.X))
+	case f.Num == otlpwire.AnyArray && f.Type == protowire.BytesType:
 		b = append(b, `{"arrayValue":{"values":[`...)
 		n := 0
-		for g, rest, ok := nextPBField(f.v); ok; g, rest, ok = nextPBField(rest) {
-			if g.num == listValues && g.typ == protowire.BytesType {
+		for g, rest, ok := otlpwire.Next(f.V); ok; g, rest, ok = otlpwire.Next(rest) {
+			if g.Num == otlpwire.ListValues && g.Type == protowire.BytesType {
 				if n > 0 {
 					b = append(b, ',')
 				}
 				n++
-				b = appendAnyValueJSON(b, g.v, depth+1)
+				b = appendAnyValueJSON(b, g.V, depth+1)
 			}
 		}
 		b = append(b, "]}"...)
-	case f.num == avKvlist && f.typ == protowire.BytesType:
+	case f.Num == otlpwire.AnyKvlist && f.Type == protowire.BytesType:
 		b = append(b, `{"kvlistValue":{"values":[`...)
 		n := 0
-		for g, rest, ok := nextPBField(f.v); ok; g, rest, ok = nextPBField(rest) {
-			if g.num == listValues && g.typ == protowire.BytesType {
+		for g, rest, ok := otlpwire.Next(f.V); ok; g, rest, ok = otlpwire.Next(rest) {
+			if g.Num == otlpwire.ListValues && g.Type == protowire.BytesType {
 				if n > 0 {
 					b = append(b, ',')
 				}
 				n++
-				b = appendKeyValueJSON(b, g.v, depth+1)
+				b = appendKeyValueJSON(b, g.V, depth+1)
 			}
 		}
 		b = append(b, "]}"...)
-	case f.num == avBytes && f.typ == protowire.BytesType:
+	case f.Num == otlpwire.AnyBytes && f.Type == protowire.BytesType:
 		b = append(b, `{"bytesValue":"`...)
-		b = base64.StdEncoding.AppendEncode(b, f.v)
+		b = base64.StdEncoding.AppendEncode(b, f.V)
 		b = append(b, '"')
 	default:
 		return append(b, "{}"...)
@@ -482,14 +447,14 @@ func appendAnyValueJSON(b, av []byte, depth int) []byte {
 // appendResourceJSON transcodes a Resource.
 func appendResourceJSON(b, res []byte) []byte {
 	var dropped uint64
-	for f, rest, ok := nextPBField(res); ok; f, rest, ok = nextPBField(rest) {
-		if f.num == 2 && f.typ == protowire.VarintType {
-			dropped = f.x
+	for f, rest, ok := otlpwire.Next(res); ok; f, rest, ok = otlpwire.Next(rest) {
+		if f.Num == otlpwire.ResourceDropped && f.Type == protowire.VarintType {
+			dropped = f.X
 		}
 	}
 	b = append(b, '{')
 	mark := len(b)
-	b = appendKeyValuesJSON(b, res, resAttrs, "attributes", 0)
+	b = appendKeyValuesJSON(b, res, otlpwire.ResourceAttributes, "attributes", 0)
 	if dropped != 0 {
 		b = append(b, `,"droppedAttributesCount":`...)
 		b = strconv.AppendUint(b, uint64(uint32(dropped)), 10)
@@ -504,14 +469,14 @@ func appendResourceJSON(b, res []byte) []byte {
 func appendScopeJSON(b, scope []byte) []byte {
 	var name, version []byte
 	var dropped uint64
-	for f, rest, ok := nextPBField(scope); ok; f, rest, ok = nextPBField(rest) {
+	for f, rest, ok := otlpwire.Next(scope); ok; f, rest, ok = otlpwire.Next(rest) {
 		switch {
-		case f.num == 1 && f.typ == protowire.BytesType:
-			name = f.v
-		case f.num == 2 && f.typ == protowire.BytesType:
-			version = f.v
-		case f.num == 4 && f.typ == protowire.VarintType:
-			dropped = f.x
+		case f.Num == otlpwire.ScopeName && f.Type == protowire.BytesType:
+			name = f.V
+		case f.Num == otlpwire.ScopeVersion && f.Type == protowire.BytesType:
+			version = f.V
+		case f.Num == otlpwire.ScopeDropped && f.Type == protowire.VarintType:
+			dropped = f.X
 		}
 	}
 	b = append(b, '{')
@@ -524,7 +489,7 @@ func appendScopeJSON(b, scope []byte) []byte {
 		b = append(b, `,"version":`...)
 		b = record.AppendString(b, version)
 	}
-	b = appendKeyValuesJSON(b, scope, 3, "attributes", 0)
+	b = appendKeyValuesJSON(b, scope, otlpwire.ScopeAttributes, "attributes", 0)
 	if dropped != 0 {
 		b = append(b, `,"droppedAttributesCount":`...)
 		b = strconv.AppendUint(b, uint64(uint32(dropped)), 10)
@@ -543,26 +508,26 @@ func appendPassThroughJSON(b []byte, r *record.Record, p *record.OTLPParts) []by
 		sevText, eventName []byte
 		traceID, spanID    []byte
 	)
-	for f, rest, ok := nextPBField(p.Log); ok; f, rest, ok = nextPBField(rest) {
+	for f, rest, ok := otlpwire.Next(p.Log); ok; f, rest, ok = otlpwire.Next(rest) {
 		switch {
-		case f.num == lrTime && f.typ == protowire.Fixed64Type:
-			t = f.x
-		case f.num == lrObserved && f.typ == protowire.Fixed64Type:
-			observed = f.x
-		case f.num == lrSevNum && f.typ == protowire.VarintType:
-			sevNum = f.x
-		case f.num == lrSevText && f.typ == protowire.BytesType:
-			sevText = f.v
-		case f.num == 7 && f.typ == protowire.VarintType:
-			dropped = f.x
-		case f.num == 8 && f.typ == protowire.Fixed32Type:
-			flags = f.x
-		case f.num == 9 && f.typ == protowire.BytesType:
-			traceID = f.v
-		case f.num == 10 && f.typ == protowire.BytesType:
-			spanID = f.v
-		case f.num == 12 && f.typ == protowire.BytesType:
-			eventName = f.v
+		case f.Num == otlpwire.LogTime && f.Type == protowire.Fixed64Type:
+			t = f.X
+		case f.Num == otlpwire.LogObservedTime && f.Type == protowire.Fixed64Type:
+			observed = f.X
+		case f.Num == otlpwire.LogSeverityNumber && f.Type == protowire.VarintType:
+			sevNum = f.X
+		case f.Num == otlpwire.LogSeverityText && f.Type == protowire.BytesType:
+			sevText = f.V
+		case f.Num == otlpwire.LogDropped && f.Type == protowire.VarintType:
+			dropped = f.X
+		case f.Num == otlpwire.LogFlags && f.Type == protowire.Fixed32Type:
+			flags = f.X
+		case f.Num == otlpwire.LogTraceID && f.Type == protowire.BytesType:
+			traceID = f.V
+		case f.Num == otlpwire.LogSpanID && f.Type == protowire.BytesType:
+			spanID = f.V
+		case f.Num == otlpwire.LogEventName && f.Type == protowire.BytesType:
+			eventName = f.V
 		}
 	}
 	b = append(b, '{')
@@ -592,7 +557,7 @@ func appendPassThroughJSON(b []byte, r *record.Record, p *record.OTLPParts) []by
 		b = append(b, `,"body":`...)
 		b = appendAnyValueJSON(b, p.Body, 0)
 	}
-	b = appendKeyValuesJSON(b, p.Log, lrAttrs, "attributes", 0)
+	b = appendKeyValuesJSON(b, p.Log, otlpwire.LogAttributes, "attributes", 0)
 	if dropped != 0 {
 		b = append(b, `,"droppedAttributesCount":`...)
 		b = strconv.AppendUint(b, uint64(uint32(dropped)), 10)

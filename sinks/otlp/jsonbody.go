@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 )
 
 // maxDepth bounds the nesting converted to AnyValues; a value nested
@@ -53,23 +55,23 @@ func (j *jsonBody) appendValue(b, src []byte, depth int) ([]byte, []byte, bool) 
 		}
 		raw := src[:len(src)-len(rest)]
 		if j.checkUTF8 && !utf8.Valid(raw) {
-			b, start := openField(b, avString, len(raw))
+			b, start := openField(b, otlpwire.AnyString, len(raw))
 			return closeField(appendValidUTF8(b, raw), start, len(raw)), rest, true
 		}
-		return appendBytesField(b, avString, raw), rest, true
+		return appendBytesField(b, otlpwire.AnyString, raw), rest, true
 	}
 	switch c := src[0]; {
 	case c == '{':
 		return j.appendObject(b, src, depth)
 	case c == '[':
-		b, start := openField(b, avArray, nestedHint)
+		b, start := openField(b, otlpwire.AnyArray, nestedHint)
 		src = skipWS(src[1:])
 		if len(src) > 0 && src[0] == ']' {
 			return closeField(b, start, nestedHint), src[1:], true
 		}
 		for {
 			var vs int
-			b, vs = openField(b, listValues, nestedHint)
+			b, vs = openField(b, otlpwire.ListValues, nestedHint)
 			var ok bool
 			if b, src, ok = j.appendValue(b, src, depth+1); !ok {
 				return b, src, false
@@ -92,26 +94,26 @@ func (j *jsonBody) appendValue(b, src []byte, depth int) ([]byte, []byte, bool) 
 		if !ok {
 			return b, src, false
 		}
-		return j.appendString(b, avString, raw), rest, true
+		return j.appendString(b, otlpwire.AnyString, raw), rest, true
 	case c == 't' && bytes.HasPrefix(src, []byte("true")):
-		b = append(b, byte(avBool)<<3)
+		b = append(b, byte(otlpwire.AnyBool)<<3)
 		return appendVarint(b, 1), src[4:], true
 	case c == 'f' && bytes.HasPrefix(src, []byte("false")):
-		b = append(b, byte(avBool)<<3)
+		b = append(b, byte(otlpwire.AnyBool)<<3)
 		return appendVarint(b, 0), src[5:], true
 	case c == 'n' && bytes.HasPrefix(src, []byte("null")):
 		return b, src[4:], true // an AnyValue with no value is null
 	case c == '-' || (c >= '0' && c <= '9'):
 		raw, rest := numberToken(src)
 		if i, ok := parseInt(raw); ok {
-			b = append(b, byte(avInt)<<3)
+			b = append(b, byte(otlpwire.AnyInt)<<3)
 			return appendVarint(b, uint64(i)), rest, true
 		}
 		f, err := strconv.ParseFloat(string(raw), 64)
 		if err != nil && !math.IsInf(f, 0) { // out of range parses to ±Inf: keep it
 			return b, src, false
 		}
-		b = protowire.AppendTag(b, avDouble, protowire.Fixed64Type)
+		b = protowire.AppendTag(b, otlpwire.AnyDouble, protowire.Fixed64Type)
 		return protowire.AppendFixed64(b, math.Float64bits(f)), rest, true
 	}
 	return b, src, false
@@ -123,7 +125,7 @@ func (j *jsonBody) appendObject(b, src []byte, depth int) ([]byte, []byte, bool)
 	if depth == 0 {
 		hint = len(src) // the whole record: its length is a close guess
 	}
-	b, start := openField(b, avKvlist, hint)
+	b, start := openField(b, otlpwire.AnyKvlist, hint)
 	src = skipWS(src[1:])
 	if len(src) > 0 && src[0] == '}' {
 		return closeField(b, start, hint), src[1:], true
@@ -142,9 +144,9 @@ func (j *jsonBody) appendObject(b, src []byte, depth int) ([]byte, []byte, bool)
 		}
 		src = skipWS(src[1:])
 		var kv, vs int
-		b, kv = openField(b, listValues, nestedHint)
-		b = j.appendString(b, kvKey, key)
-		b, vs = openField(b, kvValue, nestedHint)
+		b, kv = openField(b, otlpwire.ListValues, nestedHint)
+		b = j.appendString(b, otlpwire.KeyValueKey, key)
+		b, vs = openField(b, otlpwire.KeyValueValue, nestedHint)
 		if depth == 0 && j.sevKey != nil && bytes.Equal(key, j.sevKey) && len(src) > 0 {
 			j.noteSeverity(src)
 		}

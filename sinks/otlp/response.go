@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 )
 
 // partialSuccess is ExportLogsServiceResponse.partial_success: how many
@@ -40,57 +42,33 @@ func parseResponse(body []byte, contentType string, jsonReq bool) (partialSucces
 func parseProtoResponse(b []byte) (partialSuccess, error) {
 	var ps partialSuccess
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return ps, fmt.Errorf("export response: %w", protowire.ParseError(n))
+		f, rest, err := otlpwire.Consume(b)
+		if err != nil {
+			return ps, fmt.Errorf("export response: %w", err)
 		}
-		b = b[n:]
-		if num == 1 && typ == protowire.BytesType {
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return ps, fmt.Errorf("export response: %w", protowire.ParseError(n))
-			}
-			if err := ps.parseProto(v); err != nil {
+		b = rest
+		if f.Num == otlpwire.ResponsePartialSuccess && f.Type == protowire.BytesType {
+			if err := ps.parseProto(f.V); err != nil {
 				return ps, err
 			}
-			b = b[n:]
-			continue
 		}
-		n = protowire.ConsumeFieldValue(num, typ, b)
-		if n < 0 {
-			return ps, fmt.Errorf("export response: %w", protowire.ParseError(n))
-		}
-		b = b[n:]
 	}
 	return ps, nil
 }
 
 func (ps *partialSuccess) parseProto(b []byte) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("partial success: %w", protowire.ParseError(n))
+		f, rest, err := otlpwire.Consume(b)
+		if err != nil {
+			return fmt.Errorf("partial success: %w", err)
 		}
-		b = b[n:]
+		b = rest
 		switch {
-		case num == 1 && typ == protowire.VarintType:
-			v, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return fmt.Errorf("partial success: %w", protowire.ParseError(m))
-			}
-			ps.rejected, n = int64(v), m
-		case num == 2 && typ == protowire.BytesType:
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return fmt.Errorf("partial success: %w", protowire.ParseError(m))
-			}
-			ps.message, n = string(v), m
-		default:
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return fmt.Errorf("partial success: %w", protowire.ParseError(n))
-			}
+		case f.Num == otlpwire.PartialSuccessRejected && f.Type == protowire.VarintType:
+			ps.rejected = int64(f.X)
+		case f.Num == otlpwire.PartialSuccessErrorMessage && f.Type == protowire.BytesType:
+			ps.message = string(f.V)
 		}
-		b = b[n:]
 	}
 	return nil
 }
@@ -140,21 +118,10 @@ func statusMessage(body []byte, contentType string) string {
 		}
 		return ""
 	}
-	b := body
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return ""
+	for f, rest, ok := otlpwire.Next(body); ok; f, rest, ok = otlpwire.Next(rest) {
+		if f.Num == otlpwire.StatusMessage && f.Type == protowire.BytesType {
+			return string(f.V)
 		}
-		b = b[n:]
-		if num == 2 && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(b)
-			return string(v)
-		}
-		if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-			return ""
-		}
-		b = b[n:]
 	}
 	return ""
 }

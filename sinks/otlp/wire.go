@@ -4,44 +4,8 @@ import (
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
-)
 
-// Field numbers of the OTLP messages skiff writes
-// (opentelemetry/proto/collector/logs/v1/logs_service.proto,
-// logs/v1/logs.proto, common/v1/common.proto, resource/v1/resource.proto).
-const (
-	// ExportLogsServiceRequest
-	reqResourceLogs protowire.Number = 1
-	// ResourceLogs
-	rlResource  protowire.Number = 1
-	rlScopeLogs protowire.Number = 2
-	rlSchemaURL protowire.Number = 3
-	// ScopeLogs
-	slScope      protowire.Number = 1
-	slLogRecords protowire.Number = 2
-	slSchemaURL  protowire.Number = 3
-	// LogRecord
-	lrTime     protowire.Number = 1
-	lrSevNum   protowire.Number = 2
-	lrSevText  protowire.Number = 3
-	lrBody     protowire.Number = 5
-	lrAttrs    protowire.Number = 6
-	lrObserved protowire.Number = 11
-	// Resource
-	resAttrs protowire.Number = 1
-	// KeyValue
-	kvKey   protowire.Number = 1
-	kvValue protowire.Number = 2
-	// AnyValue
-	avString protowire.Number = 1
-	avBool   protowire.Number = 2
-	avInt    protowire.Number = 3
-	avDouble protowire.Number = 4
-	avArray  protowire.Number = 5
-	avKvlist protowire.Number = 6
-	avBytes  protowire.Number = 7
-	// ArrayValue, KeyValueList
-	listValues protowire.Number = 1
+	"github.com/skiff-dev/skiff/internal/otlpwire"
 )
 
 // appendVarint is protowire.AppendVarint for the small values that most
@@ -58,15 +22,15 @@ func appendVarint(b []byte, v uint64) []byte {
 // writes has a number below 16).
 func tag(num protowire.Number) byte { return byte(num)<<3 | byte(protowire.BytesType) }
 
-// kvKey is the start of a KeyValue for a fixed key: the key field and the
+// kvKeyPrefix is the start of a KeyValue for a fixed key: the key field and the
 // value field's tag, rendered once per key.
 type kvKeyPrefix []byte
 
 func keyPrefix(key string) kvKeyPrefix {
-	b := []byte{tag(kvKey)}
+	b := []byte{tag(otlpwire.KeyValueKey)}
 	b = appendVarint(b, uint64(len(key)))
 	b = append(b, key...)
-	return append(b, tag(kvValue))
+	return append(b, tag(otlpwire.KeyValueValue))
 }
 
 // The KeyValue starts of the log attributes skiff writes on every record.
@@ -76,15 +40,15 @@ var (
 	kvRecordUID = keyPrefix(attrRecordUID)
 )
 
-// appendStringAttr appends field lrAttrs holding KeyValue{k, string v}; v
+// appendStringAttr appends a log attribute holding KeyValue{k, string v}; v
 // must be valid UTF-8.
 func appendStringAttr(b []byte, k kvKeyPrefix, v []byte) []byte {
 	anyLen := 1 + protowire.SizeVarint(uint64(len(v))) + len(v)
-	b = append(b, tag(lrAttrs))
+	b = append(b, tag(otlpwire.LogAttributes))
 	b = appendVarint(b, uint64(len(k)+protowire.SizeVarint(uint64(anyLen))+anyLen))
 	b = append(b, k...)
 	b = appendVarint(b, uint64(anyLen))
-	b = append(b, tag(avString))
+	b = append(b, tag(otlpwire.AnyString))
 	b = appendVarint(b, uint64(len(v)))
 	return append(b, v...)
 }
@@ -135,8 +99,8 @@ func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
 // sizeStringKV is the size of a KeyValue{key, AnyValue{string_value: v}}
 // with a value of n bytes.
 func sizeStringKV(key string, n int) int {
-	any := protowire.SizeTag(avString) + protowire.SizeBytes(n)
-	return protowire.SizeTag(kvKey) + protowire.SizeBytes(len(key)) + protowire.SizeTag(kvValue) + protowire.SizeBytes(any)
+	any := protowire.SizeTag(otlpwire.AnyString) + protowire.SizeBytes(n)
+	return protowire.SizeTag(otlpwire.KeyValueKey) + protowire.SizeBytes(len(key)) + protowire.SizeTag(otlpwire.KeyValueValue) + protowire.SizeBytes(any)
 }
 
 // appendStringKV appends field num holding KeyValue{key, string v}; v must
@@ -144,11 +108,11 @@ func sizeStringKV(key string, n int) int {
 func appendStringKV(b []byte, num protowire.Number, key string, v []byte) []byte {
 	b = append(b, tag(num))
 	b = appendVarint(b, uint64(sizeStringKV(key, len(v))))
-	b = append(b, tag(kvKey))
+	b = append(b, tag(otlpwire.KeyValueKey))
 	b = protowire.AppendString(b, key)
-	b = append(b, tag(kvValue))
-	b = appendVarint(b, uint64(protowire.SizeTag(avString)+protowire.SizeBytes(len(v))))
-	return appendBytesField(b, avString, v)
+	b = append(b, tag(otlpwire.KeyValueValue))
+	b = appendVarint(b, uint64(protowire.SizeTag(otlpwire.AnyString)+protowire.SizeBytes(len(v))))
+	return appendBytesField(b, otlpwire.AnyString, v)
 }
 
 // appendScalarKV appends field num holding KeyValue{key, AnyValue} where
@@ -156,10 +120,10 @@ func appendStringKV(b []byte, num protowire.Number, key string, v []byte) []byte
 func appendVarintKV(b []byte, num protowire.Number, key string, field protowire.Number, v uint64) []byte {
 	any := protowire.SizeTag(field) + protowire.SizeVarint(v)
 	b = append(b, tag(num))
-	b = appendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
-	b = append(b, tag(kvKey))
+	b = appendVarint(b, uint64(protowire.SizeTag(otlpwire.KeyValueKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(otlpwire.KeyValueValue)+protowire.SizeBytes(any)))
+	b = append(b, tag(otlpwire.KeyValueKey))
 	b = protowire.AppendString(b, key)
-	b = append(b, tag(kvValue))
+	b = append(b, tag(otlpwire.KeyValueValue))
 	b = appendVarint(b, uint64(any))
 	b = append(b, byte(field)<<3)
 	return appendVarint(b, v)
@@ -167,14 +131,14 @@ func appendVarintKV(b []byte, num protowire.Number, key string, field protowire.
 
 // appendBytesKV appends field num holding KeyValue{key, bytes_value v}.
 func appendBytesKV(b []byte, num protowire.Number, key string, v []byte) []byte {
-	any := protowire.SizeTag(avBytes) + protowire.SizeBytes(len(v))
+	any := protowire.SizeTag(otlpwire.AnyBytes) + protowire.SizeBytes(len(v))
 	b = append(b, tag(num))
-	b = appendVarint(b, uint64(protowire.SizeTag(kvKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(kvValue)+protowire.SizeBytes(any)))
-	b = append(b, tag(kvKey))
+	b = appendVarint(b, uint64(protowire.SizeTag(otlpwire.KeyValueKey)+protowire.SizeBytes(len(key))+protowire.SizeTag(otlpwire.KeyValueValue)+protowire.SizeBytes(any)))
+	b = append(b, tag(otlpwire.KeyValueKey))
 	b = protowire.AppendString(b, key)
-	b = append(b, tag(kvValue))
+	b = append(b, tag(otlpwire.KeyValueValue))
 	b = appendVarint(b, uint64(any))
-	return appendBytesField(b, avBytes, v)
+	return appendBytesField(b, otlpwire.AnyBytes, v)
 }
 
 // appendValidUTF8 appends s with every invalid byte replaced by U+FFFD:
