@@ -67,53 +67,72 @@ func (q *request) otlpBatch(body []byte) error {
 	return nil
 }
 
-// resourceLogs decodes one ResourceLogs: its resource and schema URL
-// first (they may follow the scope_logs on the wire), then each ScopeLogs.
-func (q *request) resourceLogs(b []byte) error {
-	var res, schema []byte
-	several := false
-	for rb := b; len(rb) > 0; {
-		f, rest, err := otlpwire.Consume(rb)
+// logsGroup is the shape ResourceLogs and ScopeLogs share: a message
+// saying what the group is (the resource, the scope), the repeated
+// members (scope logs, log records), and a schema URL.
+type logsGroup struct {
+	what                     string // the message's name, for errors
+	head, members, schemaURL protowire.Number
+	headName, membersName    string
+	check                    func([]byte) error // validates the head
+}
+
+var (
+	resourceLogsGroup = logsGroup{
+		what: "resource_logs",
+		head: otlpwire.ResourceLogsResource, members: otlpwire.ResourceLogsScopeLogs, schemaURL: otlpwire.ResourceLogsSchemaURL,
+		headName: "resource", membersName: "scope_logs",
+		check: checkResource,
+	}
+	scopeLogsGroup = logsGroup{
+		what: "scope_logs",
+		head: otlpwire.ScopeLogsScope, members: otlpwire.ScopeLogsLogRecords, schemaURL: otlpwire.ScopeLogsSchemaURL,
+		headName: "scope", membersName: "log_records",
+		check: checkScope,
+	}
+)
+
+// walk checks the group message b and returns its head and schema URL,
+// which may follow the members on the wire, so that they are known before
+// the first member is decoded. A head given more than once is merged in
+// buf.
+func (g *logsGroup) walk(b []byte, buf *[]byte) (head, schemaURL []byte, err error) {
+	h := merged{buf: buf}
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Consume(b)
 		if err != nil {
-			return malformed("resource_logs: %v", err)
+			return nil, nil, malformed("%s: %v", g.what, err)
 		}
-		rb = rest
+		b = rest
 		switch f.Num {
-		case otlpwire.ResourceLogsResource:
-			if err := want(f, protowire.BytesType, "resource"); err != nil {
-				return err
+		case g.head:
+			if err := want(f, protowire.BytesType, g.headName); err != nil {
+				return nil, nil, err
 			}
-			if err := checkResource(f.V); err != nil {
-				return err
+			if err := g.check(f.V); err != nil {
+				return nil, nil, err
 			}
-			// A message field given twice is merged, which for the wire
-			// form is concatenation.
-			if res != nil {
-				if !several {
-					q.res = append(q.res[:0], res...)
-					several = true
-				}
-				q.res = append(q.res, f.V...)
-				res = q.res
-			} else {
-				res = f.V
+			h.add(f.V)
+		case g.schemaURL:
+			if err := checkString(f, g.what+".schema_url"); err != nil {
+				return nil, nil, err
 			}
-		case otlpwire.ResourceLogsSchemaURL:
-			if err := checkString(f, "resource_logs.schema_url"); err != nil {
-				return err
-			}
-			schema = f.V
-		case otlpwire.ResourceLogsScopeLogs:
-			if err := want(f, protowire.BytesType, "scope_logs"); err != nil {
-				return err
+			schemaURL = f.V
+		case g.members:
+			if err := want(f, protowire.BytesType, g.membersName); err != nil {
+				return nil, nil, err
 			}
 		}
 	}
-	for rb := b; len(rb) > 0; {
-		f, rest, _ := otlpwire.Consume(rb) // checked above
-		rb = rest
-		if f.Num == otlpwire.ResourceLogsScopeLogs {
-			if err := q.scopeLogs(f.V, res, schema); err != nil {
+	return h.v, schemaURL, nil
+}
+
+// eachMember calls fn with each member of the group message b, which walk
+// has checked.
+func (g *logsGroup) eachMember(b []byte, fn func([]byte) error) error {
+	for f, rest, ok := otlpwire.Next(b); ok; f, rest, ok = otlpwire.Next(rest) {
+		if f.Num == g.members {
+			if err := fn(f.V); err != nil {
 				return err
 			}
 		}
@@ -121,51 +140,51 @@ func (q *request) resourceLogs(b []byte) error {
 	return nil
 }
 
+// merged is a message field that may be given more than once, which
+// protobuf merges: for the wire form, concatenation. The first occurrence
+// stays sliced from the request; later ones are joined in *buf (scratch
+// memory of the request).
+type merged struct {
+	v   []byte // the field so far; nil if absent
+	n   int    // occurrences
+	buf *[]byte
+}
+
+func (m *merged) add(v []byte) {
+	m.n++
+	switch m.n {
+	case 1:
+		m.v = v
+		return
+	case 2:
+		*m.buf = append(append((*m.buf)[:0], m.v...), v...)
+	default:
+		*m.buf = append(*m.buf, v...)
+	}
+	m.v = *m.buf
+}
+
+// resourceLogs decodes one ResourceLogs: its resource and schema URL
+// first, then each ScopeLogs.
+func (q *request) resourceLogs(b []byte) error {
+	res, schema, err := resourceLogsGroup.walk(b, &q.res)
+	if err != nil {
+		return err
+	}
+	return resourceLogsGroup.eachMember(b, func(sl []byte) error {
+		return q.scopeLogs(sl, res, schema)
+	})
+}
+
 func (q *request) scopeLogs(b, res, resSchema []byte) error {
-	var scope, schema []byte
-	var merged []byte
-	for sb := b; len(sb) > 0; {
-		f, rest, err := otlpwire.Consume(sb)
-		if err != nil {
-			return malformed("scope_logs: %v", err)
-		}
-		sb = rest
-		switch f.Num {
-		case otlpwire.ScopeLogsScope:
-			if err := want(f, protowire.BytesType, "scope"); err != nil {
-				return err
-			}
-			if err := checkScope(f.V); err != nil {
-				return err
-			}
-			if scope != nil {
-				merged = append(append(merged[:0:0], scope...), f.V...)
-				scope = merged
-			} else {
-				scope = f.V
-			}
-		case otlpwire.ScopeLogsSchemaURL:
-			if err := checkString(f, "scope_logs.schema_url"); err != nil {
-				return err
-			}
-			schema = f.V
-		case otlpwire.ScopeLogsLogRecords:
-			if err := want(f, protowire.BytesType, "log_records"); err != nil {
-				return err
-			}
-		}
+	scope, schema, err := scopeLogsGroup.walk(b, &q.scope)
+	if err != nil {
+		return err
 	}
 	parts := record.OTLPParts{Resource: res, ResourceSchemaURL: resSchema, Scope: scope, ScopeSchemaURL: schema}
-	for sb := b; len(sb) > 0; {
-		f, rest, _ := otlpwire.Consume(sb)
-		sb = rest
-		if f.Num == otlpwire.ScopeLogsLogRecords {
-			if err := q.logRecord(f.V, parts); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return scopeLogsGroup.eachMember(b, func(lr []byte) error {
+		return q.logRecord(lr, parts)
+	})
 }
 
 // logRecord decodes one LogRecord into a record. A record whose trace or
@@ -173,8 +192,7 @@ func (q *request) scopeLogs(b, res, resSchema []byte) error {
 // other problem fails the request.
 func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 	q.log = q.log[:0]
-	var body []byte
-	hasBody, bodies := false, 0
+	body := merged{buf: &q.body2}
 	var ts, observed uint64
 	bad := ""
 	for lb := b; len(lb) > 0; {
@@ -190,19 +208,10 @@ func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 			if cerr = want(f, protowire.BytesType, "body"); cerr == nil {
 				cerr = checkAnyValue(f.V, 0, "body")
 			}
-			if cerr == nil {
-				hasBody = true
-				bodies++
-				if bodies == 1 {
-					body = f.V
-				} else {
-					q.body2 = append(append(q.body2[:0], body...), f.V...)
-					body = q.body2
-				}
-			}
 			if cerr != nil {
 				return cerr
 			}
+			body.add(f.V)
 			continue // the body travels apart from the other fields
 		case otlpwire.LogTime:
 			cerr = want(f, protowire.Fixed64Type, "time_unix_nano")
@@ -251,14 +260,14 @@ func (q *request) logRecord(b []byte, parts record.OTLPParts) error {
 		r.EventTime = time.Unix(0, int64(observed)).UTC()
 	}
 	parts.Log = q.log
-	if hasBody {
-		kind, str := anyValueKind(body)
+	if body.n > 0 {
+		kind, str := anyValueKind(body.v)
 		if kind == otlpwire.AnyString {
 			parts.BodyKind = record.BodyString
 			r.Message = str
 		} else {
-			parts.BodyKind, parts.Body = record.BodyValue, body
-			q.msg = record.AppendAnyValueJSON(q.msg[:0], body)
+			parts.BodyKind, parts.Body = record.BodyValue, body.v
+			q.msg = record.AppendAnyValueJSON(q.msg[:0], body.v)
 			r.Message = q.msg
 			if kind == otlpwire.AnyKvlist {
 				r.Flags |= record.FlagJSON

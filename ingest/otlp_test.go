@@ -182,6 +182,54 @@ func TestOTLPProtobuf(t *testing.T) {
 	}
 }
 
+// TestOTLPRepeatedMessages sends a resource, a scope and a body each given
+// more than once on the wire, which protobuf merges (the last member of a
+// oneof wins); the records must hold what the official decoder makes of
+// the request.
+func TestOTLPRepeatedMessages(t *testing.T) {
+	msg := func(m proto.Message) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	field := func(dst []byte, num protowire.Number, v []byte) []byte {
+		dst = protowire.AppendTag(dst, num, protowire.BytesType)
+		return protowire.AppendBytes(dst, v)
+	}
+	var body []byte
+	for i, svc := range []string{"one", "two"} {
+		var lr []byte
+		lr = field(lr, 5, msg(str("first")))
+		lr = append(lr, msg(&logspb.LogRecord{TimeUnixNano: uint64(i + 1)})...)
+		lr = field(lr, 5, msg(&commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 5}}))
+		var sl []byte
+		sl = field(sl, 1, msg(&commonpb.InstrumentationScope{Name: "lib-" + svc}))
+		sl = field(sl, 2, lr)
+		sl = field(sl, 1, msg(&commonpb.InstrumentationScope{Version: "1." + svc}))
+		sl = field(sl, 3, []byte("https://scope/"+svc))
+		var rl []byte
+		for _, k := range []string{"a", "b"} {
+			rl = field(rl, 1, msg(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{kv(k, str(svc))}}))
+		}
+		rl = field(rl, 2, sl)
+		rl = field(rl, 2, sl)
+		rl = field(rl, 1, msg(&resourcepb.Resource{Attributes: []*commonpb.KeyValue{kv("c", str(svc))}}))
+		rl = field(rl, 3, []byte("https://resource/"+svc))
+		body = field(body, 1, rl)
+	}
+	var req collogspb.ExportLogsServiceRequest
+	if err := proto.Unmarshal(body, &req); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, Options{}, buffer.Options{})
+	if resp := f.post("/v1/logs", "application/x-protobuf", body); resp.status != 200 {
+		t.Fatalf("status %d: %q", resp.status, resp.body)
+	}
+	checkRecords(t, &req, f.records())
+}
+
 // otlpJSON renders req as OTLP/JSON: protojson, then the OTLP deviations
 // (hex trace and span IDs, enums as numbers).
 func otlpJSON(t *testing.T, req *collogspb.ExportLogsServiceRequest, opts protojson.MarshalOptions) []byte {

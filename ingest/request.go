@@ -49,10 +49,10 @@ type request struct {
 	rejected int64 // refused alone (OTLP partial success)
 	whyRej   string
 
-	rec                                record.Record // the record being built (one allocation per request, not per record)
-	body                               []byte        // the request body
-	res, log, msg, parts, body2, other []byte        // scratch
-	pb                                 []byte        // OTLP/JSON transcoded to protobuf
+	rec                                       record.Record // the record being built (one allocation per request, not per record)
+	body                                      []byte        // the request body
+	res, scope, log, msg, parts, body2, other []byte        // scratch
+	pb                                        []byte        // OTLP/JSON transcoded to protobuf
 }
 
 var requests = sync.Pool{New: func() any { return new(request) }}
