@@ -84,6 +84,37 @@ func appendMsg(dst []byte, num protowire.Number, msg []byte) []byte {
 	return protowire.AppendBytes(dst, msg)
 }
 
+// transcoder turns the JSON form of a message into its protobuf form.
+type transcoder func(json.RawMessage) ([]byte, error)
+
+// appendMsgField appends message field num transcoded from raw, unless
+// raw is absent.
+func appendMsgField(dst []byte, num protowire.Number, raw json.RawMessage, transcode transcoder) ([]byte, error) {
+	if raw == nil {
+		return dst, nil
+	}
+	msg, err := transcode(raw)
+	if err != nil {
+		return nil, err
+	}
+	return appendMsg(dst, num, msg), nil
+}
+
+// appendRepeated appends the repeated message field num: one field for
+// each element of the JSON array raw (named what in errors).
+func appendRepeated(dst []byte, num protowire.Number, raw json.RawMessage, what string, transcode transcoder) ([]byte, error) {
+	elems, err := array(raw, what)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range elems {
+		if dst, err = appendMsgField(dst, num, e, transcode); err != nil {
+			return nil, err
+		}
+	}
+	return dst, nil
+}
+
 // transcodeRequest turns an OTLP/JSON ExportLogsServiceRequest into its
 // protobuf form, appended to dst.
 func transcodeRequest(dst, body []byte) ([]byte, error) {
@@ -94,18 +125,7 @@ func transcodeRequest(dst, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	rls, err := array(m.get("resourceLogs"), "resourceLogs")
-	if err != nil {
-		return nil, err
-	}
-	for _, raw := range rls {
-		rl, err := transcodeResourceLogs(raw)
-		if err != nil {
-			return nil, err
-		}
-		dst = appendMsg(dst, otlpwire.RequestResourceLogs, rl)
-	}
-	return dst, nil
+	return appendRepeated(dst, otlpwire.RequestResourceLogs, m.get("resourceLogs"), "resourceLogs", transcodeResourceLogs)
 }
 
 func transcodeResourceLogs(raw json.RawMessage) ([]byte, error) {
@@ -113,24 +133,12 @@ func transcodeResourceLogs(raw json.RawMessage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []byte
-	if v := m.get("resource"); v != nil {
-		res, err := transcodeResource(v)
-		if err != nil {
-			return nil, err
-		}
-		out = appendMsg(out, otlpwire.ResourceLogsResource, res)
-	}
-	sls, err := array(m.get("scopeLogs"), "scopeLogs")
+	out, err := appendMsgField(nil, otlpwire.ResourceLogsResource, m.get("resource"), transcodeResource)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range sls {
-		sl, err := transcodeScopeLogs(raw)
-		if err != nil {
-			return nil, err
-		}
-		out = appendMsg(out, otlpwire.ResourceLogsScopeLogs, sl)
+	if out, err = appendRepeated(out, otlpwire.ResourceLogsScopeLogs, m.get("scopeLogs"), "scopeLogs", transcodeScopeLogs); err != nil {
+		return nil, err
 	}
 	return appendStringField(out, otlpwire.ResourceLogsSchemaURL, m.get("schemaUrl"), "resourceLogs.schemaUrl")
 }
@@ -147,40 +155,37 @@ func transcodeResource(raw json.RawMessage) ([]byte, error) {
 	if out, err = appendVarintField(out, otlpwire.ResourceDropped, m.get("droppedAttributesCount"), "resource.droppedAttributesCount", math.MaxUint32); err != nil {
 		return nil, err
 	}
-	refs, err := array(m.get("entityRefs"), "resource.entityRefs")
+	return appendRepeated(out, otlpwire.ResourceEntityRefs, m.get("entityRefs"), "resource.entityRefs", transcodeEntityRef)
+}
+
+func transcodeEntityRef(raw json.RawMessage) ([]byte, error) {
+	m, err := object(raw, "resource.entityRefs[]")
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range refs {
-		rm, err := object(raw, "resource.entityRefs[]")
+	var out []byte
+	if out, err = appendStringField(out, otlpwire.EntityRefSchemaURL, m.get("schemaUrl"), "entityRefs.schemaUrl"); err != nil {
+		return nil, err
+	}
+	if out, err = appendStringField(out, otlpwire.EntityRefType, m.get("type"), "entityRefs.type"); err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		num  protowire.Number
+		name string
+	}{{otlpwire.EntityRefIDKeys, "idKeys"}, {otlpwire.EntityRefDescriptionKeys, "descriptionKeys"}} {
+		keys, err := array(m.get(f.name), "entityRefs."+f.name)
 		if err != nil {
 			return nil, err
 		}
-		var ref []byte
-		if ref, err = appendStringField(ref, otlpwire.EntityRefSchemaURL, rm.get("schemaUrl"), "entityRefs.schemaUrl"); err != nil {
-			return nil, err
-		}
-		if ref, err = appendStringField(ref, otlpwire.EntityRefType, rm.get("type"), "entityRefs.type"); err != nil {
-			return nil, err
-		}
-		for _, f := range []struct {
-			num  protowire.Number
-			name string
-		}{{otlpwire.EntityRefIDKeys, "idKeys"}, {otlpwire.EntityRefDescriptionKeys, "descriptionKeys"}} {
-			keys, err := array(rm.get(f.name), "entityRefs."+f.name)
-			if err != nil {
-				return nil, err
+		for _, k := range keys {
+			var s string
+			if err := json.Unmarshal(k, &s); err != nil {
+				return nil, malformed("entityRefs.%s: %v", f.name, err)
 			}
-			for _, k := range keys {
-				var s string
-				if err := json.Unmarshal(k, &s); err != nil {
-					return nil, malformed("entityRefs.%s: %v", f.name, err)
-				}
-				ref = protowire.AppendTag(ref, f.num, protowire.BytesType)
-				ref = protowire.AppendString(ref, s)
-			}
+			out = protowire.AppendTag(out, f.num, protowire.BytesType)
+			out = protowire.AppendString(out, s)
 		}
-		out = appendMsg(out, otlpwire.ResourceEntityRefs, ref)
 	}
 	return out, nil
 }
@@ -190,39 +195,32 @@ func transcodeScopeLogs(raw json.RawMessage) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []byte
-	if v := m.get("scope"); v != nil {
-		sm, err := object(v, "scope")
-		if err != nil {
-			return nil, err
-		}
-		var sc []byte
-		if sc, err = appendStringField(sc, otlpwire.ScopeName, sm.get("name"), "scope.name"); err != nil {
-			return nil, err
-		}
-		if sc, err = appendStringField(sc, otlpwire.ScopeVersion, sm.get("version"), "scope.version"); err != nil {
-			return nil, err
-		}
-		if sc, err = appendKeyValues(sc, otlpwire.ScopeAttributes, sm.get("attributes"), "scope.attributes"); err != nil {
-			return nil, err
-		}
-		if sc, err = appendVarintField(sc, otlpwire.ScopeDropped, sm.get("droppedAttributesCount"), "scope.droppedAttributesCount", math.MaxUint32); err != nil {
-			return nil, err
-		}
-		out = appendMsg(out, otlpwire.ScopeLogsScope, sc)
-	}
-	lrs, err := array(m.get("logRecords"), "logRecords")
+	out, err := appendMsgField(nil, otlpwire.ScopeLogsScope, m.get("scope"), transcodeScope)
 	if err != nil {
 		return nil, err
 	}
-	for _, raw := range lrs {
-		lr, err := transcodeLogRecord(raw)
-		if err != nil {
-			return nil, err
-		}
-		out = appendMsg(out, otlpwire.ScopeLogsLogRecords, lr)
+	if out, err = appendRepeated(out, otlpwire.ScopeLogsLogRecords, m.get("logRecords"), "logRecords", transcodeLogRecord); err != nil {
+		return nil, err
 	}
 	return appendStringField(out, otlpwire.ScopeLogsSchemaURL, m.get("schemaUrl"), "scopeLogs.schemaUrl")
+}
+
+func transcodeScope(raw json.RawMessage) ([]byte, error) {
+	m, err := object(raw, "scope")
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	if out, err = appendStringField(out, otlpwire.ScopeName, m.get("name"), "scope.name"); err != nil {
+		return nil, err
+	}
+	if out, err = appendStringField(out, otlpwire.ScopeVersion, m.get("version"), "scope.version"); err != nil {
+		return nil, err
+	}
+	if out, err = appendKeyValues(out, otlpwire.ScopeAttributes, m.get("attributes"), "scope.attributes"); err != nil {
+		return nil, err
+	}
+	return appendVarintField(out, otlpwire.ScopeDropped, m.get("droppedAttributesCount"), "scope.droppedAttributesCount", math.MaxUint32)
 }
 
 func transcodeLogRecord(raw json.RawMessage) ([]byte, error) {
@@ -247,12 +245,10 @@ func transcodeLogRecord(raw json.RawMessage) ([]byte, error) {
 	if out, err = appendStringField(out, otlpwire.LogSeverityText, m.get("severityText"), "severityText"); err != nil {
 		return nil, err
 	}
-	if v := m.get("body"); v != nil {
-		body, err := transcodeAnyValue(v, 0, "body")
-		if err != nil {
-			return nil, err
-		}
-		out = appendMsg(out, otlpwire.LogBody, body)
+	if out, err = appendMsgField(out, otlpwire.LogBody, m.get("body"), func(v json.RawMessage) ([]byte, error) {
+		return transcodeAnyValue(v, 0, "body")
+	}); err != nil {
+		return nil, err
 	}
 	if out, err = appendKeyValues(out, otlpwire.LogAttributes, m.get("attributes"), "attributes"); err != nil {
 		return nil, err
@@ -345,26 +341,15 @@ func transcodeAnyValue(raw json.RawMessage, depth int, what string) ([]byte, err
 			if err != nil {
 				return nil, err
 			}
-			vals, err := array(lm.get("values"), what+"."+name+".values")
+			num, item := otlpwire.AnyArray, transcodeAnyValue
+			if name == "kvlistValue" {
+				num, item = otlpwire.AnyKvlist, transcodeKeyValue
+			}
+			list, err := appendRepeated(nil, otlpwire.ListValues, lm.get("values"), what+"."+name+".values", func(e json.RawMessage) ([]byte, error) {
+				return item(e, depth+1, what)
+			})
 			if err != nil {
 				return nil, err
-			}
-			var list []byte
-			for _, e := range vals {
-				var item []byte
-				if name == "arrayValue" {
-					item, err = transcodeAnyValue(e, depth+1, what)
-				} else {
-					item, err = transcodeKeyValue(e, depth+1, what)
-				}
-				if err != nil {
-					return nil, err
-				}
-				list = appendMsg(list, otlpwire.ListValues, item)
-			}
-			num := otlpwire.AnyArray
-			if name == "kvlistValue" {
-				num = otlpwire.AnyKvlist
 			}
 			out = appendMsg(out, num, list)
 		}
@@ -381,29 +366,15 @@ func transcodeKeyValue(raw json.RawMessage, depth int, what string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	if v := m.get("value"); v != nil {
-		av, err := transcodeAnyValue(v, depth+1, what)
-		if err != nil {
-			return nil, err
-		}
-		out = appendMsg(out, otlpwire.KeyValueValue, av)
-	}
-	return out, nil
+	return appendMsgField(out, otlpwire.KeyValueValue, m.get("value"), func(v json.RawMessage) ([]byte, error) {
+		return transcodeAnyValue(v, depth+1, what)
+	})
 }
 
 func appendKeyValues(dst []byte, num protowire.Number, raw json.RawMessage, what string) ([]byte, error) {
-	kvs, err := array(raw, what)
-	if err != nil {
-		return nil, err
-	}
-	for _, kv := range kvs {
-		b, err := transcodeKeyValue(kv, 0, what)
-		if err != nil {
-			return nil, err
-		}
-		dst = appendMsg(dst, num, b)
-	}
-	return dst, nil
+	return appendRepeated(dst, num, raw, what, func(kv json.RawMessage) ([]byte, error) {
+		return transcodeKeyValue(kv, 0, what)
+	})
 }
 
 // appendStringField appends a string field unless it is absent or empty
