@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/skiff-dev/skiff/internal/record"
 )
 
 // jsonObject reports whether msg is one JSON object (surrounding white
@@ -28,8 +30,8 @@ func jsonObject(msg []byte) ([]byte, bool) {
 // above 1e11) since the epoch. It returns the zero time when the field is
 // absent or not a time.
 func eventTime(obj []byte, key string) time.Time {
-	v := topLevelField(obj, key)
-	if len(v) == 0 {
+	v, ok := record.JSONMember(obj, key)
+	if !ok {
 		return time.Time{}
 	}
 	if v[0] == '"' {
@@ -53,89 +55,4 @@ func eventTime(obj []byte, key string) time.Time {
 	}
 	sec := math.Floor(f)
 	return time.Unix(int64(sec), int64((f-sec)*1e9))
-}
-
-// topLevelField returns the raw value of key in obj, a valid JSON object,
-// or nil. Keys with escapes never match.
-func topLevelField(obj []byte, key string) []byte {
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return nil
-	}
-	i++
-	for {
-		i = skipWS(obj, i)
-		if i >= len(obj) || obj[i] != '"' {
-			return nil
-		}
-		ke := skipString(obj, i)
-		k := obj[i+1 : ke-1]
-		i = skipWS(obj, ke)
-		if i >= len(obj) || obj[i] != ':' {
-			return nil
-		}
-		i = skipWS(obj, i+1)
-		ve := skipValue(obj, i)
-		if string(k) == key {
-			return obj[i:ve]
-		}
-		i = skipWS(obj, ve)
-		if i >= len(obj) || obj[i] != ',' {
-			return nil
-		}
-		i++
-	}
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index after the string starting at b[i] == '"'.
-func skipString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return len(b)
-}
-
-// skipValue returns the index after the value starting at b[i].
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				j = skipString(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return len(b)
-	default:
-		j := i
-		for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-			j++
-		}
-		return j
-	}
 }
