@@ -410,29 +410,11 @@ func appendAnyValueJSON(b, av []byte, depth int) []byte {
 		b = appendDoubleJSON(b, math.Float64frombits(f.X))
 	case f.Num == otlpwire.AnyArray && f.Type == protowire.BytesType:
 		b = append(b, `{"arrayValue":{"values":[`...)
-		n := 0
-		for g, rest, ok := otlpwire.Next(f.V); ok; g, rest, ok = otlpwire.Next(rest) {
-			if g.Num == otlpwire.ListValues && g.Type == protowire.BytesType {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				n++
-				b = appendAnyValueJSON(b, g.V, depth+1)
-			}
-		}
+		b = appendListJSON(b, f.V, depth+1, appendAnyValueJSON)
 		b = append(b, "]}"...)
 	case f.Num == otlpwire.AnyKvlist && f.Type == protowire.BytesType:
 		b = append(b, `{"kvlistValue":{"values":[`...)
-		n := 0
-		for g, rest, ok := otlpwire.Next(f.V); ok; g, rest, ok = otlpwire.Next(rest) {
-			if g.Num == otlpwire.ListValues && g.Type == protowire.BytesType {
-				if n > 0 {
-					b = append(b, ',')
-				}
-				n++
-				b = appendKeyValueJSON(b, g.V, depth+1)
-			}
-		}
+		b = appendListJSON(b, f.V, depth+1, appendKeyValueJSON)
 		b = append(b, "]}"...)
 	case f.Num == otlpwire.AnyBytes && f.Type == protowire.BytesType:
 		b = append(b, `{"bytesValue":"`...)
@@ -442,6 +424,22 @@ func appendAnyValueJSON(b, av []byte, depth int) []byte {
 		return append(b, "{}"...)
 	}
 	return append(b, '}')
+}
+
+// appendListJSON appends the values of an ArrayValue or KeyValueList,
+// each transcoded by appendValue, separated by commas.
+func appendListJSON(b, list []byte, depth int, appendValue func(b, v []byte, depth int) []byte) []byte {
+	n := 0
+	for f, rest, ok := otlpwire.Next(list); ok; f, rest, ok = otlpwire.Next(rest) {
+		if f.Num == otlpwire.ListValues && f.Type == protowire.BytesType {
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = appendValue(b, f.V, depth)
+		}
+	}
+	return b
 }
 
 // appendResourceJSON transcodes a Resource.

@@ -85,7 +85,8 @@ func mappingRecords(t testing.TB) ([]record.Record, map[string]*logspb.LogRecord
 		"otlp1": {TimeUnixNano: 1, ObservedTimeUnixNano: 2, SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_ERROR, SeverityText: "E",
 			Body: str("payment failed"), Attributes: []*commonpb.KeyValue{kv("order.id", &commonpb.AnyValue{Value: &commonpb.AnyValue_IntValue{IntValue: 7}})},
 			DroppedAttributesCount: 1, Flags: 1, TraceId: []byte("0123456789abcdef"), SpanId: []byte("01234567"), EventName: "payment.failed"},
-		"otlp2": {ObservedTimeUnixNano: 3, Body: kvs(kv("k", str("v")), kv("n", &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 1.5}}))},
+		"otlp2": {ObservedTimeUnixNano: 3, Body: kvs(kv("k", str("v")), kv("n", &commonpb.AnyValue{Value: &commonpb.AnyValue_DoubleValue{DoubleValue: 1.5}})),
+			Attributes: []*commonpb.KeyValue{kv("tags", &commonpb.AnyValue{Value: &commonpb.AnyValue_ArrayValue{ArrayValue: &commonpb.ArrayValue{Values: []*commonpb.AnyValue{str("a"), kvs(kv("b", str("c")))}}}})}},
 		"otlp3": {ObservedTimeUnixNano: 4}, // no body
 	}
 	recs := []record.Record{
