@@ -230,31 +230,7 @@ func TestRecoveryHTTP(t *testing.T) {
 	// A steady feed of 500 lines a second.
 	var written atomic.Int64
 	ctx, stopFeed := context.WithCancel(context.Background())
-	feedDone := make(chan struct{})
-	go func() {
-		defer close(feedDone)
-		f, err := os.OpenFile(filepath.Join(logs, "app.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer f.Close()
-		pad := strings.Repeat("x", 80)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for ctx.Err() == nil {
-			var b strings.Builder
-			for range 5 {
-				fmt.Fprintf(&b, "seq=%d %s\n", written.Load(), pad)
-				written.Add(1)
-			}
-			if _, err := f.WriteString(b.String()); err != nil {
-				t.Error(err)
-				return
-			}
-			<-tick.C
-		}
-	}()
+	feedDone := feedLines(t, ctx, logs, &written)
 	defer func() { stopFeed(); <-feedDone }()
 
 	waitCaughtUp := func(up time.Time, n int, limit time.Duration) {
