@@ -393,20 +393,9 @@ func (h *Sink) post(ctx context.Context, recs []record.Record) (*httpclient.Resp
 		body = h.compress(*bp)
 		h.putBuf(bp)
 	}
-	pb := &pooledBody{buf: body, pool: &h.bufs}
-	defer pb.release()
-
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, h.url, pb.reader())
-	if err != nil {
-		return nil, &sinks.SendError{Kind: sinks.KindNetwork, Err: fmt.Errorf("build request: %w", err)}
-	}
-	req.ContentLength = int64(len(*body))
-	req.GetBody = func() (io.ReadCloser, error) { return pb.reader(), nil }
-	req.Header.Set("Content-Type", h.format.contentType())
-	if h.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	return h.client.Do(ctx, req, h.okLimit())
+	pb := httpclient.NewBody(*body, func() { h.bufs.Put(body) })
+	defer pb.Release()
+	return h.client.Post(ctx, h.url, pb, h.format.contentType(), h.gzip, h.okLimit())
 }
 
 // okLimit is how much of a 2xx answer's body the sink reads.
@@ -470,56 +459,4 @@ func (h *Sink) compress(src []byte) *[]byte {
 	h.gzips.Put(zw)
 	*out = w.Bytes()
 	return out
-}
-
-// pooledBody shares one pooled request buffer between the readers the
-// transport asks for (the request body, and GetBody on a retried
-// connection) and returns it to the pool only once Send is done with it
-// and every reader was closed: the transport may still be writing the body
-// after Do returns.
-type pooledBody struct {
-	buf  *[]byte
-	pool *sync.Pool
-
-	mu       sync.Mutex
-	open     int
-	released bool
-}
-
-func (p *pooledBody) reader() io.ReadCloser {
-	p.mu.Lock()
-	p.open++
-	p.mu.Unlock()
-	return &bodyReader{Reader: bytes.NewReader(*p.buf), p: p}
-}
-
-func (p *pooledBody) release() {
-	p.mu.Lock()
-	p.released = true
-	p.maybePut()
-	p.mu.Unlock()
-}
-
-// maybePut returns the buffer once nothing uses it. Callers hold mu.
-func (p *pooledBody) maybePut() {
-	if p.released && p.open == 0 && p.buf != nil {
-		p.pool.Put(p.buf)
-		p.buf = nil
-	}
-}
-
-type bodyReader struct {
-	*bytes.Reader
-	p    *pooledBody
-	once sync.Once
-}
-
-func (b *bodyReader) Close() error {
-	b.once.Do(func() {
-		b.p.mu.Lock()
-		b.p.open--
-		b.p.maybePut()
-		b.p.mu.Unlock()
-	})
-	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	gzip "github.com/klauspost/compress/gzip"
-	"io"
 	"log/slog"
 	nethttp "net/http"
 	"net/url"
@@ -276,31 +275,20 @@ func (s *Sink) post(ctx context.Context, recs []record.Record) (*httpclient.Resp
 	} else {
 		raw = bt.encodeProto(recs)
 	}
-	var body *sharedBody
+	var body *httpclient.Body
 	if s.gzip {
 		cb := s.compress(raw)
 		s.batches.Put(bt)
-		body = &sharedBody{b: *cb, done: func() { s.bufs.Put(cb) }}
+		body = httpclient.NewBody(*cb, func() { s.bufs.Put(cb) })
 	} else {
-		body = &sharedBody{b: raw, done: func() { s.batches.Put(bt) }}
+		body = httpclient.NewBody(raw, func() { s.batches.Put(bt) })
 	}
-	defer body.release()
-
-	req, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, s.url, body.reader())
-	if err != nil {
-		return nil, &sinks.SendError{Kind: sinks.KindNetwork, Err: fmt.Errorf("build request: %w", err)}
-	}
-	req.ContentLength = int64(len(body.b))
-	req.GetBody = func() (io.ReadCloser, error) { return body.reader(), nil }
+	defer body.Release()
+	contentType := "application/x-protobuf"
 	if s.json {
-		req.Header.Set("Content-Type", "application/json")
-	} else {
-		req.Header.Set("Content-Type", "application/x-protobuf")
+		contentType = "application/json"
 	}
-	if s.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	return s.client.Do(ctx, req, responseLimit)
+	return s.client.Post(ctx, s.url, body, contentType, s.gzip, responseLimit)
 }
 
 func (s *Sink) getBatch() *batch {
@@ -330,55 +318,4 @@ func (s *Sink) compress(src []byte) *[]byte {
 	s.gzips.Put(zw)
 	*out = w.Bytes()
 	return out
-}
-
-// sharedBody is one request body shared by the readers the transport asks
-// for (the body, and GetBody on a retried connection). done returns its
-// memory to a pool once Send is done with it and every reader was closed:
-// the transport may still be writing the body after Do returns.
-type sharedBody struct {
-	b    []byte
-	done func()
-
-	mu       sync.Mutex
-	open     int
-	released bool
-}
-
-func (p *sharedBody) reader() io.ReadCloser {
-	p.mu.Lock()
-	p.open++
-	p.mu.Unlock()
-	return &bodyReader{Reader: bytes.NewReader(p.b), p: p}
-}
-
-func (p *sharedBody) release() {
-	p.mu.Lock()
-	p.released = true
-	p.maybeDone()
-	p.mu.Unlock()
-}
-
-// maybeDone runs done once nothing uses the body. Callers hold mu.
-func (p *sharedBody) maybeDone() {
-	if p.released && p.open == 0 && p.done != nil {
-		p.done()
-		p.done = nil
-	}
-}
-
-type bodyReader struct {
-	*bytes.Reader
-	p    *sharedBody
-	once sync.Once
-}
-
-func (b *bodyReader) Close() error {
-	b.once.Do(func() {
-		b.p.mu.Lock()
-		b.p.open--
-		b.p.maybeDone()
-		b.p.mu.Unlock()
-	})
-	return nil
 }
